@@ -1,0 +1,103 @@
+"""The validated configuration objects: one per ``[database]`` / ``[cache]`` section.
+
+Pydantic does the validation; :func:`validate_section` turns its errors into one
+:class:`~viveka_db.errors.ConfigurationError` that names the section, the key and what is
+valid, and never echoes a secret's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from viveka_db.errors import ConfigurationError
+
+__all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
+
+SECRET_KEYS = frozenset({"password", "url", "read_url"})
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    """The ``[database]`` section: where the database is and how to pool connections."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    url: str | None = Field(default=None, repr=False)
+    read_url: str | None = Field(default=None, repr=False)
+    """A replica for ``read_only=True`` transactions; defaults to ``url``."""
+    dialect: str | None = None
+    driver: str | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+    password: SecretStr | None = None
+    database: str | None = Field(default=None, validation_alias="db")
+    pool_size: int | None = Field(default=None, ge=1)
+    max_overflow: int | None = Field(default=None, ge=0)
+    pool_timeout: float | None = Field(default=None, gt=0)
+    pool_recycle: int | None = Field(default=None, ge=-1)
+    pool_pre_ping: bool = False
+    echo: bool = False
+    models: list[str] = Field(default_factory=list)
+    """Modules whose entities the CLI and migrations load."""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_from_string(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _empty_database_is_none(cls, value: object) -> object:
+        return value or None
+
+
+class CacheSettings(BaseModel):
+    """The ``[cache]`` section: which cache backend the decorators use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, repr=False)
+    """``redis://`` / ``rediss://`` for Redis, ``memory://`` or empty for the in-process cache."""
+    enabled: bool = True
+    default_ttl: int = Field(default=3600, ge=1)
+    namespace: str = "viveka"
+    socket_timeout: float = Field(default=0.25, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+
+
+class VivekaSettings(BaseModel):
+    """The whole configuration: this is "the library's own config object"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+
+
+def validate_section(model: type[BaseModel], section: str, values: Mapping[str, Any]) -> Any:
+    """Validate ``values`` as ``model``; report every problem in one message without secrets."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            key = ".".join(str(part) for part in error["loc"]) or "(section)"
+            field = str(error["loc"][0]) if error["loc"] else ""
+            shown = ""
+            if field in values and field not in SECRET_KEYS and error["type"] != "extra_forbidden":
+                shown = f" (got {values[field]!r})"
+            if error["type"] == "extra_forbidden":
+                valid = ", ".join(sorted(model.model_fields))
+                problems.append(f"unknown key {key!r}; valid keys are: {valid}")
+            else:
+                problems.append(f"{key}: {error['msg']}{shown}")
+        raise ConfigurationError(f"[{section}] " + "; ".join(problems)) from None

@@ -1,0 +1,172 @@
+"""Where configuration comes from, in order of precedence.
+
+1. an explicit :class:`VivekaSettings` object (used as given);
+2. the environment: ``VIVEKA_<SECTION>__<KEY>`` (``VIVEKA_DATABASE__URL``; a named data
+   source ``reports`` reads ``VIVEKA_DATABASE_REPORTS__URL``);
+3. the given source: a mapping, a path to an ini file, or any object with a
+   ``get(section, key)`` / ``get("section.key")`` method such as the original ``ConfigService``;
+   with no source, the file named by ``VIVEKA_CONFIG`` or ``./config.ini`` when present;
+4. defaults (the embedded SQLite database and the in-process cache).
+
+``${VAR}`` and ``${VAR:-default}`` in any string value are replaced from the environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+from viveka_db.config.settings import (
+    CacheSettings,
+    DatabaseSettings,
+    VivekaSettings,
+    validate_section,
+)
+from viveka_db.errors import ConfigurationError
+
+__all__ = ["ConfigSource", "SupportsGet", "database_section", "load_settings"]
+
+ENV_PREFIX = "VIVEKA_"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@runtime_checkable
+class SupportsGet(Protocol):
+    """Anything with a ``get`` method, like the original ``ConfigService``."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+ConfigSource: TypeAlias = "VivekaSettings | Mapping[str, Any] | str | os.PathLike[str] | SupportsGet | None"
+
+
+def database_section(data_source: str) -> str:
+    """The config section of a data source: ``database`` or ``database.<name>``."""
+    return "database" if data_source == "default" else f"database.{data_source}"
+
+
+def load_settings(
+    source: ConfigSource = None,
+    *,
+    data_source: str = "default",
+    environ: Mapping[str, str] | None = None,
+) -> VivekaSettings:
+    """Resolve the settings of ``data_source`` from ``source`` and the environment."""
+    if isinstance(source, VivekaSettings):
+        return source
+    env = os.environ if environ is None else environ
+    section = database_section(data_source)
+    raw = _read_source(source, section, env)
+    database = raw.get(section) or (raw.get("database", {}) if data_source != "default" else {})
+    database = {**database, **_env_section(env, section)}
+    cache = {**raw.get("cache", {}), **_env_section(env, "cache")}
+    return VivekaSettings(
+        database=validate_section(DatabaseSettings, section, _interpolate(database, section, env)),
+        cache=validate_section(CacheSettings, "cache", _interpolate(cache, "cache", env)),
+    )
+
+
+def _read_source(
+    source: ConfigSource, section: str, env: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    if source is None:
+        default_path = env.get(f"{ENV_PREFIX}CONFIG")
+        if default_path:
+            return _read_ini(Path(default_path))
+        if Path("config.ini").is_file():
+            return _read_ini(Path("config.ini"))
+        return {}
+    if isinstance(source, str | os.PathLike):
+        return _read_ini(Path(source))
+    if isinstance(source, Mapping):
+        return _read_mapping(source)
+    if isinstance(source, configparser.RawConfigParser):
+        return {name: dict(source.items(name, raw=True)) for name in source.sections()}
+    if isinstance(source, SupportsGet):
+        return _read_duck(source, section)
+    raise ConfigurationError(
+        f"config_service of type {type(source).__name__} is not a config source; pass a "
+        "VivekaSettings, a mapping like {'database': {'url': ...}}, a path to an ini file, "
+        "or an object with a get(section, key) method"
+    )
+
+
+def _read_ini(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise ConfigurationError(f"config file {str(path)!r} does not exist")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigurationError(f"config file {str(path)!r} is not valid ini: {exc}") from None
+    return {name: dict(parser.items(name)) for name in parser.sections()}
+
+
+def _read_mapping(source: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for name, values in source.items():
+        if isinstance(values, Mapping):
+            flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
+            result[str(name)] = flat
+            for sub, sub_values in values.items():  # {"database": {"reports": {...}}}
+                if isinstance(sub_values, Mapping):
+                    result[f"{name}.{sub}"] = dict(sub_values)
+        else:
+            raise ConfigurationError(
+                f"config mapping key {name!r} must map to a section dict, e.g. "
+                "{'database': {'url': 'sqlite+aiosqlite:///./app.db'}}"
+            )
+    return result
+
+
+_MISSING = object()
+
+
+def _duck_get(source: SupportsGet, section: str, key: str) -> Any:
+    """Ask a ``get``-style config service for one key, tolerating the common signatures."""
+    for args in ((section, key), (f"{section}.{key}",)):
+        try:
+            value = source.get(*args)
+        except (KeyError, LookupError, TypeError, AttributeError, configparser.Error):
+            continue
+        if value is not None:
+            return value
+    return _MISSING
+
+
+def _read_duck(source: SupportsGet, section: str) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for name, model in ((section, DatabaseSettings), ("cache", CacheSettings)):
+        keys = set(model.model_fields) | {"db"}
+        found = {key: _duck_get(source, name, key) for key in keys}
+        result[name] = {k: v for k, v in found.items() if v is not _MISSING}
+    return result
+
+
+def _env_section(env: Mapping[str, str], section: str) -> dict[str, str]:
+    prefix = ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", section).upper() + "__"
+    return {
+        name[len(prefix) :].lower(): value for name, value in env.items() if name.startswith(prefix)
+    }
+
+
+def _interpolate(values: Mapping[str, Any], section: str, env: Mapping[str, str]) -> dict[str, Any]:
+    def replace(key: str, text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigurationError(
+                f"[{section}] {key} refers to ${{{name}}}, which is not set in the environment; "
+                f"set {name} or give a default as ${{{name}:-value}}"
+            )
+
+        return _VAR.sub(one, text)
+
+    return {k: replace(k, v) if isinstance(v, str) else v for k, v in values.items()}

@@ -1,0 +1,145 @@
+"""Turning database settings into a SQLAlchemy URL, and masking URLs for display.
+
+Kept apart from the settings model so that the one place that knows driver names and
+dialect defaults is easy to find, and so every message that shows a URL goes through
+:func:`mask_url` first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from viveka_db.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from viveka_db.config.settings import DatabaseSettings
+
+__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url"]
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./viveka.db"
+
+#: async driver -> the dialect it belongs to (driver-only configuration infers the dialect)
+DRIVER_DIALECTS: dict[str, str] = {
+    "asyncpg": "postgresql",
+    "psycopg": "postgresql",
+    "psycopg_async": "postgresql",
+    "aiomysql": "mysql",
+    "asyncmy": "mysql",
+    "aiosqlite": "sqlite",
+    "aioodbc": "mssql",
+}
+
+#: dialect -> the async driver used when only the dialect is named
+DEFAULT_DRIVERS: dict[str, str] = {
+    "postgresql": "asyncpg",
+    "postgres": "asyncpg",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
+    "sqlite": "aiosqlite",
+    "mssql": "aioodbc",
+}
+
+#: blocking DBAPI drivers that cannot run under asyncio, with the async one to use instead
+SYNC_DRIVERS: dict[str, str] = {
+    "psycopg2": "asyncpg",
+    "pg8000": "asyncpg",
+    "pymysql": "aiomysql",
+    "mysqldb": "aiomysql",
+    "mysqlconnector": "aiomysql",
+    "mariadbconnector": "aiomysql",
+    "pysqlite": "aiosqlite",
+    "pyodbc": "aioodbc",
+}
+
+
+def mask_url(url: str | URL) -> str:
+    """Render ``url`` with its password replaced by ``***`` (safe for logs and errors)."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparseable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def build_url(settings: DatabaseSettings) -> URL:
+    """The async SQLAlchemy URL that ``settings`` describes.
+
+    ``url`` gives the structure; ``user``/``password``/``host``/``port``/``database``
+    override its parts (so secrets can come from the environment). Without a URL the
+    dialect is inferred from ``driver`` (or the driver from ``dialect``); with neither,
+    the embedded SQLite default is used.
+    """
+    if settings.url:
+        try:
+            url = make_url(settings.url)
+        except ArgumentError:
+            raise ConfigurationError(
+                "[database] url could not be parsed; expected a URL like "
+                "'postgresql+asyncpg://user:password@host:5432/dbname'"
+            ) from None
+    elif settings.driver or settings.dialect:
+        dialect = settings.dialect or DRIVER_DIALECTS.get(settings.driver or "")
+        if dialect is None:
+            raise ConfigurationError(
+                f"[database] driver {settings.driver!r} does not name a known async driver, "
+                f"so the dialect cannot be inferred; set 'dialect' as well or use one of: "
+                f"{', '.join(sorted(DRIVER_DIALECTS))}"
+            )
+        driver = settings.driver or DEFAULT_DRIVERS.get(dialect)
+        if driver is None:
+            raise ConfigurationError(
+                f"[database] dialect {dialect!r} has no default async driver; "
+                f"set 'driver' as well (supported dialects: {', '.join(sorted(DEFAULT_DRIVERS))})"
+            )
+        url = URL.create(f"{dialect}+{driver}")
+    else:
+        url = make_url(DEFAULT_SQLITE_URL)
+
+    overrides: dict[str, object] = {}
+    if settings.user is not None:
+        overrides["username"] = settings.user
+    if settings.password is not None:
+        overrides["password"] = settings.password.get_secret_value()
+    if settings.host is not None:
+        overrides["host"] = settings.host
+    if settings.port is not None:
+        overrides["port"] = settings.port
+    if settings.database is not None:
+        overrides["database"] = settings.database
+    if overrides:
+        url = url.set(**overrides)  # type: ignore[arg-type]
+    check_async_url(url)
+    return url
+
+
+def check_async_url(url: URL) -> None:
+    """Reject URLs that name no driver, a blocking driver, or a dialect SQLAlchemy lacks."""
+    shown = mask_url(url)
+    backend = url.get_backend_name()
+    if "+" not in url.drivername:
+        suggestion = DEFAULT_DRIVERS.get(backend)
+        hint = (
+            f"use '{backend}+{suggestion}://...'"
+            if suggestion
+            else f"name an async driver, e.g. one of: {', '.join(sorted(DRIVER_DIALECTS))}"
+        )
+        raise ConfigurationError(
+            f"[database] url {shown!r} names no async driver; {hint}"
+        )
+    driver = url.get_driver_name()
+    if driver in SYNC_DRIVERS:
+        raise ConfigurationError(
+            f"[database] url {shown!r} uses the blocking driver {driver!r}, which cannot run "
+            f"under asyncio; use '{backend}+{SYNC_DRIVERS[driver]}://...' instead"
+        )
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigurationError(
+            f"[database] url {shown!r}: SQLAlchemy knows no dialect {url.drivername!r}; "
+            f"supported here: postgresql+asyncpg, mysql+aiomysql, mariadb+aiomysql, "
+            f"mysql+asyncmy, sqlite+aiosqlite (or another installed async dialect)"
+        ) from None

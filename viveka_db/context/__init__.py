@@ -1,0 +1,1 @@
+"""Task-local session context."""

@@ -1,0 +1,10 @@
+"""The decorators users write, at the seed's documented import path.
+
+Each decorator is thin and lives in its own module; this module gathers them.
+"""
+
+from viveka_db.base.entity_registry import entity, table
+from viveka_db.decorator.repository import repository
+from viveka_db.decorator.transactional import transactional
+
+__all__ = ["entity", "repository", "table", "transactional"]

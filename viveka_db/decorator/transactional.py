@@ -1,0 +1,157 @@
+"""``@transactional``: a thin decorator over :mod:`viveka_db.transaction.manager`.
+
+It validates options once, at decoration time, and keeps the wrapped signature for type
+checkers (``ParamSpec``). Joining an existing ``REQUIRED`` transaction takes a fast path
+with no allocation beyond the call itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from viveka_db.context.db_context import DEFAULT, active_scope, current_session
+from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
+from viveka_db.transaction.manager import execute
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["SessionAccessor", "transactional"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+logger = logging.getLogger("viveka_db.transaction")
+
+DATA_SOURCE_ATTR = "_viveka_data_source"
+_STARTING = (Propagation.REQUIRED, Propagation.REQUIRES_NEW, Propagation.NESTED)
+
+
+class SessionAccessor:
+    """``self.db``: the current task's session, looked up on every access.
+
+    A non-data descriptor, so it is never stored on the (shared) instance, and an
+    instance attribute of the same name set by user code still wins.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> SessionAccessor: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> AsyncSession: ...
+    def __get__(self, instance: object, owner: type | None = None) -> AsyncSession | SessionAccessor:
+        if instance is None:
+            return self
+        return current_session(getattr(instance, DATA_SOURCE_ATTR, DEFAULT))
+
+
+_session_accessor = SessionAccessor()
+_classes_with_db: set[type] = set()
+
+
+def _ensure_db_attribute(cls: type) -> None:
+    """Give a service class that uses ``self.db`` the session accessor (once per class)."""
+    if not hasattr(cls, "db"):
+        try:
+            cls.db = _session_accessor  # type: ignore[attr-defined]
+        except (TypeError, AttributeError):  # built-in or slotted classes: leave them alone
+            pass
+    _classes_with_db.add(cls)
+
+
+@overload
+def transactional(func: Callable[P, Awaitable[R]], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
+@overload
+def transactional(
+    *,
+    propagation: Propagation | str = Propagation.REQUIRED,
+    read_only: bool = False,
+    isolation: Isolation | str | None = None,
+    timeout: float | None = None,
+    rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
+    no_rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
+    data_source: str | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]: ...
+def transactional(
+    func: Callable[..., Awaitable[Any]] | None = None,
+    /,
+    *,
+    propagation: Propagation | str = Propagation.REQUIRED,
+    read_only: bool = False,
+    isolation: Isolation | str | None = None,
+    timeout: float | None = None,
+    rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
+    no_rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
+    data_source: str | None = None,
+) -> Any:
+    """Run an ``async def`` function or method inside a transaction (Spring semantics).
+
+    In a request handled by ``DbMiddleware`` it joins the request's transaction; in a
+    background task or worker it opens a session, commits on success, rolls back on error
+    and closes. See :class:`~viveka_db.Propagation` for the propagation modes. Inside the
+    method ``self.db`` (or :func:`viveka_db.current_session`) is the current session.
+    """
+    definition = TransactionDefinition.create(
+        propagation=propagation,
+        read_only=read_only,
+        isolation=isolation,
+        timeout=timeout,
+        rollback_for=rollback_for,
+        no_rollback_for=no_rollback_for,
+        data_source=data_source,
+    )
+    if func is not None:
+        return _decorate(func, definition)
+    return lambda fn: _decorate(fn, definition)
+
+
+def _decorate(
+    fn: Callable[P, Awaitable[R]], definition: TransactionDefinition
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"@transactional decorates `async def` functions; "
+            f"{getattr(fn, '__qualname__', fn)!r} is not one"
+        )
+    params = list(inspect.signature(fn).parameters)
+    is_method = bool(params) and params[0] in ("self", "cls")
+    fixed_source = definition.data_source
+    fast_join = definition.propagation is Propagation.REQUIRED and definition.timeout is None
+    starts = definition.propagation in _STARTING
+    name = getattr(fn, "__qualname__", repr(fn))
+    announced = False
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        nonlocal announced
+        source = fixed_source or DEFAULT
+        if is_method and args:
+            owner = args[0]
+            if fixed_source is None:
+                source = getattr(owner, DATA_SOURCE_ATTR, DEFAULT)
+            if type(owner) not in _classes_with_db:
+                _ensure_db_attribute(type(owner))
+        scope = active_scope(source)
+        if scope is not None:
+            if fast_join:
+                try:
+                    return await fn(*args, **kwargs)
+                except BaseException as exc:
+                    if definition.should_rollback(exc):
+                        scope.rollback_only = True
+                    raise
+        elif starts:
+            if not announced:
+                announced = True
+                logger.info(
+                    "%s opened a standalone session (no request or transaction in context); "
+                    "it commits or rolls back on its own",
+                    name,
+                )
+            elif logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s opened a standalone session", name)
+        return await execute(definition, source, lambda: fn(*args, **kwargs), name=name)
+
+    return wrapper

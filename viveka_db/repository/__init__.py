@@ -1,0 +1,1 @@
+"""The parts ``DbRepo`` is composed of, one concern per module."""

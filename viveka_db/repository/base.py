@@ -1,0 +1,105 @@
+"""What every repository operation stands on: the model, the session, field lookup.
+
+Repositories are shared singletons in real services, so nothing request-specific is ever
+stored on ``self``: ``self.db`` is looked up in the task's context on each access.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import InstrumentedAttribute, Mapper
+from sqlalchemy.sql.elements import ColumnElement
+
+from viveka_db.decorator.transactional import DATA_SOURCE_ATTR, SessionAccessor
+from viveka_db.errors import EntityDefinitionError, UnknownFieldError
+
+__all__ = ["RepositoryBase", "T"]
+
+T = TypeVar("T")
+
+
+def _model_from_generic(cls: type) -> type[Any] | None:
+    """``class UserRepo(DbRepo[User])`` -> ``User``."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            origin = typing.get_origin(base)
+            if args and isinstance(origin, type) and issubclass(origin, RepositoryBase):
+                candidate = args[0]
+                if isinstance(candidate, type):
+                    return candidate
+    return None
+
+
+class RepositoryBase(Generic[T]):
+    """The model, the current session and field resolution shared by all repository parts."""
+
+    db = SessionAccessor()
+    """The current task's ``AsyncSession`` (resolved from the context on each access)."""
+
+    model: type[T]
+
+    def __init__(self, model: type[T] | None = None, *, data_source: str = "default") -> None:
+        resolved = model if model is not None else _model_from_generic(type(self))
+        if resolved is None:
+            raise EntityDefinitionError(
+                f"{type(self).__name__} does not know its entity; pass it as "
+                f"super().__init__(Entity) or declare the class as DbRepo[Entity]"
+            )
+        mapper = sa_inspect(resolved, raiseerr=False)
+        if not isinstance(mapper, Mapper):
+            raise EntityDefinitionError(
+                f"{getattr(resolved, '__name__', resolved)!r} is not a mapped entity; decorate it "
+                "with @entity @table('name') (or give it a __tablename__) before using it in a "
+                "repository"
+            )
+        self.model = resolved
+        setattr(self, DATA_SOURCE_ATTR, data_source)
+
+    @property
+    def data_source(self) -> str:
+        return typing.cast(str, getattr(self, DATA_SOURCE_ATTR))
+
+    @property
+    def mapper(self) -> Mapper[Any]:
+        return typing.cast("Mapper[Any]", sa_inspect(self.model))
+
+    def column_for(self, field: object) -> ColumnElement[Any]:
+        """The mapped column attribute that ``field`` names.
+
+        ``field`` may be an attribute name, a column name, or the mapped attribute itself
+        (``User.email``). Anything else raises :class:`UnknownFieldError` listing the valid
+        names, before any SQL is built.
+        """
+        mapper = self.mapper
+        if isinstance(field, InstrumentedAttribute):
+            if field.class_ is not None and issubclass(self.model, field.class_):
+                key = field.key
+                if key in mapper.column_attrs:
+                    return typing.cast("ColumnElement[Any]", getattr(self.model, key))
+        elif isinstance(field, str):
+            if field in mapper.column_attrs:
+                return typing.cast("ColumnElement[Any]", getattr(self.model, field))
+            for prop in mapper.column_attrs:
+                if any(getattr(col, "name", None) == field for col in prop.columns):
+                    return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
+        raise UnknownFieldError(self.model, field, (prop.key for prop in mapper.column_attrs))
+
+    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
+        """``WHERE`` criteria matching primary key ``ident`` (a value, tuple or dict)."""
+        columns = self.mapper.primary_key
+        if isinstance(ident, dict):
+            values = [ident[col.key] for col in columns]
+        elif isinstance(ident, tuple | list):
+            values = list(ident)
+        else:
+            values = [ident]
+        if len(values) != len(columns):
+            raise ValueError(
+                f"{self.model.__name__} has a {len(columns)}-column primary key "
+                f"({', '.join(str(c.key) for c in columns)}); got {ident!r}"
+            )
+        return [col == value for col, value in zip(columns, values, strict=True)]

@@ -1,0 +1,228 @@
+"""``DatabaseSessionFactory``: the engines and session makers of one data source.
+
+One instance per data source name, process-wide. Constructing it again with the same
+configuration returns the existing instance (so start-up code may run twice); with a
+different configuration it raises, because silently swapping the engine under running
+code would leak the old pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from viveka_db.config.settings import VivekaSettings
+from viveka_db.config.sources import ConfigSource, load_settings
+from viveka_db.config.urls import build_url, mask_url
+from viveka_db.errors import ConfigurationError, NotInitializedError
+from viveka_db.session.engine import (
+    READ_ONLY_KEY,
+    create_read_engine,
+    create_write_engine,
+    sessionmaker_for,
+)
+
+__all__ = ["DatabaseSessionFactory"]
+
+logger = logging.getLogger("viveka_db.session")
+
+
+class DatabaseSessionFactory:
+    """Builds and owns the engine and session factory of one named data source.
+
+    ``config_service`` may be a :class:`~viveka_db.config.VivekaSettings`, a mapping like
+    ``{"database": {"url": ...}}``, a path to an ini file, or any object with a ``get``
+    method like the original ``ConfigService``; ``None`` means ``$VIVEKA_CONFIG``,
+    ``./config.ini`` or, failing both, the embedded SQLite default. Keyword arguments are
+    passed to :func:`~sqlalchemy.ext.asyncio.create_async_engine` and win over the config.
+    """
+
+    _instances: ClassVar[dict[str, DatabaseSessionFactory]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    data_source: str
+    settings: VivekaSettings
+    url: URL
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    _engine_options: dict[str, Any]
+    _read_engine: AsyncEngine | None
+    _read_session_factory: async_sessionmaker[AsyncSession] | None
+
+    def __new__(
+        cls,
+        config_service: ConfigSource = None,
+        *,
+        data_source: str = "default",
+        **engine_options: Any,
+    ) -> DatabaseSessionFactory:
+        if not isinstance(data_source, str) or not data_source:
+            raise ConfigurationError(f"data_source must be a non-empty string, got {data_source!r}")
+        settings = load_settings(config_service, data_source=data_source)
+        url = build_url(settings.database)
+        with cls._lock:
+            existing = cls._instances.get(data_source)
+            if existing is not None:
+                if existing._same_config(settings, url, engine_options):
+                    return existing
+                raise ConfigurationError(
+                    f"data source {data_source!r} is already initialised with "
+                    f"{mask_url(existing.url)!r}; call `await DatabaseSessionFactory.close_all()` "
+                    f"(or `await DatabaseSessionFactory.get_instance({data_source!r}).dispose()`) "
+                    f"before initialising it again with {mask_url(url)!r}"
+                )
+            self = super().__new__(cls)
+            self._setup(data_source, settings, url, engine_options)
+            cls._instances[data_source] = self
+        logger.info("data source %r initialised: %s", data_source, mask_url(url))
+        if data_source == "default":
+            from viveka_db.cache.setup import install_from_settings
+
+            install_from_settings(settings.cache)
+        return self
+
+    def __init__(
+        self,
+        config_service: ConfigSource = None,
+        *,
+        data_source: str = "default",
+        **engine_options: Any,
+    ) -> None:
+        """Everything happens in ``__new__`` (which may return the existing instance)."""
+
+    def _setup(
+        self, data_source: str, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]
+    ) -> None:
+        self.data_source = data_source
+        self.settings = settings
+        self.url = url
+        self._engine_options = dict(engine_options)
+        self.engine = create_write_engine(settings.database, url, self._engine_options)
+        self.session_factory = sessionmaker_for(self.engine, read_only=False)
+        self._read_engine = None
+        self._read_session_factory = None
+
+    def _same_config(self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]) -> bool:
+        try:
+            return bool(
+                settings == self.settings and url == self.url and engine_options == self._engine_options
+            )
+        except Exception:  # options that cannot be compared are treated as different
+            return False
+
+    def __repr__(self) -> str:
+        return f"DatabaseSessionFactory(data_source={self.data_source!r}, url={mask_url(self.url)!r})"
+
+    # -- access ---------------------------------------------------------------------------
+
+    @classmethod
+    def get_instance(cls, name: str | None = None) -> DatabaseSessionFactory:
+        """The factory of data source ``name`` (default ``"default"``)."""
+        key = name or "default"
+        instance = cls._instances.get(key)
+        if instance is None:
+            configured = ", ".join(repr(n) for n in cls._instances) or "none"
+            how = (
+                "DatabaseSessionFactory(config_service=config)"
+                if key == "default"
+                else f"DatabaseSessionFactory(config_service=config, data_source={key!r})"
+            )
+            raise NotInitializedError(
+                f"data source {key!r} is not initialised (initialised: {configured}); call "
+                f"{how} at start-up, with config being a config.ini path, a mapping like "
+                "{'database': {'url': ...}}, or your ConfigService"
+            )
+        return instance
+
+    @classmethod
+    def is_initialised(cls, name: str | None = None) -> bool:
+        return (name or "default") in cls._instances
+
+    @classmethod
+    def instances(cls) -> dict[str, DatabaseSessionFactory]:
+        return dict(cls._instances)
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> DatabaseSessionFactory | None:
+        """The factory that owns ``engine`` (write or read engine), if any."""
+        for factory in cls._instances.values():
+            if engine is factory.engine or engine is factory._read_engine:
+                return factory
+        return None
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """The engine of read-only transactions (a replica when ``read_url`` is set)."""
+        if self._read_engine is None:
+            self._read_engine = create_read_engine(
+                self.settings.database, self.url, self.engine, self._engine_options
+            )
+        return self._read_engine
+
+    def new_session(self, *, read_only: bool = False) -> AsyncSession:
+        """A new session the caller owns (lazily connected, ``expire_on_commit=False``)."""
+        if not read_only:
+            return self.session_factory()
+        if self._read_session_factory is None:
+            self._read_session_factory = sessionmaker_for(self.read_engine, read_only=True)
+        return self._read_session_factory()
+
+    @staticmethod
+    def mark_read_only(session: AsyncSession) -> None:
+        """Refuse flushes and writes in ``session`` (read-only work on the write engine)."""
+        session.info[READ_ONLY_KEY] = True
+        session.sync_session.autoflush = False
+
+    # -- schema ---------------------------------------------------------------------------
+
+    async def create_all(self, entities: Iterable[type[Any]] | None = None) -> list[str]:
+        """Create missing tables (never drops or alters); returns the names it created.
+
+        ``entities`` defaults to every mapped entity of :class:`VivekaDbBase`.
+        """
+        from sqlalchemy import inspect as sa_inspect
+
+        from viveka_db.base.db_base import VivekaDbBase
+
+        metadata = VivekaDbBase.metadata
+        tables = (
+            list(metadata.sorted_tables)
+            if entities is None
+            else [entity.__table__ for entity in entities]
+        )
+        async with self.engine.begin() as conn:
+            existing = await conn.run_sync(lambda sync: set(sa_inspect(sync).get_table_names()))
+            missing = [table for table in tables if table.name not in existing]
+            await conn.run_sync(lambda sync: metadata.create_all(sync, tables=missing, checkfirst=True))
+        return [table.name for table in missing]
+
+    async def drop_all(self, entities: Iterable[type[Any]] | None = None) -> None:
+        """Drop the tables of ``entities`` (default: every mapped entity). For tests and tools."""
+        from viveka_db.base.db_base import VivekaDbBase
+
+        metadata = VivekaDbBase.metadata
+        tables = None if entities is None else [entity.__table__ for entity in entities]
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda sync: metadata.drop_all(sync, tables=tables, checkfirst=True))
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    async def dispose(self) -> None:
+        """Close every pooled connection and forget this data source."""
+        with self._lock:
+            if self._instances.get(self.data_source) is self:
+                del self._instances[self.data_source]
+        if self._read_engine is not None and self._read_engine is not self.engine:
+            await self._read_engine.dispose()
+        await self.engine.dispose()
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Dispose every data source's engines and forget every instance (tests start over)."""
+        for factory in list(cls._instances.values()):
+            await factory.dispose()

@@ -1,0 +1,143 @@
+"""Building engines and sessions: pool options from settings, per-dialect connection setup.
+
+Two engines per data source:
+
+* the **write engine** for ordinary transactions;
+* the **read engine** for ``read_only=True`` transactions: it points at ``read_url`` when a
+  replica is configured, runs in autocommit (no ``BEGIN``/``COMMIT`` round trips, no
+  rollback when the connection returns to the pool) and is read-only at the database
+  level where the driver allows it. For an in-memory SQLite database it is the write engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from viveka_db.config.settings import DatabaseSettings
+from viveka_db.config.urls import check_async_url
+from viveka_db.errors import ReadOnlyTransactionError
+
+__all__ = ["READ_ONLY_KEY", "VivekaSession", "create_read_engine", "create_write_engine", "sessionmaker_for"]
+
+READ_ONLY_KEY = "viveka_read_only"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class VivekaSession(Session):
+    """The sync session behind every ``AsyncSession`` we create; it enforces read-only."""
+
+
+@event.listens_for(VivekaSession, "before_flush")
+def _refuse_flush_when_read_only(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    if session.info.get(READ_ONLY_KEY):
+        raise ReadOnlyTransactionError(
+            "cannot flush changes inside a read_only=True transaction; remove read_only or "
+            "run the write in a transaction that allows writes"
+        )
+
+
+@event.listens_for(VivekaSession, "do_orm_execute")
+def _refuse_writes_when_read_only(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY_KEY) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise ReadOnlyTransactionError(
+            "cannot execute an INSERT/UPDATE/DELETE inside a read_only=True transaction"
+        )
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _pool_options(settings: DatabaseSettings, url: URL) -> dict[str, Any]:
+    if _is_memory_sqlite(url):
+        return {}  # StaticPool: one shared connection, no sizing
+    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping}
+    for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
+        value = getattr(settings, key)
+        if value is not None:
+            options[key] = value
+    return options
+
+
+def create_write_engine(settings: DatabaseSettings, url: URL, overrides: dict[str, Any]) -> AsyncEngine:
+    options = {"echo": settings.echo, **_pool_options(settings, url), **overrides}
+    engine = create_async_engine(url, **options)
+    if url.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, url, read_only=False)
+    return engine
+
+
+def create_read_engine(
+    settings: DatabaseSettings, url: URL, write_engine: AsyncEngine, overrides: dict[str, Any]
+) -> AsyncEngine:
+    if settings.read_url:
+        url = make_url(settings.read_url)
+        check_async_url(url)
+    elif _is_memory_sqlite(url):
+        return write_engine
+    options: dict[str, Any] = {
+        "echo": settings.echo,
+        **_pool_options(settings, url),
+        **overrides,
+        "isolation_level": "AUTOCOMMIT",
+        "pool_reset_on_return": None,
+        "skip_autocommit_rollback": True,
+    }
+    connect_args = dict(options.pop("connect_args", {}))
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if driver == "asyncpg":
+        server_settings = dict(connect_args.get("server_settings", {}))
+        server_settings.setdefault("default_transaction_read_only", "on")
+        connect_args["server_settings"] = server_settings
+    elif backend in ("mysql", "mariadb") and driver in ("aiomysql", "asyncmy"):
+        connect_args.setdefault("init_command", "SET SESSION TRANSACTION READ ONLY")
+    engine = create_async_engine(url, connect_args=connect_args, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine, url, read_only=True)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:
+    """Make SQLite behave like the server databases.
+
+    pysqlite's own transaction handling breaks SAVEPOINT and skips BEGIN before SELECT, so
+    we take it over (SQLAlchemy's documented recipe). Writers use ``BEGIN IMMEDIATE`` so two
+    read-then-write transactions wait for each other instead of failing with "database is
+    locked"; file databases use WAL so readers never block the writer.
+    """
+    file_db = not _is_memory_sqlite(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if file_db and not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
+        cursor.close()
+
+    if not read_only:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if file_db else "BEGIN")
+
+
+def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=not read_only,
+        sync_session_class=VivekaSession,
+        info={READ_ONLY_KEY: True} if read_only else None,
+    )

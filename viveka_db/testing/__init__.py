@@ -1,0 +1,1 @@
+"""Test support for users of viveka_db."""

@@ -1,0 +1,1 @@
+"""Transaction demarcation: scopes, propagation and the boundary logic behind @transactional."""

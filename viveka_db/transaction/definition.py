@@ -1,0 +1,132 @@
+"""What a ``@transactional`` boundary asks for: propagation, isolation and rollback rules."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["Isolation", "Propagation", "TransactionDefinition"]
+
+
+class Propagation(enum.Enum):
+    """How a boundary relates to a transaction already active in the current task (Spring)."""
+
+    REQUIRED = "REQUIRED"
+    """Join the current transaction, or start one."""
+    REQUIRES_NEW = "REQUIRES_NEW"
+    """Suspend the current transaction; run in a new session and transaction; resume."""
+    NESTED = "NESTED"
+    """Run inside a SAVEPOINT of the current transaction, or start one."""
+    MANDATORY = "MANDATORY"
+    """Join the current transaction; raise TransactionRequiredError if there is none."""
+    SUPPORTS = "SUPPORTS"
+    """Join the current transaction if there is one; otherwise run without one."""
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    """Suspend the current transaction and run without one."""
+    NEVER = "NEVER"
+    """Run without a transaction; raise IllegalTransactionStateError if one is active."""
+
+
+class Isolation(enum.Enum):
+    """Transaction isolation levels, passed to SQLAlchemy as an execution option.
+
+    The value is never formatted into SQL; the dialect validates it.
+    """
+
+    READ_UNCOMMITTED = "READ UNCOMMITTED"
+    READ_COMMITTED = "READ COMMITTED"
+    REPEATABLE_READ = "REPEATABLE READ"
+    SERIALIZABLE = "SERIALIZABLE"
+
+    @classmethod
+    def parse(cls, value: Isolation | str) -> Isolation:
+        if isinstance(value, Isolation):
+            return value
+        if isinstance(value, str):
+            key = value.strip().upper().replace(" ", "_").replace("-", "_")
+            if key in cls.__members__:
+                return cls[key]
+        valid = ", ".join(f"Isolation.{m.name}" for m in cls)
+        raise ValueError(f"isolation {value!r} is not a valid isolation level; use one of: {valid}")
+
+
+def _parse_propagation(value: Propagation | str) -> Propagation:
+    if isinstance(value, Propagation):
+        return value
+    if isinstance(value, str) and value.upper() in Propagation.__members__:
+        return Propagation[value.upper()]
+    valid = ", ".join(f"Propagation.{m.name}" for m in Propagation)
+    raise ValueError(f"propagation {value!r} is not valid; use one of: {valid}")
+
+
+def _exception_types(name: str, value: object) -> tuple[type[BaseException], ...]:
+    items = value if isinstance(value, tuple | list | set | frozenset) else (value,)
+    result: list[type[BaseException]] = []
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(f"{name} takes exception classes, got {item!r}")
+        result.append(item)
+    return tuple(result)
+
+
+def _match_depth(exc_type: type[BaseException], rules: tuple[type[BaseException], ...]) -> int | None:
+    """How far up ``exc_type``'s MRO the closest rule sits (0 = exact), or ``None``."""
+    best: int | None = None
+    for rule in rules:
+        try:
+            depth = exc_type.__mro__.index(rule)
+        except ValueError:
+            continue
+        if best is None or depth < best:
+            best = depth
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDefinition:
+    """The options of one ``@transactional`` boundary, validated once at decoration time."""
+
+    propagation: Propagation = Propagation.REQUIRED
+    read_only: bool = False
+    isolation: Isolation | None = None
+    timeout: float | None = None
+    rollback_for: tuple[type[BaseException], ...] = ()
+    no_rollback_for: tuple[type[BaseException], ...] = ()
+    data_source: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        propagation: Propagation | str = Propagation.REQUIRED,
+        read_only: bool = False,
+        isolation: Isolation | str | None = None,
+        timeout: float | None = None,
+        rollback_for: object = (),
+        no_rollback_for: object = (),
+        data_source: str | None = None,
+    ) -> TransactionDefinition:
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if data_source is not None and (not isinstance(data_source, str) or not data_source):
+            raise ValueError(f"data_source must be a non-empty string, got {data_source!r}")
+        return cls(
+            propagation=_parse_propagation(propagation),
+            read_only=bool(read_only),
+            isolation=None if isolation is None else Isolation.parse(isolation),
+            timeout=None if timeout is None else float(timeout),
+            rollback_for=_exception_types("rollback_for", rollback_for),
+            no_rollback_for=_exception_types("no_rollback_for", no_rollback_for),
+            data_source=data_source,
+        )
+
+    def should_rollback(self, exc: BaseException) -> bool:
+        """Spring's rule: the closest matching rule wins; by default every error rolls back."""
+        if not isinstance(exc, Exception) or not (self.rollback_for or self.no_rollback_for):
+            return True
+        exc_type = type(exc)
+        commit_depth = _match_depth(exc_type, self.no_rollback_for)
+        if commit_depth is None:
+            return True
+        rollback_depth = _match_depth(exc_type, self.rollback_for)
+        return rollback_depth is not None and rollback_depth <= commit_depth
