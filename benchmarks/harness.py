@@ -1,0 +1,76 @@
+"""Interleaved A/B benchmarking: every arm runs in the same process and the same rounds.
+
+Arms are run A B C, B C A, ... after a warm-up; each round measures ops/s of every arm,
+and the table shows the median, the min–max, and the ratio of medians against the
+reference arm. Ratios, not absolute numbers, are what the targets are stated in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = ["ArmResult", "bench", "format_table", "run_interleaved"]
+
+Op = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class ArmResult:
+    name: str
+    samples: list[float]  # ops/s, one per round
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+async def _run_arm(op: Op, ops: int, concurrency: int) -> float:
+    per_task, extra = divmod(ops, concurrency)
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await op()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(per_task + (1 if i < extra else 0)) for i in range(concurrency)))
+    return ops / (time.perf_counter() - start)
+
+
+async def run_interleaved(
+    arms: Mapping[str, Op], *, ops: int, rounds: int = 7, warmup_ops: int | None = None, concurrency: int = 1
+) -> list[ArmResult]:
+    """Run each arm ``ops`` times per round, rotating the order every round."""
+    names = list(arms)
+    for name in names:  # warm-up: pools filled, statements cached, code paths hot
+        await _run_arm(arms[name], warmup_ops if warmup_ops is not None else max(ops // 5, 10), concurrency)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        order = names[round_no % len(names) :] + names[: round_no % len(names)]
+        for name in order:
+            samples[name].append(await _run_arm(arms[name], ops, concurrency))
+    return [ArmResult(name, samples[name]) for name in names]
+
+
+def format_table(title: str, results: Sequence[ArmResult], reference: str, unit: str = "op/s") -> str:
+    ref = next(r for r in results if r.name == reference).median
+    width = max(len(r.name) for r in results)
+    lines = [f"### {title}", "", f"| {'arm':<{width}} | median {unit} | min–max | ratio vs {reference} |",
+             f"|{'-' * (width + 2)}|---:|---:|---:|"]
+    for r in results:
+        lines.append(
+            f"| {r.name:<{width}} | {r.median:,.0f} | {min(r.samples):,.0f}–{max(r.samples):,.0f} | {r.median / ref:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def bench(
+    title: str, arms: Mapping[str, Op], *, reference: str, ops: int, rounds: int = 7, concurrency: int = 1
+) -> list[ArmResult]:
+    """Run and print one comparison table."""
+    results = await run_interleaved(arms, ops=ops, rounds=rounds, concurrency=concurrency)
+    print(format_table(f"{title} ({concurrency} task{'s' if concurrency > 1 else ''})", results, reference), flush=True)
+    return results
