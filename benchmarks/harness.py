@@ -28,49 +28,84 @@ class ArmResult:
         return statistics.median(self.samples)
 
 
-async def _run_arm(op: Op, ops: int, concurrency: int) -> float:
+async def _run_arm(
+    op: Op, ops: int, concurrency: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     per_task, extra = divmod(ops, concurrency)
 
     async def worker(n: int) -> None:
         for _ in range(n):
             await op()
 
-    start = time.perf_counter()
+    start = clock()
     await asyncio.gather(*(worker(per_task + (1 if i < extra else 0)) for i in range(concurrency)))
-    return ops / (time.perf_counter() - start)
+    return ops / (clock() - start)
 
 
 async def run_interleaved(
-    arms: Mapping[str, Op], *, ops: int, rounds: int = 7, warmup_ops: int | None = None, concurrency: int = 1
+    arms: Mapping[str, Op],
+    *,
+    ops: int,
+    rounds: int = 7,
+    warmup_ops: int | None = None,
+    concurrency: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[ArmResult]:
-    """Run each arm ``ops`` times per round, rotating the order every round."""
+    """Run each arm ``ops`` times per round, rotating the order every round.
+
+    ``clock=time.process_time`` measures CPU time instead of wall time: for benchmarks
+    without I/O it is robust to other processes competing for the cores.
+    """
     names = list(arms)
     for name in names:  # warm-up: pools filled, statements cached, code paths hot
-        await _run_arm(arms[name], warmup_ops if warmup_ops is not None else max(ops // 5, 10), concurrency)
+        await _run_arm(
+            arms[name],
+            warmup_ops if warmup_ops is not None else max(ops // 5, 10),
+            concurrency,
+            clock,
+        )
     samples: dict[str, list[float]] = {name: [] for name in names}
     for round_no in range(rounds):
         order = names[round_no % len(names) :] + names[: round_no % len(names)]
         for name in order:
-            samples[name].append(await _run_arm(arms[name], ops, concurrency))
+            samples[name].append(await _run_arm(arms[name], ops, concurrency, clock))
     return [ArmResult(name, samples[name]) for name in names]
 
 
-def format_table(title: str, results: Sequence[ArmResult], reference: str, unit: str = "op/s") -> str:
+def format_table(
+    title: str, results: Sequence[ArmResult], reference: str, unit: str = "op/s"
+) -> str:
     ref = next(r for r in results if r.name == reference).median
     width = max(len(r.name) for r in results)
-    lines = [f"### {title}", "", f"| {'arm':<{width}} | median {unit} | min–max | ratio vs {reference} |",
-             f"|{'-' * (width + 2)}|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        f"| {'arm':<{width}} | median {unit} | min–max | ratio vs {reference} |",
+        f"|{'-' * (width + 2)}|---:|---:|---:|",
+    ]
     for r in results:
         lines.append(
-            f"| {r.name:<{width}} | {r.median:,.0f} | {min(r.samples):,.0f}–{max(r.samples):,.0f} | {r.median / ref:.2f}x |"
+            f"| {r.name:<{width}} | {r.median:,.0f} | {min(r.samples):,.0f}–{max(r.samples):,.0f} "
+            f"| {r.median / ref:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 
 
 async def bench(
-    title: str, arms: Mapping[str, Op], *, reference: str, ops: int, rounds: int = 7, concurrency: int = 1
+    title: str,
+    arms: Mapping[str, Op],
+    *,
+    reference: str,
+    ops: int,
+    rounds: int = 7,
+    concurrency: int = 1,
 ) -> list[ArmResult]:
     """Run and print one comparison table."""
     results = await run_interleaved(arms, ops=ops, rounds=rounds, concurrency=concurrency)
-    print(format_table(f"{title} ({concurrency} task{'s' if concurrency > 1 else ''})", results, reference), flush=True)
+    print(
+        format_table(
+            f"{title} ({concurrency} task{'s' if concurrency > 1 else ''})", results, reference
+        ),
+        flush=True,
+    )
     return results

@@ -2,18 +2,42 @@
 
 from viveka_db._version import __version__
 from viveka_db.base.db_base import VivekaDbBase
-from viveka_db.base.db_repo import DbRepo
+from viveka_db.base.db_repo import DbRepo, Page, Slice
 from viveka_db.base.entity_registry import entity, get_registered_entities, table
+from viveka_db.base.mixins import (
+    IntPKMixin,
+    SoftDeleteMixin,
+    TimestampMixin,
+    UUIDPKMixin,
+    VersionMixin,
+)
+from viveka_db.base.types import UTCDateTime
+from viveka_db.cache.db_cache import (
+    CacheBackend,
+    CacheStats,
+    MemoryCache,
+    NullCache,
+    RedisCache,
+    get_cache,
+    use_cache,
+)
+from viveka_db.codegen import schema_for
 from viveka_db.config import CacheSettings, DatabaseSettings, VivekaSettings, load_settings
 from viveka_db.context.db_context import bind_session, current_session, get_current_session
+from viveka_db.decorator.cache import cache_evict, cacheable
+from viveka_db.decorator.query import query
 from viveka_db.decorator.repository import get_registered_repositories, repository
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import (
     ConfigurationError,
+    DerivedQueryError,
     EntityDefinitionError,
     IllegalTransactionStateError,
+    InvalidCursorError,
     NoSessionError,
     NotInitializedError,
+    OptimisticLockError,
+    PaginationError,
     ReadOnlyTransactionError,
     TransactionError,
     TransactionRequiredError,
@@ -29,40 +53,63 @@ from viveka_db.transaction.definition import Isolation, Propagation
 from viveka_db.transaction.hooks import after_commit, current_transaction, in_transaction
 
 __all__ = [
+    "CacheBackend",
     "CacheSettings",
+    "CacheStats",
     "ConfigurationError",
     "DatabaseSessionFactory",
     "DatabaseSettings",
     "DbMiddleware",
     "DbRepo",
+    "DerivedQueryError",
     "EntityDefinitionError",
     "IllegalTransactionStateError",
+    "IntPKMixin",
+    "InvalidCursorError",
     "Isolation",
+    "MemoryCache",
     "NoSessionError",
     "NotInitializedError",
+    "NullCache",
+    "OptimisticLockError",
+    "Page",
+    "PaginationError",
     "Propagation",
     "ReadOnlyTransactionError",
+    "RedisCache",
+    "Slice",
+    "SoftDeleteMixin",
+    "TimestampMixin",
     "TransactionError",
     "TransactionRequiredError",
     "TransactionTimeoutError",
+    "UTCDateTime",
+    "UUIDPKMixin",
     "UnexpectedRollbackError",
     "UnknownFieldError",
+    "VersionMixin",
     "VivekaDbBase",
     "VivekaDbError",
     "VivekaSettings",
     "__version__",
     "after_commit",
     "bind_session",
+    "cache_evict",
+    "cacheable",
     "current_session",
     "current_transaction",
     "entity",
+    "get_cache",
     "get_current_session",
     "get_registered_entities",
     "get_registered_repositories",
     "in_transaction",
     "load_settings",
+    "query",
     "repository",
     "run_concurrently",
+    "schema_for",
     "table",
     "transactional",
+    "use_cache",
 ]

@@ -8,6 +8,12 @@ Hierarchy::
     ├── NoSessionError              no session bound to the current task
     ├── EntityDefinitionError       misuse of @entity / @table (also a TypeError)
     ├── UnknownFieldError           a field name the entity does not map (also a ValueError)
+    ├── OptimisticLockError         a stale versioned update or delete
+    │                               (also SQLAlchemy's StaleDataError)
+    ├── PaginationError             a bad page number, page size or sort (also a ValueError)
+    │   └── InvalidCursorError      a keyset cursor that was altered or issued for another query
+    ├── DerivedQueryError           a derived query method name that cannot be implemented
+    │                               (also an EntityDefinitionError, so a TypeError)
     └── TransactionError
         ├── TransactionRequiredError      MANDATORY with no transaction
         ├── IllegalTransactionStateError  NEVER inside a transaction
@@ -22,13 +28,20 @@ passwords (URLs are masked before they are formatted into a message).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm.exc import StaleDataError
 
 __all__ = [
     "ConfigurationError",
+    "DerivedQueryError",
     "EntityDefinitionError",
     "IllegalTransactionStateError",
+    "InvalidCursorError",
     "NoSessionError",
     "NotInitializedError",
+    "OptimisticLockError",
+    "PaginationError",
     "ReadOnlyTransactionError",
     "TransactionError",
     "TransactionRequiredError",
@@ -70,6 +83,40 @@ class UnknownFieldError(VivekaDbError, ValueError):
             f"{entity.__name__} has no mapped field {field!r}; "
             f"valid fields are: {', '.join(self.valid)}"
         )
+
+
+class OptimisticLockError(VivekaDbError, StaleDataError):
+    """Someone else changed or deleted the row since this entity was loaded.
+
+    Raised instead of SQLAlchemy's ``StaleDataError`` (which it still is, so existing
+    handlers keep working) because that one names neither the entity nor the row.
+    Reload the entity and apply the change again, or report a conflict to the user.
+    """
+
+    def __init__(self, entity: type, ident: Any, detail: str = "") -> None:
+        self.entity = entity
+        self.ident = ident
+        message = (
+            f"{entity.__name__} with id {ident!r} was changed or deleted by another "
+            "transaction since it was loaded (optimistic lock on its version); reload it "
+            "and retry"
+        )
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class PaginationError(VivekaDbError, ValueError):
+    """A page number, page size or sort specification that cannot be used."""
+
+
+class InvalidCursorError(PaginationError):
+    """A keyset cursor that is malformed, was altered, or belongs to another sort or entity."""
+
+
+class DerivedQueryError(EntityDefinitionError):
+    """A repository method whose name looks like a derived query but cannot be implemented.
+
+    Raised when the repository class is created, so a typo fails at import time.
+    """
 
 
 class TransactionError(VivekaDbError):

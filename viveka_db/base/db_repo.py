@@ -1,17 +1,31 @@
-"""``DbRepo[T]``: the generic repository (the seed's import path)."""
+"""``DbRepo[T]``: the generic repository (the seed's import path).
+
+It is composed of one module per concern in :mod:`viveka_db.repository`: ``crud`` (the
+original methods), ``query`` (fluent queries), ``save``, ``soft_delete``, ``pagination``,
+``bulk`` (``insert_all``), ``upsert`` and ``derived`` (methods implemented from their name).
+"""
 
 from __future__ import annotations
 
-from viveka_db.repository.crud import CrudRepository
 from viveka_db.repository.base import T
+from viveka_db.repository.derived import DerivedQueryRepository
+from viveka_db.repository.pagination import Page, PagingRepository, Slice
+from viveka_db.repository.save import SaveRepository
+from viveka_db.repository.upsert import UpsertRepository
 
-__all__ = ["DbRepo"]
+__all__ = ["DbRepo", "Page", "Slice"]
 
 
-class DbRepo(CrudRepository[T]):
+class DbRepo(
+    UpsertRepository[T],
+    SaveRepository[T],
+    PagingRepository[T],
+    DerivedQueryRepository[T],
+):
     """Generic async repository of one entity type (Spring Data's ``JpaRepository``).
 
     ``class UserRepo(DbRepo[User])`` with ``super().__init__(User)`` (or no ``__init__``
     at all: the entity is read from ``DbRepo[User]``). Every method works from a
     ``@transactional`` method, inside a request, or called directly (its own transaction).
+    Soft-deleted rows are hidden unless the view says otherwise (``with_deleted()``).
     """

@@ -16,8 +16,9 @@ _entity_registry: dict[str, type[Any]] = {}
 
 
 def _require_base(cls: object, decorator: str) -> type[VivekaDbBase]:
+    described: object = cls  # not narrowed by the check below
     if not (isinstance(cls, type) and issubclass(cls, VivekaDbBase)):
-        name = getattr(cls, "__name__", repr(cls))
+        name = str(getattr(described, "__name__", None) or repr(described))
         raise EntityDefinitionError(
             f"{decorator} can only decorate subclasses of VivekaDbBase; {name} is not one "
             "(declare it as `class {0}(VivekaDbBase): ...`)".format(name)
@@ -47,7 +48,7 @@ def entity(cls: Any = None, /, *, name: str | None = None) -> Any:
 
 def table(name: str) -> Any:
     """Set ``__tablename__`` and map the class (``@entity @table("users") class User...``)."""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not name.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
         raise EntityDefinitionError(f"@table needs a non-empty table name, got {name!r}")
 
     def apply(target: E) -> E:
@@ -68,7 +69,11 @@ def table(name: str) -> Any:
         existing = VivekaDbBase.metadata.tables.get(name)
         if existing is not None:
             owner = next(
-                (m.class_.__name__ for m in VivekaDbBase.registry.mappers if m.local_table is existing),
+                (
+                    m.class_.__name__
+                    for m in VivekaDbBase.registry.mappers
+                    if m.local_table is existing
+                ),
                 "another entity",
             )
             raise EntityDefinitionError(

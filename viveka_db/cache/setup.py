@@ -2,10 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from viveka_db.cache.backend import CacheBackend
+from viveka_db.cache.current import get_cache, install_configured, reset, use_cache
+from viveka_db.cache.null import NullCache
+from viveka_db.cache.registry import cache_from_url
 from viveka_db.config.settings import CacheSettings
 
-__all__ = ["install_from_settings"]
+__all__ = [
+    "backend_from_settings",
+    "close_cache",
+    "get_cache",
+    "install_cache",
+    "install_from_settings",
+]
+
+
+def backend_from_settings(settings: CacheSettings) -> CacheBackend:
+    """The backend ``settings`` describe: ``NullCache`` when disabled, else by URL scheme."""
+    if not settings.enabled:
+        return NullCache(namespace=settings.namespace, default_ttl=settings.default_ttl)
+    options: dict[str, Any] = {"namespace": settings.namespace, "default_ttl": settings.default_ttl}
+    url = settings.url or None
+    if url is None or url.startswith("memory"):
+        options["max_entries"] = settings.max_entries
+    else:
+        options["socket_timeout"] = settings.socket_timeout
+    return cache_from_url(url, **options)
 
 
 def install_from_settings(settings: CacheSettings) -> None:
-    """Install the backend ``settings`` describe as the process-wide cache."""
+    """Install the backend ``settings`` describe as the process-wide cache.
+
+    A backend installed by application code with ``use_cache`` is kept unless the
+    ``[cache]`` section names one explicitly (sets ``url`` or ``enabled``).
+    """
+    explicit = bool({"url", "enabled"} & settings.model_fields_set)
+    install_configured(backend_from_settings(settings), explicit=explicit)
+
+
+def install_cache(backend: CacheBackend) -> CacheBackend | None:
+    """Install ``backend`` as the process-wide cache (``use_cache``); returns the previous one."""
+    return use_cache(backend)
+
+
+async def close_cache() -> None:
+    """Close the installed backend's connections and forget it (application shutdown)."""
+    backend = get_cache()
+    reset()
+    await backend.close()

@@ -88,7 +88,7 @@ def validate_section(model: type[BaseModel], section: str, values: Mapping[str, 
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for error in exc.errors(include_input=False, include_url=False):
             key = ".".join(str(part) for part in error["loc"]) or "(section)"
             field = str(error["loc"][0]) if error["loc"] else ""

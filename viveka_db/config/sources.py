@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 import configparser
+import inspect
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
 
 from viveka_db.config.settings import (
     CacheSettings,
@@ -41,7 +42,9 @@ class SupportsGet(Protocol):
     def get(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
-ConfigSource: TypeAlias = "VivekaSettings | Mapping[str, Any] | str | os.PathLike[str] | SupportsGet | None"
+ConfigSource: TypeAlias = (
+    "VivekaSettings | Mapping[str, Any] | str | os.PathLike[str] | SupportsGet | None"
+)
 
 
 def database_section(data_source: str) -> str:
@@ -83,7 +86,7 @@ def _read_source(
     if isinstance(source, str | os.PathLike):
         return _read_ini(Path(source))
     if isinstance(source, Mapping):
-        return _read_mapping(source)
+        return _read_mapping(cast("Mapping[str, Any]", source))
     if isinstance(source, configparser.RawConfigParser):
         return {name: dict(source.items(name, raw=True)) for name in source.sections()}
     if isinstance(source, SupportsGet):
@@ -110,11 +113,11 @@ def _read_mapping(source: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for name, values in source.items():
         if isinstance(values, Mapping):
-            flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
-            result[str(name)] = flat
-            for sub, sub_values in values.items():  # {"database": {"reports": {...}}}
+            section = cast("Mapping[str, Any]", values)
+            result[str(name)] = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
+            for sub, sub_values in section.items():  # {"database": {"reports": {...}}}
                 if isinstance(sub_values, Mapping):
-                    result[f"{name}.{sub}"] = dict(sub_values)
+                    result[f"{name}.{sub}"] = dict(cast("Mapping[str, Any]", sub_values))
         else:
             raise ConfigurationError(
                 f"config mapping key {name!r} must map to a section dict, e.g. "
@@ -126,9 +129,36 @@ def _read_mapping(source: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 _MISSING = object()
 
 
-def _duck_get(source: SupportsGet, section: str, key: str) -> Any:
+_DEFAULT_NAMES = frozenset({"default", "default_value", "fallback", "dflt"})
+_PAIR, _DOTTED = "pair", "dotted"
+
+
+def _call_styles(source: SupportsGet) -> tuple[str, ...]:
+    """How to ask ``source.get`` for a key: ``get(section, key)``, ``get("section.key")``.
+
+    A ``get(key, default=None)`` service must only be asked the dotted way: asked
+    ``get("database", "url")`` it would answer with the "default", ``"url"``.
+    """
+    try:
+        params = list(inspect.signature(source.get).parameters.values())
+    except (TypeError, ValueError):  # no introspectable signature: try both
+        return (_PAIR, _DOTTED)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return (_PAIR, _DOTTED)
+    positional = [
+        p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(positional) < 2 or positional[1].name.lower() in _DEFAULT_NAMES:
+        return (_DOTTED,)
+    return (_PAIR, _DOTTED)
+
+
+def _duck_get(source: SupportsGet, styles: tuple[str, ...], section: str, key: str) -> Any:
     """Ask a ``get``-style config service for one key, tolerating the common signatures."""
-    for args in ((section, key), (f"{section}.{key}",)):
+    for style in styles:
+        args = (section, key) if style == _PAIR else (f"{section}.{key}",)
         try:
             value = source.get(*args)
         except (KeyError, LookupError, TypeError, AttributeError, configparser.Error):
@@ -139,10 +169,11 @@ def _duck_get(source: SupportsGet, section: str, key: str) -> Any:
 
 
 def _read_duck(source: SupportsGet, section: str) -> dict[str, dict[str, Any]]:
+    styles = _call_styles(source)
     result: dict[str, dict[str, Any]] = {}
     for name, model in ((section, DatabaseSettings), ("cache", CacheSettings)):
         keys = set(model.model_fields) | {"db"}
-        found = {key: _duck_get(source, name, key) for key in keys}
+        found = {key: _duck_get(source, styles, name, key) for key in keys}
         result[name] = {k: v for k, v in found.items() if v is not _MISSING}
     return result
 

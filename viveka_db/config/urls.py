@@ -59,7 +59,7 @@ def mask_url(url: str | URL) -> str:
     """Render ``url`` with its password replaced by ``***`` (safe for logs and errors)."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # e.g. a non-numeric port
         return "<unparseable URL>"
     return parsed.render_as_string(hide_password=True)
 
@@ -75,7 +75,7 @@ def build_url(settings: DatabaseSettings) -> URL:
     if settings.url:
         try:
             url = make_url(settings.url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: e.g. a non-numeric port
             raise ConfigurationError(
                 "[database] url could not be parsed; expected a URL like "
                 "'postgresql+asyncpg://user:password@host:5432/dbname'"
@@ -126,9 +126,7 @@ def check_async_url(url: URL) -> None:
             if suggestion
             else f"name an async driver, e.g. one of: {', '.join(sorted(DRIVER_DIALECTS))}"
         )
-        raise ConfigurationError(
-            f"[database] url {shown!r} names no async driver; {hint}"
-        )
+        raise ConfigurationError(f"[database] url {shown!r} names no async driver; {hint}")
     driver = url.get_driver_name()
     if driver in SYNC_DRIVERS:
         raise ConfigurationError(

@@ -13,7 +13,7 @@ finished (a request's, once the response has started) is never reused either.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ __all__ = [
     "active_scope",
     "bind_session",
     "current_session",
+    "current_task",
     "get_current_session",
     "scope_var",
     "set_scope",
@@ -38,7 +39,8 @@ DEFAULT = "default"
 _scope_vars: dict[str, ContextVar[TransactionScope | None]] = {}
 """One context variable per data source name, created on first use."""
 
-_current_task = asyncio.current_task
+current_task = asyncio.current_task
+"""The running task: the owner recorded on a scope (an alias, so tests can see one name)."""
 
 
 def scope_var(data_source: str = DEFAULT) -> ContextVar[TransactionScope | None]:
@@ -62,12 +64,14 @@ def active_scope(data_source: str = DEFAULT) -> TransactionScope | None:
     scope = var.get()
     if scope is None or scope.finished:
         return None
-    if scope.owner is not None and scope.owner is not _current_task():
+    if scope.owner is not None and scope.owner is not current_task():
         return None
     return scope
 
 
-def set_scope(scope: TransactionScope | None, data_source: str = DEFAULT) -> Token[TransactionScope | None]:
+def set_scope(
+    scope: TransactionScope | None, data_source: str = DEFAULT
+) -> Token[TransactionScope | None]:
     """Make ``scope`` current; reset with ``scope_var(data_source).reset(token)``."""
     return scope_var(data_source).set(scope)
 
@@ -94,14 +98,14 @@ def get_current_session(data_source: str = DEFAULT) -> AsyncSession | None:
 @contextmanager
 def bind_session(
     session: AsyncSession, *, data_source: str = DEFAULT, any_task: bool = False
-) -> Iterator[TransactionScope]:
+) -> Generator[TransactionScope, None, None]:
     """Make an externally managed ``session`` the current one inside the ``with`` block.
 
     The caller keeps ownership: nothing here commits or closes ``session``; decorated code
     joins it as it would join a request's session. ``any_task=True`` lets every task use
     it (for test fixtures that run in a task other than the test's).
     """
-    owner = None if any_task else _current_task()
+    owner = None if any_task else current_task()
     scope = TransactionScope(None, data_source=data_source, owner=owner, session=session)
     token = set_scope(scope, data_source)
     try:

@@ -19,7 +19,7 @@ def repository(cls: Any = None, /) -> Any:
     """Mark ``cls`` as a repository (``@repository`` or ``@repository()``)."""
 
     def mark(target: C) -> C:
-        if not isinstance(target, type):
+        if not isinstance(target, type):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"@repository decorates classes, got {target!r}")
         target.__viveka_repository__ = True
         if target not in _repository_registry:

@@ -7,6 +7,7 @@ with no allocation beyond the call itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -41,7 +42,9 @@ class SessionAccessor:
     def __get__(self, instance: None, owner: type | None = None) -> SessionAccessor: ...
     @overload
     def __get__(self, instance: object, owner: type | None = None) -> AsyncSession: ...
-    def __get__(self, instance: object, owner: type | None = None) -> AsyncSession | SessionAccessor:
+    def __get__(
+        self, instance: object, owner: type | None = None
+    ) -> AsyncSession | SessionAccessor:
         if instance is None:
             return self
         return current_session(getattr(instance, DATA_SOURCE_ATTR, DEFAULT))
@@ -54,10 +57,9 @@ _classes_with_db: set[type] = set()
 def _ensure_db_attribute(cls: type) -> None:
     """Give a service class that uses ``self.db`` the session accessor (once per class)."""
     if not hasattr(cls, "db"):
-        try:
+        # built-in or slotted classes refuse the attribute: leave them alone
+        with contextlib.suppress(TypeError, AttributeError):
             cls.db = _session_accessor  # type: ignore[attr-defined]
-        except (TypeError, AttributeError):  # built-in or slotted classes: leave them alone
-            pass
     _classes_with_db.add(cls)
 
 
@@ -104,7 +106,11 @@ def transactional(
     )
     if func is not None:
         return _decorate(func, definition)
-    return lambda fn: _decorate(fn, definition)
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        return _decorate(fn, definition)
+
+    return decorate
 
 
 def _decorate(

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from viveka_db.context.db_context import _current_task, scope_var
+from viveka_db.context.db_context import current_task, scope_var
+from viveka_db.errors import UnexpectedRollbackError
 from viveka_db.transaction.scope import TransactionScope
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class DbMiddleware:
 
         factory = self._resolve_factory()
         data_source = factory.data_source
-        tx = TransactionScope(factory, data_source=data_source, owner=_current_task())
+        tx = TransactionScope(factory, data_source=data_source, owner=current_task())
         var = scope_var(data_source)
         token = var.set(tx)
         rollback_status = self.rollback_status
@@ -99,27 +100,20 @@ class DbMiddleware:
             if replaced:
                 return
             if message["type"] == "http.response.start" and not tx.finished:
-                if tx.has_session:
-                    if message["status"] >= rollback_status or tx.rollback_only:
-                        await tx.rollback()
-                    else:
-                        try:
-                            await tx.commit()
-                        except Exception as exc:
-                            replaced = True
-                            await tx.rollback()
-                            tx.finished = True
-                            await _send_error(send)
-                            raise _CommitFailed from exc
-                        await tx.run_after_commit()
-                tx.finished = True
+                try:
+                    await _end_transaction(tx, message["status"], rollback_status)
+                except Exception as exc:
+                    replaced = True
+                    await _send_error(send)
+                    raise _CommitFailed from exc
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except _CommitFailed as failure:
             logger.error(
-                "commit failed at response start; answered 500 instead",
+                "the request's transaction did not commit; answered 500 instead of the "
+                "app's response",
                 exc_info=failure.__cause__,
             )
         except BaseException:
@@ -130,6 +124,30 @@ class DbMiddleware:
                 await tx.close()
             finally:
                 var.reset(token)
+
+
+async def _end_transaction(tx: TransactionScope, status: int, rollback_status: int) -> None:
+    """Commit or roll back the request's transaction as the response ``status`` starts.
+
+    Raises when the client must not get the app's response: the commit failed, or the
+    transaction was marked rollback-only (an inner failure the app swallowed) while the
+    status claims success. An error status is already honest, so it is sent as it is.
+    """
+    try:
+        if status >= rollback_status:
+            await tx.rollback()
+        elif tx.rollback_only:
+            await tx.rollback()
+            if status < 400:
+                raise UnexpectedRollbackError(
+                    "the request's transaction was rolled back because an inner transactional "
+                    "call failed and marked it rollback-only (the app swallowed that exception)"
+                )
+        else:
+            await tx.commit()  # rolls back itself if COMMIT fails
+            await tx.run_after_commit()
+    finally:
+        tx.finished = True
 
 
 async def _send_error(send: Send) -> None:

@@ -56,7 +56,7 @@ class RepositoryBase(Generic[T]):
                 "with @entity @table('name') (or give it a __tablename__) before using it in a "
                 "repository"
             )
-        self.model = resolved
+        self.model = typing.cast("type[T]", resolved)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
     @property
@@ -75,8 +75,10 @@ class RepositoryBase(Generic[T]):
         names, before any SQL is built.
         """
         mapper = self.mapper
+        asked: object = field  # for the error message (not narrowed below)
         if isinstance(field, InstrumentedAttribute):
-            if field.class_ is not None and issubclass(self.model, field.class_):
+            owner: object = field.class_
+            if isinstance(owner, type) and issubclass(self.model, owner):
                 key = field.key
                 if key in mapper.column_attrs:
                     return typing.cast("ColumnElement[Any]", getattr(self.model, key))
@@ -86,15 +88,17 @@ class RepositoryBase(Generic[T]):
             for prop in mapper.column_attrs:
                 if any(getattr(col, "name", None) == field for col in prop.columns):
                     return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
-        raise UnknownFieldError(self.model, field, (prop.key for prop in mapper.column_attrs))
+        raise UnknownFieldError(self.model, asked, (prop.key for prop in mapper.column_attrs))
 
     def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
         """``WHERE`` criteria matching primary key ``ident`` (a value, tuple or dict)."""
         columns = self.mapper.primary_key
+        raw: Any = ident  # not narrowed below, so its items stay Any
+        values: list[Any]
         if isinstance(ident, dict):
-            values = [ident[col.key] for col in columns]
+            values = [raw[col.key] for col in columns]
         elif isinstance(ident, tuple | list):
-            values = list(ident)
+            values = list(raw)
         else:
             values = [ident]
         if len(values) != len(columns):

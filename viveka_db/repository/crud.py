@@ -1,7 +1,8 @@
 """The original repository methods (same names and semantics as the seed's ``DbRepo``).
 
 Each runs under ``@transactional``: called from a transactional method or a request it
-joins that transaction; called directly it runs in a transaction of its own.
+joins that transaction; called directly it runs in a transaction of its own. Reads honour
+the view's soft-delete visibility; version conflicts raise ``OptimisticLockError``.
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy import exists as sa_exists
-from sqlalchemy import func, select
 
 from viveka_db.decorator.transactional import transactional
-from viveka_db.repository.base import RepositoryBase, T
+from viveka_db.repository.base import T
+from viveka_db.repository.locking import flush_checked, merge_checked
+from viveka_db.repository.query import QueryRepository
 
 __all__ = ["CrudRepository"]
 
 
-class CrudRepository(RepositoryBase[T]):
+class CrudRepository(QueryRepository[T]):
     """``insert_all``, ``get_by_id``, ``get_all``, ``update``, ``delete``, ``exists``, ..."""
 
     @transactional
@@ -32,32 +35,35 @@ class CrudRepository(RepositoryBase[T]):
 
     @transactional
     async def get_by_id(self, id: Any) -> T | None:
-        """The entity with primary key ``id``, or ``None``."""
-        return await self.db.get(self.model, id)
+        """The entity with primary key ``id``, or ``None`` (also when this view hides it)."""
+        instance = await self.db.get(self.model, id)
+        if instance is None or not self.is_visible(instance):
+            return None
+        return instance
 
     @transactional
     async def get_all(self, skip: int = 0, limit: int = 100) -> Sequence[T]:
         """Up to ``limit`` entities after skipping ``skip``, in primary-key order."""
         if skip < 0 or limit < 0:
             raise ValueError(f"skip and limit must be >= 0, got skip={skip!r}, limit={limit!r}")
-        stmt = select(self.model).order_by(*self.mapper.primary_key).offset(skip).limit(limit)
+        stmt = self.select().order_by(*self.mapper.primary_key).offset(skip).limit(limit)
         return list((await self.db.scalars(stmt)).all())
 
     @transactional
     async def update(self, entity: T) -> T:
         """Merge ``entity`` into the session and flush; returns the persistent instance."""
-        merged = await self.db.merge(entity)
-        await self.db.flush()
+        merged = await merge_checked(self.db, entity)
+        await flush_checked(self.db, merged)
         return merged
 
     @transactional
     async def delete(self, id: Any) -> bool:
-        """Delete the entity with primary key ``id``; ``False`` if there was none."""
-        instance = await self.db.get(self.model, id)
+        """Delete the row with primary key ``id``; ``False`` if this view has no such row."""
+        instance = await self.get_by_id(id)
         if instance is None:
             return False
         await self.db.delete(instance)
-        await self.db.flush()
+        await flush_checked(self.db, instance)
         return True
 
     @transactional
@@ -65,32 +71,26 @@ class CrudRepository(RepositoryBase[T]):
         """Delete a loaded (or detached) entity instance."""
         session = self.db
         if entity not in session:
-            entity = await session.merge(entity)
+            entity = await merge_checked(session, entity)
         await session.delete(entity)
-        await session.flush()
+        await flush_checked(session, entity)
 
     @transactional
     async def exists(self, id: Any) -> bool:
-        """Whether an entity with primary key ``id`` exists (no row is loaded)."""
-        stmt = select(sa_exists().where(*self.primary_key_criteria(id)))
-        return bool(await self.db.scalar(stmt))
-
-    @transactional
-    async def count(self) -> int:
-        """The number of rows of the entity's table."""
-        stmt = select(func.count()).select_from(self.model)
-        return int(await self.db.scalar(stmt) or 0)
+        """Whether this view has a row with primary key ``id`` (no row is loaded)."""
+        condition = sa_exists().where(*self.primary_key_criteria(id), *self.visibility_criteria())
+        return bool(await self.db.scalar(select(condition)))
 
     @transactional
     async def find_by_field(self, field: Any, value: Any) -> T | None:
         """The first entity whose ``field`` equals ``value`` (``field``: name or attribute)."""
         column = self.column_for(field)
-        stmt = select(self.model).where(column == value).order_by(*self.mapper.primary_key).limit(1)
+        stmt = self.where(column == value).order_by(*self.mapper.primary_key).limit(1)
         return (await self.db.scalars(stmt)).first()
 
     @transactional
     async def find_all_by_field(self, field: Any, value: Any) -> list[T]:
         """Every entity whose ``field`` equals ``value``, in primary-key order."""
         column = self.column_for(field)
-        stmt = select(self.model).where(column == value).order_by(*self.mapper.primary_key)
+        stmt = self.where(column == value).order_by(*self.mapper.primary_key)
         return list((await self.db.scalars(stmt)).all())

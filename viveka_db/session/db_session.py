@@ -13,7 +13,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.schema import sort_tables
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from viveka_db.config.settings import VivekaSettings
@@ -61,7 +62,7 @@ class DatabaseSessionFactory:
         data_source: str = "default",
         **engine_options: Any,
     ) -> DatabaseSessionFactory:
-        if not isinstance(data_source, str) or not data_source:
+        if not isinstance(data_source, str) or not data_source:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigurationError(f"data_source must be a non-empty string, got {data_source!r}")
         settings = load_settings(config_service, data_source=data_source)
         url = build_url(settings.database)
@@ -107,16 +108,22 @@ class DatabaseSessionFactory:
         self._read_engine = None
         self._read_session_factory = None
 
-    def _same_config(self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]) -> bool:
+    def _same_config(
+        self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]
+    ) -> bool:
         try:
             return bool(
-                settings == self.settings and url == self.url and engine_options == self._engine_options
+                settings == self.settings
+                and url == self.url
+                and engine_options == self._engine_options
             )
         except Exception:  # options that cannot be compared are treated as different
             return False
 
     def __repr__(self) -> str:
-        return f"DatabaseSessionFactory(data_source={self.data_source!r}, url={mask_url(self.url)!r})"
+        return (
+            f"DatabaseSessionFactory(data_source={self.data_source!r}, url={mask_url(self.url)!r})"
+        )
 
     # -- access ---------------------------------------------------------------------------
 
@@ -198,7 +205,9 @@ class DatabaseSessionFactory:
         async with self.engine.begin() as conn:
             existing = await conn.run_sync(lambda sync: set(sa_inspect(sync).get_table_names()))
             missing = [table for table in tables if table.name not in existing]
-            await conn.run_sync(lambda sync: metadata.create_all(sync, tables=missing, checkfirst=True))
+            await conn.run_sync(
+                lambda sync: metadata.create_all(sync, tables=missing, checkfirst=True)
+            )
         return [table.name for table in missing]
 
     async def drop_all(self, entities: Iterable[type[Any]] | None = None) -> None:
@@ -206,9 +215,20 @@ class DatabaseSessionFactory:
         from viveka_db.base.db_base import VivekaDbBase
 
         metadata = VivekaDbBase.metadata
-        tables = None if entities is None else [entity.__table__ for entity in entities]
+        if entities is None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(lambda sync: metadata.drop_all(sync, checkfirst=True))
+            return
+        # Table by table: a metadata-level drop would also drop the metadata's shared types
+        # (PostgreSQL enums) that other, untouched tables still use.
+        tables = sort_tables([entity.__table__ for entity in entities])
+
+        def drop(sync: Connection) -> None:
+            for table in reversed(tables):
+                table.drop(sync, checkfirst=True)
+
         async with self.engine.begin() as conn:
-            await conn.run_sync(lambda sync: metadata.drop_all(sync, tables=tables, checkfirst=True))
+            await conn.run_sync(drop)
 
     # -- shutdown -------------------------------------------------------------------------
 

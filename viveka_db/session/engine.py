@@ -15,14 +15,25 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
 from viveka_db.errors import ReadOnlyTransactionError
 
-__all__ = ["READ_ONLY_KEY", "VivekaSession", "create_read_engine", "create_write_engine", "sessionmaker_for"]
+__all__ = [
+    "READ_ONLY_KEY",
+    "VivekaSession",
+    "create_read_engine",
+    "create_write_engine",
+    "sessionmaker_for",
+]
 
 READ_ONLY_KEY = "viveka_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -33,7 +44,9 @@ class VivekaSession(Session):
 
 
 @event.listens_for(VivekaSession, "before_flush")
-def _refuse_flush_when_read_only(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+def _refuse_flush_when_read_only(
+    session: Session, flush_context: UOWTransaction, instances: Any
+) -> None:
     if session.info.get(READ_ONLY_KEY):
         raise ReadOnlyTransactionError(
             "cannot flush changes inside a read_only=True transaction; remove read_only or "
@@ -66,7 +79,9 @@ def _pool_options(settings: DatabaseSettings, url: URL) -> dict[str, Any]:
     return options
 
 
-def create_write_engine(settings: DatabaseSettings, url: URL, overrides: dict[str, Any]) -> AsyncEngine:
+def create_write_engine(
+    settings: DatabaseSettings, url: URL, overrides: dict[str, Any]
+) -> AsyncEngine:
     options = {"echo": settings.echo, **_pool_options(settings, url), **overrides}
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
@@ -108,9 +123,11 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
     """Make SQLite behave like the server databases.
 
     pysqlite's own transaction handling breaks SAVEPOINT and skips BEGIN before SELECT, so
-    we take it over (SQLAlchemy's documented recipe). Writers use ``BEGIN IMMEDIATE`` so two
-    read-then-write transactions wait for each other instead of failing with "database is
-    locked"; file databases use WAL so readers never block the writer.
+    we take it over (SQLAlchemy's documented recipe). Transactions begin DEFERRED and file
+    databases use WAL, so an open transaction that has only read never blocks a writer
+    (``REQUIRES_NEW`` inside a reading transaction works); writers wait for each other up to
+    the busy timeout. SQLite still has one writer at a time: two transactions that both
+    read and then write concurrently can fail with "database is locked".
     """
     file_db = not _is_memory_sqlite(url)
 
@@ -130,7 +147,7 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if file_db else "BEGIN")
+            connection.exec_driver_sql("BEGIN")
 
 
 def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:

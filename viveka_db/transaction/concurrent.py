@@ -60,5 +60,3 @@ async def run_concurrently(
             if isinstance(result, BaseException):
                 raise result
     return list(results)
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import cast
 
 __all__ = ["Isolation", "Propagation", "TransactionDefinition"]
 
@@ -39,7 +40,7 @@ class Isolation(enum.Enum):
     SERIALIZABLE = "SERIALIZABLE"
 
     @classmethod
-    def parse(cls, value: Isolation | str) -> Isolation:
+    def parse(cls, value: object) -> Isolation:
         if isinstance(value, Isolation):
             return value
         if isinstance(value, str):
@@ -50,7 +51,7 @@ class Isolation(enum.Enum):
         raise ValueError(f"isolation {value!r} is not a valid isolation level; use one of: {valid}")
 
 
-def _parse_propagation(value: Propagation | str) -> Propagation:
+def _parse_propagation(value: object) -> Propagation:
     if isinstance(value, Propagation):
         return value
     if isinstance(value, str) and value.upper() in Propagation.__members__:
@@ -60,7 +61,11 @@ def _parse_propagation(value: Propagation | str) -> Propagation:
 
 
 def _exception_types(name: str, value: object) -> tuple[type[BaseException], ...]:
-    items = value if isinstance(value, tuple | list | set | frozenset) else (value,)
+    items: tuple[object, ...] = (
+        tuple(cast("tuple[object, ...]", value))
+        if isinstance(value, tuple | list | set | frozenset)
+        else (value,)
+    )
     result: list[type[BaseException]] = []
     for item in items:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
@@ -69,7 +74,9 @@ def _exception_types(name: str, value: object) -> tuple[type[BaseException], ...
     return tuple(result)
 
 
-def _match_depth(exc_type: type[BaseException], rules: tuple[type[BaseException], ...]) -> int | None:
+def _match_depth(
+    exc_type: type[BaseException], rules: tuple[type[BaseException], ...]
+) -> int | None:
     """How far up ``exc_type``'s MRO the closest rule sits (0 = exact), or ``None``."""
     best: int | None = None
     for rule in rules:
@@ -106,9 +113,9 @@ class TransactionDefinition:
         no_rollback_for: object = (),
         data_source: str | None = None,
     ) -> TransactionDefinition:
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if data_source is not None and (not isinstance(data_source, str) or not data_source):
+        if data_source is not None and (not isinstance(data_source, str) or not data_source):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"data_source must be a non-empty string, got {data_source!r}")
         return cls(
             propagation=_parse_propagation(propagation),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from viveka_db.context.db_context import _current_task, active_scope, scope_var
+from viveka_db.context.db_context import active_scope, current_task, scope_var
 from viveka_db.errors import (
     IllegalTransactionStateError,
     TransactionRequiredError,
@@ -20,6 +20,9 @@ from viveka_db.errors import (
 )
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
 from viveka_db.transaction.scope import TransactionScope
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 __all__ = ["REQUIRED", "execute", "join", "run_in_new_transaction"]
 
@@ -90,12 +93,14 @@ async def run_in_new_transaction(
     from viveka_db.session.db_session import DatabaseSessionFactory
 
     factory = DatabaseSessionFactory.get_instance(data_source)
-    read_only = definition.read_only and definition.isolation is None
     scope = TransactionScope(
-        factory, data_source=data_source, read_only=read_only, owner=_current_task()
+        factory,
+        data_source=data_source,
+        read_only=definition.read_only,
+        # an isolation level needs a real transaction: the write engine, refusing writes
+        read_engine=definition.read_only and definition.isolation is None,
+        owner=current_task(),
     )
-    if definition.read_only and not read_only:
-        factory.mark_read_only(scope.session)
     var = scope_var(data_source)
     token = var.set(scope)
     try:
@@ -140,7 +145,9 @@ async def _run_nested(
     savepoint = await session.begin_nested()
 
     async def undo() -> None:
-        if savepoint.is_active:
+        # A failed flush deactivates the savepoint without closing it; it still needs the
+        # rollback, or the session refuses all further work ("PendingRollbackError").
+        if _is_open(session, savepoint):
             await savepoint.rollback()
         del scope.callbacks[hooks_before:]
         scope.rollback_only = was_rollback_only
@@ -148,20 +155,30 @@ async def _run_nested(
     try:
         result = await _with_timeout(definition, work)
     except BaseException as exc:
-        if definition.should_rollback(exc):
+        if definition.should_rollback(exc) or not savepoint.is_active:
             await undo()
-        elif savepoint.is_active:
+        else:
             await savepoint.commit()
         raise
-    if scope.rollback_only and not was_rollback_only:
+    if (scope.rollback_only and not was_rollback_only) or not savepoint.is_active:
         await undo()
         raise UnexpectedRollbackError(
             "the nested transaction (savepoint) was rolled back because an inner transactional "
-            "call failed and marked it rollback-only (the caller swallowed that exception)"
+            "call or a flush failed and the caller swallowed that exception"
         )
-    if savepoint.is_active:
-        await savepoint.commit()
+    await savepoint.commit()
     return result
+
+
+def _is_open(session: AsyncSession, savepoint: AsyncSessionTransaction) -> bool:
+    """Whether ``savepoint`` is still one of ``session``'s open (possibly failed) transactions."""
+    target = savepoint.sync_transaction
+    current = session.sync_session.get_nested_transaction()
+    while current is not None:
+        if current is target:
+            return True
+        current = current.parent
+    return False
 
 
 async def _run_suspended(

@@ -36,6 +36,7 @@ class TransactionScope:
         "factory",
         "finished",
         "owner",
+        "read_engine",
         "read_only",
         "rollback_only",
     )
@@ -46,12 +47,17 @@ class TransactionScope:
         *,
         data_source: str = "default",
         read_only: bool = False,
+        read_engine: bool | None = None,
         owner: asyncio.Task[Any] | None = None,
         session: AsyncSession | None = None,
     ) -> None:
         self.factory = factory
         self.data_source = data_source
         self.read_only = read_only
+        """No flush, no commit: the work ends with a rollback and unflushed changes are dropped."""
+        self.read_engine = read_only if read_engine is None else read_engine
+        """Run on the read engine (replica, autocommit); ``False`` for read-only work that
+        needs the write engine's transaction, e.g. with an isolation level."""
         self.owner = owner
         """The task allowed to use this scope; ``None`` lets any task use it (test fixtures)."""
         self._session = session
@@ -67,8 +73,11 @@ class TransactionScope:
         """The session, created on first use so untouched requests never build one."""
         session = self._session
         if session is None:
-            assert self.factory is not None
-            session = self._session = self.factory.new_session(read_only=self.read_only)
+            factory = self.factory
+            assert factory is not None
+            session = self._session = factory.new_session(read_only=self.read_engine)
+            if self.read_only and not self.read_engine:
+                factory.mark_read_only(session)
         return session
 
     @property
@@ -79,9 +88,18 @@ class TransactionScope:
         self.callbacks.append(callback)
 
     async def commit(self) -> None:
+        """Commit; a failed commit is rolled back before the error propagates.
+
+        Some databases keep the transaction open when COMMIT fails (SQLite with a deferred
+        constraint), so the connection must not go back to the pool without a rollback.
+        """
         session = self._session
         if session is not None and not self.read_only and session.in_transaction():
-            await session.commit()
+            try:
+                await session.commit()
+            except BaseException:
+                await self.rollback()
+                raise
 
     async def rollback(self) -> None:
         session = self._session

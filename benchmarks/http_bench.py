@@ -1,0 +1,244 @@
+"""Issue 6, target 2: HTTP through ``DbMiddleware`` vs hand-written and BaseHTTPMiddleware sessions.
+
+Each arm is its own uvicorn process (1 worker) serving ``GET /users/{id}`` from a tiny
+FastAPI app on 127.0.0.1 backed by PostgreSQL; this process is the load generator: a
+keep-alive raw-socket HTTP/1.1 client with ``CONNECTIONS`` connections per server. Rounds
+are interleaved across the servers (idle servers cost nothing).
+
+* ``session in endpoint``  ``async with Session() as s, s.begin(): await s.get(...)`` (reference);
+* ``DbMiddleware``          pure ASGI middleware; ``repo.get_by_id`` joins its transaction;
+* ``BaseHTTPMiddleware``    a session middleware built on Starlette's ``BaseHTTPMiddleware``
+                            (like fastapi-async-sqlalchemy), the endpoint using its session.
+
+Targets: ``DbMiddleware`` >= 0.97x the reference and >= 1.25x ``BaseHTTPMiddleware``.
+The uvicorn modules are whatever is installed (no uvloop/httptools unless present).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from backends import (
+    PG_URL,
+    BenchUser,
+    BenchUserRepo,
+    IdCycle,
+    db_config,
+    engine_options,
+    seed_rows,
+    server_up,
+)
+from harness import format_table, run_interleaved
+from viveka_db import DatabaseSessionFactory, DbMiddleware
+
+CONNECTIONS = 64
+SECONDS_PER_RUN = 1.2
+ROUNDS = 7
+ARMS = ("session in endpoint", "DbMiddleware", "BaseHTTPMiddleware")
+REFERENCE = ARMS[0]
+ARM_ENV = "VIVEKA_BENCH_ARM"
+
+# -- the server side (imported by uvicorn in each arm's process) ---------------------------
+
+request_session: ContextVar[AsyncSession | None] = ContextVar("bench_request_session", default=None)
+"""The BaseHTTPMiddleware arm's per-request session."""
+
+
+class BaseHTTPSessionMiddleware(BaseHTTPMiddleware):
+    """A session per request on ``BaseHTTPMiddleware`` (the fastapi-async-sqlalchemy design)."""
+
+    def __init__(self, app: Any, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(app)
+        self.session_maker = session_maker
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        async with self.session_maker() as session, session.begin():
+            token = request_session.set(session)
+            try:
+                return await call_next(request)
+            finally:
+                request_session.reset(token)
+
+
+def as_json(user: BenchUser | None) -> JSONResponse:
+    if user is None:
+        return JSONResponse({"detail": "not found"}, status_code=404)
+    return JSONResponse({"id": user.id, "name": user.name, "email": user.email})
+
+
+def create_app() -> FastAPI:
+    """The app of the arm named by ``$VIVEKA_BENCH_ARM`` (``uvicorn --factory``)."""
+    arm = os.environ[ARM_ENV]
+    app = FastAPI()
+    if arm == "DbMiddleware":
+        DatabaseSessionFactory(db_config(PG_URL))
+        repo = BenchUserRepo()
+        app.add_middleware(DbMiddleware)
+
+        @app.get("/users/{user_id}")
+        async def via_middleware(user_id: int) -> Response:
+            return as_json(await repo.get_by_id(user_id))
+
+        return app
+    session_maker = async_sessionmaker(
+        create_async_engine(PG_URL, **engine_options()), expire_on_commit=False
+    )
+    if arm == "BaseHTTPMiddleware":
+        app.add_middleware(BaseHTTPSessionMiddleware, session_maker=session_maker)
+
+        @app.get("/users/{user_id}")
+        async def via_base_http(user_id: int) -> Response:
+            session = request_session.get()
+            assert session is not None
+            return as_json(await session.get(BenchUser, user_id))
+
+        return app
+
+    @app.get("/users/{user_id}")
+    async def in_endpoint(user_id: int) -> Response:
+        async with session_maker() as session, session.begin():
+            return as_json(await session.get(BenchUser, user_id))
+
+    return app
+
+
+# -- the load generator --------------------------------------------------------------------
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(arm: str, port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "http_bench:create_app",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--timeout-keep-alive",
+        "600",
+    ]
+    return subprocess.Popen(command, env={**os.environ, ARM_ENV: arm})
+
+
+async def request(streams: Streams, path: bytes) -> int:
+    reader, writer = streams
+    writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    start = head.lower().index(b"content-length:") + 15
+    await reader.readexactly(int(head[start : head.index(b"\r\n", start)]))
+    return int(head[9:12])
+
+
+async def connect(port: int, deadline: float) -> Streams:
+    while True:
+        try:
+            return await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def load_op(pool: deque[Streams], next_id: IdCycle) -> Callable[[], Awaitable[None]]:
+    """One request on an idle keep-alive connection (there is one per concurrent worker)."""
+
+    async def op() -> None:
+        streams = pool.pop()
+        status = await request(streams, b"/users/%d" % next_id())
+        if status != 200:
+            raise RuntimeError(f"server answered {status}")
+        pool.append(streams)
+
+    return op
+
+
+async def run_load() -> None:
+    ports = {arm: free_port() for arm in ARMS}
+    servers = [start_server(arm, port) for arm, port in ports.items()]
+    next_id = IdCycle()
+    try:
+        deadline = time.monotonic() + 30
+        arms = {}
+        for arm, port in ports.items():
+            pool = deque([await connect(port, deadline) for _ in range(CONNECTIONS)])
+            arms[arm] = load_op(pool, next_id)
+            await arms[arm]()
+        probe_start = time.perf_counter()
+        await asyncio.gather(*(arms[REFERENCE]() for _ in range(CONNECTIONS)))
+        for _ in range(4):
+            await asyncio.gather(*(arms[REFERENCE]() for _ in range(CONNECTIONS)))
+        rate = 5 * CONNECTIONS / (time.perf_counter() - probe_start)
+        ops = max(int(rate * SECONDS_PER_RUN), CONNECTIONS * 4)
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        results = await run_interleaved(arms, ops=ops, rounds=ROUNDS, concurrency=CONNECTIONS)
+        load_cpu = (time.process_time() - cpu_start) / (time.perf_counter() - wall_start)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=10)
+    title = f"PostgreSQL: GET /users/{{id}}, uvicorn 1 worker, {CONNECTIONS} keep-alive connections"
+    print(format_table(title, results, REFERENCE, unit="req/s"))
+    by_name = {r.name: r.median for r in results}
+    print(
+        f"DbMiddleware vs BaseHTTPMiddleware: "
+        f"{by_name['DbMiddleware'] / by_name['BaseHTTPMiddleware']:.2f}x (target >= 1.25x); "
+        f"vs session in endpoint: {by_name['DbMiddleware'] / by_name[REFERENCE]:.2f}x "
+        f"(target >= 0.97x)\n"
+    )
+    print(
+        f"Load generator used {load_cpu:.0%} of a core on a {os.cpu_count()}-core machine "
+        "(server, PostgreSQL and load generator share the cores).\n"
+    )
+
+
+async def main() -> None:
+    print("## Target 2: HTTP through DbMiddleware\n")
+    if not server_up(PG_URL):
+        print("_skipped: PostgreSQL is not reachable_\n")
+        return
+    factory = DatabaseSessionFactory(db_config(PG_URL))
+    await factory.drop_all([BenchUser])
+    await factory.create_all([BenchUser])
+    await BenchUserRepo().insert_all(seed_rows())
+    try:
+        await run_load()
+    finally:
+        await factory.drop_all([BenchUser])
+        await DatabaseSessionFactory.close_all()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,111 @@
+"""Cache backends for the cache tests: in-process, fakeredis and (in CI) a real Redis.
+
+Each test gets its own namespace on the shared Redis and deletes only its own keys:
+other engineers' test runs use the same server at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import fakeredis
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from viveka_db.cache import current
+from viveka_db.cache.backend import CacheBackend
+from viveka_db.cache.memory import MemoryCache
+from viveka_db.cache.redis_cache import RedisCache
+
+CACHE_KINDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("fakeredis", id="fakeredis"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+
+def unique_namespace() -> str:
+    return f"vtest-{uuid.uuid4().hex[:12]}"
+
+
+async def delete_namespace(cache: RedisCache) -> None:
+    """Remove this test's keys (its namespace only; never FLUSHDB on a shared server)."""
+    keys = [key async for key in cache.client.scan_iter(match=f"{cache.namespace}:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await cache.client.unlink(*keys[start : start + 1000])
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    """Restore whatever cache was installed before the test."""
+    saved = (current._current, current._explicit)
+    try:
+        yield
+    finally:
+        current._current, current._explicit = saved
+
+
+async def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) -> CacheBackend:
+    namespace = unique_namespace()
+    if kind == "memory":
+        return MemoryCache(namespace=namespace, **options)
+    if kind == "fakeredis":
+        return RedisCache(client=fakeredis.FakeAsyncRedis(), namespace=namespace, **options)
+    url = request.getfixturevalue("redis_url")
+    return RedisCache(url, namespace=namespace, **options)
+
+
+async def dispose_cache(cache: CacheBackend) -> None:
+    if isinstance(cache, RedisCache):
+        await delete_namespace(cache)
+        await cache.client.aclose()
+
+
+@pytest.fixture(params=CACHE_KINDS)
+async def cache(request: pytest.FixtureRequest, installed: None) -> AsyncIterator[CacheBackend]:
+    """A fresh backend of each kind, installed as the process-wide cache."""
+    backend = await make_cache(str(request.param), request)
+    current.use_cache(backend)
+    try:
+        yield backend
+    finally:
+        await dispose_cache(backend)
+
+
+@pytest.fixture(params=[p for p in CACHE_KINDS if p.id != "memory"])
+async def redis_cache(request: pytest.FixtureRequest, installed: None) -> AsyncIterator[RedisCache]:
+    """A fresh Redis-protocol backend (fakeredis, and a real Redis), installed."""
+    backend = await make_cache(str(request.param), request)
+    assert isinstance(backend, RedisCache)
+    current.use_cache(backend)
+    try:
+        yield backend
+    finally:
+        await dispose_cache(backend)
+
+
+async def until(predicate: Callable[[], bool], limit: float = 30.0) -> None:
+    """Wait (bounded) until ``predicate()`` holds; for counters that have no event to await."""
+    async with asyncio.timeout(limit):
+        while not predicate():  # noqa: ASYNC110 - polling a counter, there is no event
+            await asyncio.sleep(0.005)
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every SQL statement ``engine`` sends while the block runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -1,0 +1,159 @@
+"""Decorator options and single flight, without a database (MemoryCache and Redis kinds)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+from typing import Any
+
+import pytest
+
+from tests.cache.conftest import until
+from viveka_db import cache_evict, cacheable, get_cache
+from viveka_db.cache.backend import CacheBackend
+
+
+@dataclasses.dataclass
+class Box:
+    items: list[int]
+
+
+async def test_condition_unless_and_cache_none(cache: CacheBackend) -> None:
+    calls: list[Any] = []
+
+    @cacheable("opts", condition=lambda x: x > 0, unless=lambda result: result == "skip")
+    async def load(x: int) -> str | None:
+        calls.append(x)
+        return {1: "one", 2: "skip"}.get(x)
+
+    for x in (1, 1, -1, -1, 2, 2, 3, 3):
+        await load(x)
+    assert calls == [1, -1, -1, 2, 2, 3, 3]
+
+    @cacheable("none", cache_none=True)
+    async def nothing(x: int) -> None:
+        calls.append(("none", x))
+
+    await nothing(1)
+    await nothing(1)
+    assert calls.count(("none", 1)) == 1
+
+
+async def test_a_hit_returns_a_copy_the_caller_may_mutate(cache: CacheBackend) -> None:
+    @cacheable("box")
+    async def load(x: int) -> Box:
+        return Box([x])
+
+    first = await load(1)
+    first.items.append(99)
+    second = await load(1)
+    second.items.append(100)
+    assert (await load(1)) == Box([1])
+
+
+async def test_an_unserialisable_result_is_returned_not_cached_and_logged_once(
+    cache: CacheBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    @cacheable("odd")
+    async def load(x: int) -> object:
+        nonlocal calls
+        calls += 1
+        return object()
+
+    with caplog.at_level(logging.WARNING, "viveka_db.cache"):
+        results = [await load(1) for _ in range(3)]
+    assert calls == 3 and all(type(r) is object for r in results)
+    assert len([r for r in caplog.records if "cannot store" in r.getMessage()]) == 1
+    assert cache.stats().writes == 0
+
+
+async def test_followers_get_their_own_copy_and_survive_a_failing_leader(
+    cache: CacheBackend,
+) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    @cacheable("flight")
+    async def load(x: int) -> Box:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        if calls == 1:
+            raise RuntimeError("the leader fails")
+        return Box([x])
+
+    tasks = [asyncio.create_task(load(1)) for _ in range(20)]
+    await until(lambda: cache.stats().misses == 20)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert len([r for r in results if isinstance(r, RuntimeError)]) == 1
+    boxes = [r for r in results if not isinstance(r, RuntimeError)]
+    assert all(b == Box([1]) for b in boxes)
+    assert len({id(b) for b in boxes}) == 19
+    assert calls == 20  # the leader failed, so each follower loaded for itself
+
+
+async def test_a_cancelled_leader_does_not_cancel_its_followers(cache: CacheBackend) -> None:
+    release = asyncio.Event()
+
+    @cacheable("cancel")
+    async def load(x: int) -> int:
+        await release.wait()
+        return x
+
+    leader = asyncio.create_task(load(1))
+    await asyncio.sleep(0.05)
+    follower = asyncio.create_task(load(1))
+    await asyncio.sleep(0.05)
+    leader.cancel()
+    release.set()
+    assert await follower == 1
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+
+
+async def test_evict_options(cache: CacheBackend) -> None:
+    rows = {1: "a", 2: "b"}
+
+    @cacheable("rows")
+    async def get(x: int) -> str:
+        return rows[x]
+
+    @cache_evict("rows", key=lambda x, value: x)
+    async def set_one(x: int, value: str) -> None:
+        rows[x] = value
+
+    @cache_evict("rows", before_invocation=True)
+    async def fail_after_evicting() -> None:
+        raise RuntimeError("failed")
+
+    @cache_evict("rows")
+    async def fail_before_evicting() -> None:
+        raise RuntimeError("failed")
+
+    await get(1), await get(2)
+    rows[1], rows[2] = "a2", "b2"
+    await set_one(1, "a3")
+    assert (await get(1), await get(2)) == ("a3", "b")
+    with pytest.raises(RuntimeError):
+        await fail_before_evicting()
+    assert await get(2) == "b"
+    with pytest.raises(RuntimeError):
+        await fail_after_evicting()
+    assert await get(2) == "b2"
+    assert get_cache().stats().evictions == 2
+
+
+def test_decorators_keep_the_signature() -> None:
+    async def get(self: Any, user_id: int, *, active: bool = True) -> str:
+        """Doc."""
+        return ""
+
+    for decorated in (cacheable("p")(get), cache_evict("p")(get)):
+        assert inspect.signature(decorated) == inspect.signature(get)
+        assert decorated.__doc__ == "Doc." and decorated.__name__ == "get"
+        assert inspect.iscoroutinefunction(decorated)

@@ -1,0 +1,53 @@
+"""Small tools shared by the core tests: statement counting and committed-state probes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.core.models import Item
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Collect every SQL statement ``engine`` sends while the block runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def committed_tags(engine: AsyncEngine) -> list[str]:
+    """The tags of every committed ``Item``, read on a fresh connection."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Item.tag).order_by(Item.tag))
+        return [str(row[0]) for row in rows]
+
+
+async def committed_count(engine: AsyncEngine, model: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+def checked_out(engine: AsyncEngine) -> int:
+    return int(engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def wait_until_released(engine: AsyncEngine, limit: float = 5.0) -> int:
+    """Wait (bounded) for every pooled connection to come back; returns the count still out."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while checked_out(engine) and loop.time() < end:  # noqa: ASYNC110 (polls the pool)
+        await asyncio.sleep(0.01)
+    return checked_out(engine)

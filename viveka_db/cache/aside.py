@@ -1,0 +1,316 @@
+"""Cache-aside, transaction-aware: what ``@cacheable`` and ``@cache_evict`` do on each call.
+
+Inside a transaction (a request's or a ``@transactional`` one) writes and evictions are
+registered as after-commit hooks of the *outermost* transaction, so they run only once it
+committed (before the HTTP response starts) and vanish on rollback: a value read from rows
+that are later rolled back is never cached, and an eviction never runs before the new rows
+are visible to other readers. After an eviction inside a transaction, the transaction's own
+reads of that prefix (or key) bypass the cache until it ends (read-your-writes).
+
+Every write carries the stamp its read saw, and the backend refuses it once the prefix or
+the entry has moved, so a value loaded before a concurrent eviction cannot land after it.
+
+Concurrent misses of one key in this process share one load (single flight) when they may:
+only callers whose transaction has not touched the database yet join a load, because a
+transaction that already wrote could see its own uncommitted rows. Followers get their own
+copy, decoded from the leader's serialised value; if there is none they load themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from viveka_db.cache.backend import CacheBackend, Stamp
+from viveka_db.cache import current
+from viveka_db.cache.current import get_cache
+from viveka_db.cache.keys import KeyBuilder
+from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
+from viveka_db.context.db_context import DEFAULT, active_scope
+from viveka_db.decorator.transactional import DATA_SOURCE_ATTR
+from viveka_db.transaction.scope import TransactionScope
+
+__all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
+
+logger = logging.getLogger("viveka_db.cache")
+
+EXTRAS_KEY = "viveka_db.cache"
+
+_flights: dict[tuple[int, str, str], tuple[Stamp | None, asyncio.Future[bytes | None]]] = {}
+"""Loads in progress by backend and key, with the stamp their read saw."""
+
+_warned: set[tuple[int, str]] = set()
+"""Backends and prefixes whose corrupt entries were already logged (once each)."""
+
+
+class TransactionCacheState:
+    """What a transaction evicted, so its own reads skip the cache until it ends."""
+
+    __slots__ = ("keys", "prefixes")
+
+    def __init__(self) -> None:
+        self.prefixes: set[str] = set()
+        self.keys: set[tuple[str, str]] = set()
+
+
+class CacheableSpec:
+    """A ``@cacheable`` decoration's options, validated once."""
+
+    __slots__ = (
+        "cache_none",
+        "condition",
+        "keys",
+        "name",
+        "prefix",
+        "skip",
+        "ttl",
+        "unless",
+        "warned",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        prefix: str,
+        ttl: float | None,
+        key: Callable[..., object] | None,
+        condition: Callable[..., bool] | None,
+        unless: Callable[[Any], bool] | None,
+        cache_none: bool,
+    ) -> None:
+        self.prefix = prefix
+        self.ttl = ttl
+        self.keys = KeyBuilder(fn, key)
+        self.skip = self.keys.skip
+        self.condition = condition
+        self.unless = unless
+        self.cache_none = cache_none
+        self.name = getattr(fn, "__qualname__", repr(fn))
+        self.warned: set[type[Any]] = set()
+        """Result types already reported as unserialisable (each is logged once)."""
+
+
+class EvictSpec:
+    """A ``@cache_evict`` decoration's options; ``keys`` is ``None`` for the whole prefix."""
+
+    __slots__ = ("keys", "prefix", "skip")
+
+    def __init__(
+        self, fn: Callable[..., Any], prefix: str, key: Callable[..., object] | None
+    ) -> None:
+        self.prefix = prefix
+        builder = KeyBuilder(fn, key)
+        self.skip = builder.skip
+        self.keys = builder if key is not None else None
+
+
+def _scope_for(skip: int, args: tuple[Any, ...]) -> TransactionScope | None:
+    if skip and args:
+        return active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT))
+    return active_scope(DEFAULT)
+
+
+def cached(
+    spec: CacheableSpec, fn: Callable[..., Awaitable[Any]]
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The ``@cacheable`` wrapper of ``fn``: the hit path, kept flat because it is hot."""
+    build = spec.keys.build
+    prefix = spec.prefix
+    condition = spec.condition
+    skip = spec.skip
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        backend = current._current or get_cache()
+        if condition is not None and not condition(*args[skip:], **kwargs):
+            return await fn(*args, **kwargs)
+        key = build(args, kwargs)
+        scope = active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if skip else DEFAULT)
+        if scope is not None:
+            state: TransactionCacheState | None = scope.extras.get(EXTRAS_KEY)
+            if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
+                backend.counters.bypasses += 1
+                return await fn(*args, **kwargs)
+        try:
+            payload, stamp = await backend.read(prefix, key)
+        except Exception as exc:  # a third-party backend that does not fail open itself
+            _backend_failed(backend, "read", exc)
+            payload, stamp = None, None
+        if payload is not None:
+            try:
+                value = loads(payload)
+            except CorruptPayloadError as exc:
+                _corrupt(backend, prefix, exc)
+            else:
+                backend.counters.hits += 1
+                return value
+        backend.counters.misses += 1
+        return await _miss(spec, fn, args, kwargs, backend, key, stamp, scope)
+
+    return call
+
+
+async def _miss(
+    spec: CacheableSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    backend: CacheBackend,
+    key: str,
+    stamp: Stamp | None,
+    scope: TransactionScope | None,
+) -> Any:
+    """Load on a miss: alone, or as the leader or a follower of a single flight."""
+    prefix = spec.prefix
+    if scope is not None and scope.has_session:
+        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
+    flight_key = (id(backend), prefix, key)
+    flight = _flights.get(flight_key)
+    if flight is not None:
+        if not _may_join(flight[0], stamp):
+            return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
+        shared = await asyncio.shield(flight[1])
+        if shared is not None:
+            try:
+                return loads(shared)
+            except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
+                pass
+        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
+    future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+    _flights[flight_key] = (stamp, future)
+    shared = None
+    store = False
+    try:
+        value = await fn(*args, **kwargs)
+        store = _should_store(spec, value)
+        shared = _encode(spec, value, store)
+    finally:
+        del _flights[flight_key]
+        future.set_result(shared)
+    if store and shared is not None:
+        await _store(backend, spec, key, shared, stamp, scope)
+    return value
+
+
+async def _load(
+    spec: CacheableSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    backend: CacheBackend,
+    key: str,
+    stamp: Stamp | None,
+    scope: TransactionScope | None,
+) -> Any:
+    value = await fn(*args, **kwargs)
+    if _should_store(spec, value):
+        payload = _encode(spec, value, True)
+        if payload is not None:
+            await _store(backend, spec, key, payload, stamp, scope)
+    return value
+
+
+def _may_join(leader: Stamp | None, follower: Stamp | None) -> bool:
+    """Join a load only if no eviction can have happened between the two reads.
+
+    Equal stamps prove it. When either read could not reach the backend nothing is known,
+    and the caches are degraded anyway: joining then spares the database the stampede.
+    """
+    return leader == follower or leader is None or follower is None
+
+
+def _should_store(spec: CacheableSpec, value: Any) -> bool:
+    if value is None and not spec.cache_none:
+        return False
+    return spec.unless is None or not spec.unless(value)
+
+
+def _encode(spec: CacheableSpec, value: Any, logged: bool) -> bytes | None:
+    try:
+        return dumps(value)
+    except UnserializableError as exc:
+        if logged:
+            if type(value) not in spec.warned:
+                spec.warned.add(type(value))
+                logger.warning(
+                    "%s returned a value the cache cannot store, so it is not cached: %s",
+                    spec.name,
+                    exc,
+                )
+            get_cache().counters.errors += 1
+        return None
+
+
+async def _store(
+    backend: CacheBackend,
+    spec: CacheableSpec,
+    key: str,
+    payload: bytes,
+    stamp: Stamp | None,
+    scope: TransactionScope | None,
+) -> None:
+    if stamp is None:  # the backend is unavailable: nothing may be written
+        return
+    write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
+    if scope is None:
+        await write()
+    elif not scope.rollback_only:
+        scope.after_commit(write)
+
+
+async def _write(
+    backend: CacheBackend, prefix: str, key: str, payload: bytes, ttl: float | None, stamp: Stamp
+) -> None:
+    try:
+        await backend.write(prefix, key, payload, ttl, stamp)
+    except Exception as exc:
+        _backend_failed(backend, "write", exc)
+
+
+async def evict(spec: EvictSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Evict the prefix (or the key ``spec`` builds), after the current transaction commits."""
+    backend = get_cache()
+    key = spec.keys.build(args, kwargs) if spec.keys is not None else None
+    scope = _scope_for(spec.skip, args)
+    if scope is None:
+        await _evict_now(backend, spec.prefix, key)
+        return
+    state: TransactionCacheState | None = scope.extras.get(EXTRAS_KEY)
+    if state is None:
+        state = scope.extras[EXTRAS_KEY] = TransactionCacheState()
+    if key is None:
+        state.prefixes.add(spec.prefix)
+    else:
+        state.keys.add((spec.prefix, key))
+    scope.after_commit(functools.partial(_evict_now, backend, spec.prefix, key))
+
+
+async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:
+    try:
+        if key is None:
+            await backend.evict_prefix(prefix)
+        else:
+            await backend.evict_key(prefix, key)
+    except Exception as exc:
+        _backend_failed(backend, "eviction", exc)
+
+
+def _backend_failed(backend: CacheBackend, what: str, exc: Exception) -> None:
+    backend.counters.errors += 1
+    logger.warning(
+        "cache %s failed on %r; continuing without the cache", what, backend, exc_info=exc
+    )
+
+
+def _corrupt(backend: CacheBackend, prefix: str, exc: CorruptPayloadError) -> None:
+    backend.counters.errors += 1
+    what = (id(backend), prefix)
+    if what not in _warned:
+        _warned.add(what)
+        logger.warning(
+            "ignoring a cache entry under %r that this library cannot read (%s); treated as a miss",
+            prefix,
+            exc,
+        )

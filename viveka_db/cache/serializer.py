@@ -1,0 +1,256 @@
+"""Turning cached values into bytes and back, without ``pickle``.
+
+A writable Redis must never mean code execution, so payloads are JSON (orjson). Types
+JSON lacks are written as tagged objects ``{"~": tag, ...}`` and restored exactly:
+``datetime``/``date``/``time``/``timedelta``, ``Decimal``, ``UUID``, ``Enum``, ``bytes``,
+tuples, sets, dicts with non-string keys, dataclasses, Pydantic models and ORM entities
+(restored as *detached* instances of their class holding every column value). A plain
+dict that happens to contain the key ``"~"`` is tagged too, so it cannot be mistaken.
+
+Classes are looked up, never imported: a payload can only name a class of a module that
+is already loaded, and only of the expected kind (an entity, a dataclass, a model, an
+enum). Anything unexpected raises :class:`CorruptPayloadError`, which callers treat as a
+miss.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import math
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from enum import Enum
+from typing import Any, cast
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+
+__all__ = ["CorruptPayloadError", "UnserializableError", "dumps", "loads"]
+
+_TAG = "~"
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+class UnserializableError(TypeError):
+    """The value holds something the cache cannot store safely."""
+
+
+class CorruptPayloadError(ValueError):
+    """A payload that this serialiser did not write, or that no longer fits the code."""
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as JSON bytes; :class:`UnserializableError` if any part cannot be stored."""
+    try:
+        return orjson.dumps(_encode(value))
+    except UnserializableError:
+        raise
+    except (TypeError, ValueError, orjson.JSONEncodeError) as exc:
+        raise UnserializableError(str(exc)) from exc
+
+
+def loads(payload: bytes) -> Any:
+    """The value ``payload`` holds; :class:`CorruptPayloadError` for anything unexpected."""
+    try:
+        return _decode(orjson.loads(payload))
+    except CorruptPayloadError:
+        raise
+    except Exception as exc:
+        raise CorruptPayloadError(f"{type(exc).__name__}: {exc}") from None
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+_classes: dict[str, type[Any]] = {}
+"""Classes met while encoding, by name: lets this process restore local classes too."""
+
+
+def _class_name(cls: type[Any]) -> str:
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if _classes.get(name) is not cls:
+        _classes[name] = cls
+    return name
+
+
+def _encode(value: Any) -> Any:
+    kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if _INT_MIN <= value <= _INT_MAX else {_TAG: "int", "v": str(value)}
+    if kind is float:
+        return value if math.isfinite(value) else {_TAG: "float", "v": repr(value)}
+    if kind is list:
+        return [_encode(item) for item in value]
+    if kind is dict:
+        if _TAG not in value and all(type(k) is str for k in value):
+            return {k: _encode(v) for k, v in value.items()}
+        return {_TAG: "map", "v": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        return encoder(value)
+    return _encode_object(value, kind)
+
+
+def _encode_object(value: Any, kind: type[Any]) -> Any:
+    if isinstance(value, Enum):
+        return {_TAG: "enum", "c": _class_name(kind), "v": _encode(value.value)}
+    mapper: object = getattr(kind, "__mapper__", None)
+    if isinstance(mapper, Mapper):
+        return _encode_entity(value, kind, mapper)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, BaseModel):
+        return {_TAG: "model", "c": _class_name(kind), "v": value.model_dump(mode="json")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_TAG: "dc", "c": _class_name(kind), "v": fields}
+    for base, encoder in _ENCODERS.items():  # subclasses of str, int, datetime, ...
+        if isinstance(value, base):
+            return encoder(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return _encode(int(value))
+    if isinstance(value, list | tuple):
+        items = cast("Iterable[Any]", value)
+        return _encode(list(items) if isinstance(value, list) else tuple(items))
+    raise UnserializableError(f"cannot cache a value of type {kind.__module__}.{kind.__qualname__}")
+
+
+def _encode_entity(value: Any, kind: type[Any], mapper: Mapper[Any]) -> Any:
+    state = instance_state(value)
+    loaded = state.dict
+    columns: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        key = prop.key
+        if key not in loaded:
+            raise UnserializableError(
+                f"{kind.__name__}.{key} is not loaded; an entity is cached only with every "
+                "column value (load it, or do not defer that column)"
+            )
+        columns[key] = _encode(loaded[key])
+    return {_TAG: "orm", "c": _class_name(kind), "v": columns}
+
+
+def _encode_datetime(value: dt.datetime) -> Any:
+    return {_TAG: "dt", "v": value.isoformat()}
+
+
+_ENCODERS: dict[type[Any], Callable[[Any], Any]] = {
+    dt.datetime: _encode_datetime,
+    dt.date: lambda v: {_TAG: "date", "v": v.isoformat()},
+    dt.time: lambda v: {_TAG: "time", "v": v.isoformat()},
+    dt.timedelta: lambda v: {_TAG: "td", "v": [v.days, v.seconds, v.microseconds]},
+    Decimal: lambda v: {_TAG: "dec", "v": str(v)},
+    uuid.UUID: lambda v: {_TAG: "uuid", "v": v.hex},
+    bytes: lambda v: {_TAG: "bytes", "v": base64.b64encode(v).decode()},
+    tuple: lambda v: {_TAG: "tuple", "v": [_encode(item) for item in v]},
+    set: lambda v: {_TAG: "set", "v": [_encode(item) for item in v]},
+    frozenset: lambda v: {_TAG: "fset", "v": [_encode(item) for item in v]},
+}
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+
+def _decode(node: Any) -> Any:
+    kind: type[Any] = type(node)  # pyright: ignore[reportUnknownVariableType]
+    if kind is dict:
+        tag = node.get(_TAG)
+        if tag is None:
+            return {k: _decode(v) for k, v in node.items()}
+        decoder = _DECODERS.get(tag)
+        if decoder is None:
+            raise CorruptPayloadError(f"unknown tag {tag!r}")
+        return decoder(node)
+    if kind is list:
+        return [_decode(item) for item in node]
+    return node
+
+
+def _resolve(name: object, check: Callable[[type[Any]], bool]) -> type[Any]:
+    """The class ``name`` refers to, from classes already loaded; never imports anything."""
+    if not isinstance(name, str):
+        raise CorruptPayloadError("class name missing")
+    cls = _classes.get(name)
+    if cls is None:
+        module_name, _, qualname = name.partition(":")
+        target: Any = sys.modules.get(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part, None) if part != "<locals>" else None
+        if not isinstance(target, type):
+            raise CorruptPayloadError(f"class {name!r} is not loaded in this process")
+        cls = target
+    if not check(cls):
+        raise CorruptPayloadError(f"{name!r} is not a cacheable class of the expected kind")
+    _classes[name] = cls
+    return cls
+
+
+def _decode_entity(node: dict[str, Any]) -> Any:
+    cls = _resolve(node.get("c"), lambda c: isinstance(getattr(c, "__mapper__", None), Mapper))
+    mapper: Mapper[Any] = cls.__mapper__
+    values = node["v"]
+    keys = [prop.key for prop in mapper.column_attrs]
+    if len(values) != len(keys):
+        raise CorruptPayloadError(f"cached {cls.__name__} does not match its current columns")
+    instance = mapper.class_manager.new_instance()
+    state_dict = instance_state(instance).dict
+    for key in keys:
+        if key not in values:
+            raise CorruptPayloadError(f"cached {cls.__name__} lacks column {key!r}")
+        state_dict[key] = _decode(values[key])
+    make_transient_to_detached(instance)
+    return instance
+
+
+def _decode_dataclass(node: dict[str, Any]) -> Any:
+    cls = _resolve(node.get("c"), lambda c: dataclasses.is_dataclass(c))
+    values = {k: _decode(v) for k, v in node["v"].items()}
+    fields = dataclasses.fields(cls)
+    init = {f.name: values[f.name] for f in fields if f.init and f.name in values}
+    instance = cls(**init)
+    for field in fields:
+        if not field.init and field.name in values:
+            object.__setattr__(instance, field.name, values[field.name])
+    return instance
+
+
+def _decode_model(node: dict[str, Any]) -> Any:
+    cls = _resolve(node.get("c"), lambda c: issubclass(c, BaseModel))
+    return cls.model_validate(node["v"])
+
+
+def _decode_enum(node: dict[str, Any]) -> Any:
+    cls = _resolve(node.get("c"), lambda c: issubclass(c, Enum))
+    return cls(_decode(node["v"]))
+
+
+def _decode_map(node: dict[str, Any]) -> Any:
+    return {_decode(k): _decode(v) for k, v in node["v"]}
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "orm": _decode_entity,
+    "dt": lambda n: dt.datetime.fromisoformat(n["v"]),
+    "date": lambda n: dt.date.fromisoformat(n["v"]),
+    "time": lambda n: dt.time.fromisoformat(n["v"]),
+    "td": lambda n: dt.timedelta(days=n["v"][0], seconds=n["v"][1], microseconds=n["v"][2]),
+    "dec": lambda n: Decimal(n["v"]),
+    "uuid": lambda n: uuid.UUID(hex=n["v"]),
+    "enum": _decode_enum,
+    "model": _decode_model,
+    "dc": _decode_dataclass,
+    "bytes": lambda n: base64.b64decode(n["v"], validate=True),
+    "tuple": lambda n: tuple(_decode(item) for item in n["v"]),
+    "set": lambda n: {_decode(item) for item in n["v"]},
+    "fset": lambda n: frozenset(_decode(item) for item in n["v"]),
+    "map": _decode_map,
+    "int": lambda n: int(n["v"]),
+    "float": lambda n: float(n["v"]),
+}

@@ -1,0 +1,10 @@
+"""Alembic migrations wired to viveka_db: config, entities' metadata and async engines.
+
+``viveka-db db migrations init`` writes a migrations directory whose ``env.py`` is two
+lines calling :func:`run_migrations`; everything else (which database, which models,
+running an async engine, SQLite batch mode) lives here.
+"""
+
+from viveka_db.migrations.env import run_migrations
+
+__all__ = ["run_migrations"]

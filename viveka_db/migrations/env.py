@@ -1,0 +1,96 @@
+"""The body of a migrations directory's ``env.py``: :func:`run_migrations`.
+
+The database comes from viveka_db's configuration (``--config``, ``$VIVEKA_CONFIG``,
+``./config.ini`` and ``VIVEKA_*`` variables); the target metadata is
+:class:`~viveka_db.VivekaDbBase`'s, after importing the modules named by ``models`` or
+``[database] models``. Async URLs work as they are: the migration runs on the async
+engine's connection through ``run_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+__all__ = ["CONFIG_ATTRIBUTE", "MODELS_ATTRIBUTE", "run_migrations"]
+
+CONFIG_ATTRIBUTE = "viveka_settings"
+"""``alembic.config.Config.attributes`` key holding the :class:`VivekaSettings` to use."""
+MODELS_ATTRIBUTE = "viveka_models"
+"""``Config.attributes`` key holding the model module names given on the command line."""
+
+
+def run_migrations(
+    *,
+    models: Sequence[str] | None = None,
+    target_metadata: MetaData | None = None,
+    include_object: Callable[..., bool] | None = None,
+    **configure_options: Any,
+) -> None:
+    """Run the current Alembic command (online or offline) against the configured database.
+
+    ``models`` adds model modules to those of the configuration; ``target_metadata``
+    replaces :class:`VivekaDbBase`'s metadata; ``include_object`` and ``configure_options``
+    go to ``context.configure`` (e.g. ``compare_server_default=True``).
+    """
+    from alembic import context
+
+    from viveka_db.base.db_base import VivekaDbBase
+    from viveka_db.cli.models import import_models
+    from viveka_db.config import VivekaSettings, build_url, load_settings
+
+    config = context.config
+    settings = config.attributes.get(CONFIG_ATTRIBUTE)
+    if not isinstance(settings, VivekaSettings):
+        settings = load_settings(config.get_main_option("viveka_config") or None)
+    names = [
+        *settings.database.models,
+        *config.attributes.get(MODELS_ATTRIBUTE, ()),
+        *(models or ()),
+    ]
+    import_models(list(dict.fromkeys(names)))
+    metadata = target_metadata if target_metadata is not None else VivekaDbBase.metadata
+    url = build_url(settings.database)
+    options: dict[str, Any] = {
+        "target_metadata": metadata,
+        "compare_type": True,
+        "render_as_batch": url.get_backend_name() == "sqlite",
+        **configure_options,
+    }
+    if include_object is not None:
+        options["include_object"] = include_object
+
+    def run_on(connection: Connection) -> None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    if context.is_offline_mode():
+        context.configure(
+            url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    connection = config.attributes.get("connection")
+    if isinstance(connection, Connection):  # the Alembic cookbook's "share a connection"
+        run_on(connection)
+        return
+
+    async def run_async() -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(run_on)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_async())

@@ -1,0 +1,275 @@
+"""Derived query methods: ``async def find_by_email_and_is_active(self, email, is_active): ...``
+
+A method of a ``DbRepo[Entity]`` subclass whose body is ``...`` and whose name follows the
+grammar below is implemented from its name when the class is created. Names are checked
+against the entity's mapped attributes then, so a typo fails at import with a message
+listing the valid attributes. Arguments bind to the conditions in order.
+
+Grammar (snake case, Spring Data's)::
+
+    subject    find_by | find_first_by | find_top_<N>_by | find_all_by
+               | count_by | exists_by | delete_by
+    condition  <attribute>[_<operator>]      joined by _and_ / _or_ (AND binds tighter)
+    operator   not | greater_than | greater_than_equal | less_than | less_than_equal
+               | between (2 args, inclusive) | like | not_like (caller supplies %)
+               | in | not_in (1 iterable) | is_null | is_not_null (no args)
+    order      _order_by_<attribute>[_asc|_desc][_and_<attribute>[_asc|_desc]...]
+               (then the primary key; NULLs last ascending, first descending, as ``sort=``)
+
+``find_by``/``find_first_by`` return the entity or ``None``, ``find_top_N_by`` and
+``find_all_by`` a list, ``count_by`` an ``int``, ``exists_by`` a ``bool``, ``delete_by``
+the number of entities deleted (through the ORM, so cascades and versions apply). All
+honour the view's soft-delete visibility and run under ``@transactional``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy import exists as sa_exists
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapper
+from sqlalchemy.sql.elements import ColumnElement
+
+from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import DerivedQueryError
+from viveka_db.repository.base import T, _model_from_generic
+from viveka_db.repository.locking import flush_checked
+from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.sorting import order_clauses, resolve_sort
+
+__all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
+
+_SUBJECT = re.compile(
+    r"^(?P<kind>find_by|find_first_by|find_all_by|find_top_(?P<top>\d+)_by|count_by|exists_by|delete_by)_(?P<rest>.+)$"
+)
+
+_OPERATORS: dict[str, tuple[int, Callable[..., ColumnElement[bool]]]] = {
+    "eq": (1, lambda c, v: c == v),
+    "not": (1, lambda c, v: c != v),
+    "greater_than": (1, lambda c, v: c > v),
+    "greater_than_equal": (1, lambda c, v: c >= v),
+    "less_than": (1, lambda c, v: c < v),
+    "less_than_equal": (1, lambda c, v: c <= v),
+    "between": (2, lambda c, lo, hi: c.between(lo, hi)),
+    "like": (1, lambda c, v: c.like(v)),
+    "not_like": (1, lambda c, v: c.not_like(v)),
+    "in": (1, lambda c, v: c.in_(list(v))),
+    "not_in": (1, lambda c, v: c.not_in(list(v))),
+    "is_null": (0, lambda c: c.is_(None)),
+    "is_not_null": (0, lambda c: c.is_not(None)),
+}
+_OPERATOR_NAMES = sorted((op for op in _OPERATORS if op != "eq"), key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class Condition:
+    attribute: str
+    operator: str
+
+    @property
+    def arity(self) -> int:
+        return _OPERATORS[self.operator][0]
+
+
+@dataclass(frozen=True)
+class DerivedQuery:
+    """A parsed method name: what to return, the OR-of-ANDs conditions and the order."""
+
+    kind: str
+    limit: int | None
+    groups: tuple[tuple[Condition, ...], ...]
+    order: tuple[tuple[str, bool], ...]
+
+    @property
+    def arity(self) -> int:
+        return sum(cond.arity for group in self.groups for cond in group)
+
+
+def _at_boundary(name: str, end: int) -> bool:
+    return end == len(name) or name[end] == "_"
+
+
+def _match_attribute(name: str, pos: int, attributes: Sequence[str]) -> str | None:
+    for attr in attributes:  # longest first, so `is_active` wins over `is`
+        if name.startswith(attr, pos) and _at_boundary(name, pos + len(attr)):
+            return attr
+    return None
+
+
+def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> DerivedQuery | None:
+    """Parse ``method``; ``None`` if it is not a derived-query name at all.
+
+    Raises :class:`DerivedQueryError` naming the bad part and the valid attributes.
+    """
+    match = _SUBJECT.match(method)
+    if match is None:
+        return None
+    kind = match["kind"]
+    limit: int | None = None
+    if match["top"] is not None:
+        limit = int(match["top"])
+        if limit < 1:
+            raise DerivedQueryError(f"{method}: find_top_N_by needs N >= 1")
+        kind = "find_top_by"
+    elif kind == "find_first_by":
+        limit = 1
+    name = match["rest"]
+    ordered = sorted(attributes, key=len, reverse=True)
+    valid = ", ".join(sorted(attributes))
+
+    def fail(pos: int, what: str) -> DerivedQueryError:
+        return DerivedQueryError(
+            f"derived query {method!r}: {what} at {name[pos:]!r}; {entity}'s attributes are: "
+            f"{valid}"
+        )
+
+    groups: list[list[Condition]] = [[]]
+    order: list[tuple[str, bool]] = []
+    pos = 0
+    while True:
+        attr = _match_attribute(name, pos, ordered)
+        if attr is None:
+            raise fail(pos, "unknown attribute")
+        pos += len(attr)
+        operator = "eq"
+        for op in _OPERATOR_NAMES:
+            if name.startswith("_" + op, pos) and _at_boundary(name, pos + len(op) + 1):
+                operator = op
+                pos += len(op) + 1
+                break
+        groups[-1].append(Condition(attr, operator))
+        if pos == len(name):
+            break
+        if name.startswith("_and_", pos):
+            pos += 5
+        elif name.startswith("_or_", pos):
+            pos += 4
+            groups.append([])
+        elif name.startswith("_order_by_", pos):
+            pos += 10
+            while True:
+                attr = _match_attribute(name, pos, ordered)
+                if attr is None:
+                    raise fail(pos, "unknown attribute in order_by")
+                pos += len(attr)
+                descending = False
+                for word, desc in (("_desc", True), ("_asc", False)):
+                    if name.startswith(word, pos) and _at_boundary(name, pos + len(word)):
+                        descending = desc
+                        pos += len(word)
+                        break
+                order.append((attr, descending))
+                if pos == len(name):
+                    break
+                pos += 5 if name.startswith("_and_", pos) else 1
+            break
+        else:
+            raise fail(pos, "expected _and_, _or_, _order_by_ or an operator")
+    return DerivedQuery(kind, limit, tuple(tuple(g) for g in groups), tuple(order))
+
+
+async def _stub_reference(self: Any) -> None: ...
+
+
+def is_stub(fn: object) -> bool:
+    """Whether ``fn`` is an ``async def`` whose body is only ``...`` (or a docstring)."""
+    code = getattr(fn, "__code__", None)
+    return (
+        code is not None
+        and inspect.iscoroutinefunction(fn)
+        and code.co_code == _stub_reference.__code__.co_code
+    )
+
+
+def _build(query: DerivedQuery, stub: Callable[..., Any], owner: str) -> Callable[..., Any]:
+    signature = inspect.signature(stub)
+    params = list(signature.parameters.values())[1:]
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY) for p in params):
+        raise DerivedQueryError(
+            f"{owner}.{stub.__name__}: derived query methods take plain positional parameters"
+        )
+    if len(params) != query.arity:
+        raise DerivedQueryError(
+            f"{owner}.{stub.__name__} takes {len(params)} argument(s) but its name needs "
+            f"{query.arity} (between takes 2, is_null/is_not_null take none)"
+        )
+
+    @functools.wraps(stub)
+    async def derived(self: DerivedQueryRepository[Any], *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        values = list(bound.arguments.values())[1:]
+        return await self.run_derived(query, values)
+
+    return transactional(derived)
+
+
+class DerivedQueryRepository(QueryRepository[T]):
+    """Implements derived query methods of subclasses when they are created."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        candidates = {
+            name: fn
+            for name, fn in cls.__dict__.items()
+            if _SUBJECT.match(name) is not None and callable(fn)
+        }
+        if not candidates:
+            return
+        model = _model_from_generic(cls)
+        mapper = sa_inspect(model, raiseerr=False) if model is not None else None
+        for name, fn in candidates.items():
+            if not is_stub(fn):
+                continue
+            if not isinstance(mapper, Mapper):
+                raise DerivedQueryError(
+                    f"{cls.__name__}.{name}: derived queries need the entity at class creation; "
+                    f"declare the repository as DbRepo[Entity] with a mapped entity"
+                )
+            attributes = [prop.key for prop in mapper.column_attrs]
+            query = parse_derived_name(name, mapper.class_.__name__, attributes)
+            assert query is not None
+            setattr(cls, name, _build(query, fn, cls.__name__))
+
+    async def run_derived(self, query: DerivedQuery, values: list[Any]) -> Any:
+        """Run a parsed derived query with ``values`` bound in order."""
+        args = iter(values)
+        disjuncts: list[ColumnElement[bool]] = []
+        for group in query.groups:
+            conjuncts = []
+            for cond in group:
+                column = getattr(self.model, cond.attribute)
+                arity, build = _OPERATORS[cond.operator]
+                conjuncts.append(build(column, *(next(args) for _ in range(arity))))
+            disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
+        where = disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
+        session = self.db
+        if query.kind == "count_by":
+            counting = select(func.count()).select_from(self.model)
+            counted = await session.scalar(counting.where(*self.visibility_criteria(), where))
+            return int(counted or 0)
+        if query.kind == "exists_by":
+            condition = sa_exists().where(*self.visibility_criteria(), where)
+            return bool(await session.scalar(select(condition)))
+        sort = [f"-{attr}" if desc else attr for attr, desc in query.order]
+        stmt = self.where(where).order_by(
+            *order_clauses(resolve_sort(self.model, self.mapper, sort))
+        )
+        if query.kind == "delete_by":
+            doomed = list((await session.scalars(stmt)).all())
+            for entity in doomed:
+                await session.delete(entity)
+            if doomed:
+                await flush_checked(session, doomed[0])
+            return len(doomed)
+        if query.kind in ("find_by", "find_first_by"):
+            return (await session.scalars(stmt.limit(1))).first()
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+        return list((await session.scalars(stmt)).all())

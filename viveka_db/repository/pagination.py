@@ -1,0 +1,135 @@
+"""Offset pages (``get_page``) and keyset slices (``get_slice``).
+
+Pages answer "page 3 of 12" and cost a ``COUNT`` plus an ``OFFSET`` that grows with the
+page number. Slices answer "the next 20 after this one" with a ``WHERE`` on the sort
+values of the last row, so page 10,000 costs what page 1 does; use them for feeds,
+exports and large tables.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic
+
+from sqlalchemy import Select
+
+from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import PaginationError
+from viveka_db.repository.base import T
+from viveka_db.repository.cursor import decode_cursor, encode_cursor, sort_fingerprint
+from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.sorting import SortKey, keyset_after, order_clauses, resolve_sort
+
+__all__ = ["Page", "PagingRepository", "Slice"]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results and where it sits in the whole (``page`` counts from 1)."""
+
+    items: list[T]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages ``total`` rows make (0 when there are none)."""
+        return math.ceil(self.total / self.size)
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+@dataclass(frozen=True)
+class Slice(Generic[T]):
+    """One keyset slice; pass ``next_cursor`` as ``after=`` for the next (``None``: the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+    size: int = field(default=0)
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PaginationError(f"{name} must be an int from {low} to {high}, got {value!r}")
+    return value
+
+
+class PagingRepository(QueryRepository[T]):
+    """``get_page`` and ``get_slice``."""
+
+    max_page_size: ClassVar[int] = 10_000
+    """The largest ``size`` accepted (sizes often come straight from a query string)."""
+
+    def _sort_keys(self, sort: object) -> list[SortKey]:
+        return resolve_sort(self.model, self.mapper, sort)
+
+    @transactional
+    async def get_page(
+        self,
+        page: int = 1,
+        size: int = 20,
+        sort: object = None,
+        *,
+        query: Select[Any] | None = None,
+    ) -> Page[T]:
+        """Page ``page`` of ``size`` entities ordered by ``sort`` (then the primary key).
+
+        ``query`` (from :meth:`where`) narrows the rows; a page past the end is empty.
+        """
+        _check_int("page", page, 1, 2**31)
+        _check_int("size", size, 1, self.max_page_size)
+        base = self.select() if query is None else query
+        stmt = base.order_by(None).order_by(*order_clauses(self._sort_keys(sort)))
+        offset = (page - 1) * size
+        items = list((await self.db.scalars(stmt.offset(offset).limit(size))).all())
+        if 0 < len(items) < size or (offset == 0 and not items):
+            total = offset + len(items)  # the last page: no COUNT needed
+        else:
+            total = await self.count(base)
+        return Page(items=items, total=total, page=page, size=size)
+
+    @transactional
+    async def get_slice(
+        self,
+        after: str | None = None,
+        size: int = 20,
+        sort: object = None,
+        *,
+        query: Select[Any] | None = None,
+    ) -> Slice[T]:
+        """Up to ``size`` entities following cursor ``after`` in ``sort`` order.
+
+        Give the same ``sort`` (and ``query``) for every slice of one walk; a cursor from
+        another sort or entity is refused with :class:`~viveka_db.InvalidCursorError`.
+        """
+        _check_int("size", size, 1, self.max_page_size)
+        keys = self._sort_keys(sort)
+        fingerprint = sort_fingerprint(
+            f"{self.model.__module__}.{self.model.__qualname__}",
+            [(k.key, k.descending) for k in keys],
+        )
+        base = self.select() if query is None else query
+        stmt = base.order_by(None)
+        if after is not None:
+            values = decode_cursor(after, fingerprint, len(keys))
+            stmt = stmt.where(keyset_after(keys, values))
+        stmt = stmt.order_by(*order_clauses(keys)).limit(size + 1)
+        items = list((await self.db.scalars(stmt)).all())
+        if len(items) <= size:
+            return Slice(items=items, next_cursor=None, size=size)
+        items = items[:size]
+        last = items[-1]
+        cursor = encode_cursor(fingerprint, [getattr(last, k.key) for k in keys])
+        return Slice(items=items, next_cursor=cursor, size=size)

@@ -1,0 +1,101 @@
+"""Soft delete: which rows a repository sees, and ``soft_delete`` / ``restore``.
+
+Visibility is a property of the repository *view*, not of each call: ``repo`` hides
+soft-deleted rows, ``repo.with_deleted()`` sees all rows and ``repo.only_deleted()`` sees
+only deleted ones. A view is a shallow copy that shares everything else with ``repo``, so
+every method, derived queries included, honours it without extra parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal, Self
+
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+from viveka_db.base.mixins import SoftDeleteMixin
+from viveka_db.base.types import utc_now
+from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import EntityDefinitionError
+from viveka_db.repository.base import RepositoryBase, T
+from viveka_db.repository.locking import flush_checked
+
+__all__ = ["DeletedRows", "SoftDeleteRepository"]
+
+DeletedRows = Literal["exclude", "include", "only"]
+
+
+class SoftDeleteRepository(RepositoryBase[T]):
+    """Row visibility for entities with :class:`~viveka_db.SoftDeleteMixin`."""
+
+    deleted_rows: DeletedRows = "exclude"
+    """Which rows this view sees; change it with :meth:`with_deleted` / :meth:`only_deleted`."""
+
+    @property
+    def soft_deletes(self) -> bool:
+        """Whether the entity has ``deleted_at`` (``SoftDeleteMixin``)."""
+        return issubclass(self.model, SoftDeleteMixin)
+
+    def with_deleted(self) -> Self:
+        """A view of this repository that also sees soft-deleted rows."""
+        return self._view("include")
+
+    def only_deleted(self) -> Self:
+        """A view of this repository that sees only soft-deleted rows."""
+        self._require_soft_delete("only_deleted()")
+        return self._view("only")
+
+    def _view(self, mode: DeletedRows) -> Self:
+        view = copy.copy(self)
+        view.deleted_rows = mode
+        return view
+
+    def visibility_criteria(self) -> list[ColumnElement[bool]]:
+        """The ``WHERE`` criteria that hide (or select) soft-deleted rows in this view."""
+        if self.deleted_rows == "include" or not self.soft_deletes:
+            return []
+        column: InstrumentedAttribute[Any] = self.model.deleted_at  # type: ignore[attr-defined]
+        if self.deleted_rows == "only":
+            return [column.is_not(None)]
+        return [column.is_(None)]
+
+    def is_visible(self, instance: object) -> bool:
+        """Whether a loaded ``instance`` belongs to this view."""
+        if self.deleted_rows == "include" or not self.soft_deletes:
+            return True
+        deleted = getattr(instance, "deleted_at", None) is not None
+        return deleted if self.deleted_rows == "only" else not deleted
+
+    def _require_soft_delete(self, what: str) -> None:
+        if not self.soft_deletes:
+            raise EntityDefinitionError(
+                f"{what} needs soft delete, but {self.model.__name__} has no deleted_at; "
+                "add SoftDeleteMixin to the entity"
+            )
+
+    @transactional
+    async def soft_delete(self, id: Any) -> bool:
+        """Mark the row deleted (``deleted_at`` = now); ``False`` if absent or already deleted.
+
+        Goes through the ORM, so ``updated_at`` moves and a versioned entity's version is
+        checked and bumped like any update.
+        """
+        self._require_soft_delete("soft_delete()")
+        instance: Any = await self.db.get(self.model, id)
+        if instance is None or instance.deleted_at is not None:
+            return False
+        instance.deleted_at = utc_now()
+        await flush_checked(self.db, instance)
+        return True
+
+    @transactional
+    async def restore(self, id: Any) -> bool:
+        """Undo :meth:`soft_delete`; ``False`` if the row is absent or not deleted."""
+        self._require_soft_delete("restore()")
+        instance: Any = await self.db.get(self.model, id)
+        if instance is None or instance.deleted_at is None:
+            return False
+        instance.deleted_at = None
+        await flush_checked(self.db, instance)
+        return True

@@ -1,0 +1,136 @@
+"""Turning a ``sort=`` argument into ORDER BY clauses that are total and portable.
+
+``sort`` is a mapped attribute (``User.name``), an ``.asc()``/``.desc()`` of one, a field
+name (``"-name"`` for descending), or a list of those. The primary key is appended so the
+order is total (rows with equal sort values never swap between pages), and ``NULL`` s sort
+last ascending and first descending on every database (PostgreSQL's rule; MySQL and SQLite
+would put them first), which keyset pagination depends on.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, false, or_
+from sqlalchemy.orm import InstrumentedAttribute, Mapper
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+
+from viveka_db.errors import PaginationError, UnknownFieldError
+
+__all__ = ["SortKey", "keyset_after", "order_clauses", "resolve_sort"]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One sort column: its attribute key, direction and whether it can hold ``NULL``."""
+
+    key: str
+    column: ColumnElement[Any]
+    descending: bool
+    nullable: bool
+
+
+def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[SortKey]:
+    """The sort keys ``sort`` names, primary key appended; unknown fields are refused."""
+    items: Sequence[object]
+    if sort is None:
+        items = ()
+    elif isinstance(sort, list | tuple):
+        items = sort
+    else:
+        items = (sort,)
+    keys: list[SortKey] = []
+    for item in items:
+        key, descending = _key_and_direction(model, mapper, item)
+        if any(existing.key == key for existing in keys):
+            continue
+        keys.append(_sort_key(model, mapper, key, descending))
+    for column in mapper.primary_key:
+        prop = mapper.get_property_by_column(column)
+        if not any(existing.key == prop.key for existing in keys):
+            keys.append(_sort_key(model, mapper, prop.key, False))
+    return keys
+
+
+def _sort_key(model: type[Any], mapper: Mapper[Any], key: str, descending: bool) -> SortKey:
+    columns = mapper.column_attrs[key].columns
+    nullable = any(getattr(col, "nullable", True) for col in columns)
+    return SortKey(key, getattr(model, key), descending, nullable)
+
+
+def _key_and_direction(model: type[Any], mapper: Mapper[Any], item: object) -> tuple[str, bool]:
+    valid = sorted(prop.key for prop in mapper.column_attrs)
+    if isinstance(item, str):
+        descending = item.startswith("-")
+        name = item.lstrip("+-")
+        if name in mapper.column_attrs:
+            return name, descending
+        raise UnknownFieldError(model, name, valid)
+    descending = False
+    element: object = item
+    if isinstance(item, UnaryExpression):
+        modifier = item.modifier
+        if modifier not in (operators.desc_op, operators.asc_op):
+            raise PaginationError(f"sort accepts .asc() or .desc() of a column, got {item!r}")
+        descending = modifier is operators.desc_op
+        element = item.element
+    if isinstance(element, InstrumentedAttribute):
+        owner: Any = element.class_
+        if (
+            isinstance(owner, type)
+            and issubclass(model, owner)
+            and element.key in mapper.column_attrs
+        ):
+            return element.key, descending
+    elif isinstance(element, ColumnElement):
+        try:
+            prop = mapper.get_property_by_column(element)
+        except Exception:  # not a column of this entity's table
+            prop = None
+        if prop is not None and prop.key in mapper.column_attrs:
+            return prop.key, descending
+    raise PaginationError(
+        f"cannot sort {model.__name__} by {item!r}; sort by one of its mapped attributes "
+        f"(e.g. {model.__name__}.{valid[0]} or {model.__name__}.{valid[0]}.desc()), "
+        f"or by a name among: {', '.join(valid)}"
+    )
+
+
+def order_clauses(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+    """``ORDER BY`` clauses for ``keys``, with the portable ``NULL`` placement."""
+    clauses: list[ColumnElement[Any]] = []
+    for k in keys:
+        if k.nullable:
+            is_null = k.column.is_(None)
+            clauses.append(is_null.desc() if k.descending else is_null.asc())
+        clauses.append(k.column.desc() if k.descending else k.column.asc())
+    return clauses
+
+
+def keyset_after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """The rows that come after a row with ``values`` in the order of :func:`order_clauses`.
+
+    ``(k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...``, spelled out rather than as a
+    row-value comparison so mixed directions and ``NULL`` s work on every database.
+    """
+    disjuncts: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for k, value in zip(keys, values, strict=True):
+        after = _after(k, value)
+        if after is not None:
+            disjuncts.append(and_(*equal, after))
+        equal.append(k.column.is_(None) if value is None else k.column == value)
+    return or_(*disjuncts) if disjuncts else false()
+
+
+def _after(k: SortKey, value: Any) -> ColumnElement[bool] | None:
+    if value is None:  # NULLs come last ascending and first descending
+        return k.column.is_not(None) if k.descending else None
+    beyond = k.column < value if k.descending else k.column > value
+    if k.nullable and not k.descending:
+        return or_(beyond, k.column.is_(None))
+    return typing.cast("ColumnElement[bool]", beyond)

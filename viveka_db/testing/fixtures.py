@@ -1,0 +1,124 @@
+"""The fixtures of the viveka_db pytest plugin (imported by :mod:`viveka_db.testing.plugin`).
+
+Every fixture is function-scoped, so it lives on the test's event loop whatever loop scope
+the project configures; the tables are created once per database URL and run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+import pytest_asyncio
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from viveka_db.cache.memory import MemoryCache
+    from viveka_db.session.db_session import DatabaseSessionFactory
+
+__all__ = ["db_session", "memory_cache", "viveka_db_factory", "viveka_db_url"]
+
+ENV_URL = "VIVEKA_TEST_DATABASE_URL"
+MEMORY_URL = "sqlite+aiosqlite:///:memory:"
+_tables_ready: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def viveka_db_url(pytestconfig: pytest.Config) -> str:
+    """The URL of the test database.
+
+    ``--viveka-db-url``, then ``$VIVEKA_TEST_DATABASE_URL``, then the ``viveka_db_url`` ini
+    option, else in-memory SQLite. The application's own configuration is deliberately not
+    used, so tests never create tables in a development database by accident.
+    """
+    option = pytestconfig.getoption("viveka_db_url", default=None)
+    ini = str(pytestconfig.getini("viveka_db_url") or "")
+    return str(option or os.environ.get(ENV_URL) or ini or MEMORY_URL)
+
+
+@pytest_asyncio.fixture
+async def viveka_db_factory(
+    viveka_db_url: str, pytestconfig: pytest.Config
+) -> AsyncIterator[DatabaseSessionFactory]:
+    """The default data source, initialised on the test database (tables created).
+
+    If the test (or a fixture of yours) already initialised the default data source, that
+    one is used as it is and left alone afterwards.
+    """
+    from viveka_db.config import DatabaseSettings, VivekaSettings
+    from viveka_db.session.db_session import DatabaseSessionFactory
+
+    if DatabaseSessionFactory.is_initialised():
+        yield DatabaseSessionFactory.get_instance()
+        return
+    factory = DatabaseSessionFactory(VivekaSettings(database=DatabaseSettings(url=viveka_db_url)))
+    try:
+        in_memory = viveka_db_url.startswith("sqlite") and ":memory:" in viveka_db_url
+        if pytestconfig.getini("viveka_db_create_tables") and (
+            in_memory or viveka_db_url not in _tables_ready
+        ):
+            await factory.create_all()
+            _tables_ready.add(viveka_db_url)
+        yield factory
+    finally:
+        await factory.dispose()
+
+
+@pytest_asyncio.fixture
+async def db_session(viveka_db_factory: DatabaseSessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that is rolled back after the test.
+
+    The session is bound as the current one for every task of the test, so repository
+    calls and ``@transactional`` code join the test's transaction. ``await
+    db_session.commit()`` only releases a SAVEPOINT (nothing reaches the database) and then
+    runs the after-commit hooks registered so far, as a real commit would, so deferred cache
+    writes and evictions happen; ``@transactional`` boundaries inside the test join the
+    test's transaction and never commit. Work that runs in a *new* transaction
+    (``Propagation.REQUIRES_NEW``, ``run_concurrently``) uses its own connection and really
+    commits: test such code with ``viveka_db_factory`` and clean up yourself.
+    """
+    from viveka_db.context.db_context import bind_session
+    from viveka_db.session.engine import VivekaSession
+    from viveka_db.testing.session import RollbackSession
+
+    factory = viveka_db_factory
+    async with factory.engine.connect() as connection:
+        outer = await connection.begin()
+        session = RollbackSession(
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            sync_session_class=VivekaSession,
+        )
+        try:
+            with bind_session(session, data_source=factory.data_source, any_task=True) as scope:
+                session.scope = scope
+                yield session
+        finally:
+            await session.close()
+            if outer.is_active:
+                await outer.rollback()
+
+
+@pytest.fixture
+def memory_cache() -> Iterator[MemoryCache]:
+    """A fresh in-process ``MemoryCache``, installed as the cache of ``@cacheable`` for one test.
+
+    Use ``memory_cache.stats()`` to assert hits, misses and evictions. The previously
+    installed cache is restored afterwards.
+    """
+    from viveka_db.cache.current import reset, use_cache
+    from viveka_db.cache.memory import MemoryCache
+
+    cache = MemoryCache()
+    previous = use_cache(cache)
+    try:
+        yield cache
+    finally:
+        if previous is None:
+            reset()
+        else:
+            use_cache(previous)
