@@ -47,8 +47,8 @@ from harness import format_table, run_interleaved
 from viveka_db import DatabaseSessionFactory, DbMiddleware
 
 CONNECTIONS = 64
-SECONDS_PER_RUN = 1.2
-ROUNDS = 7
+SECONDS_PER_RUN = 0.6
+ROUNDS = 13
 ARMS = ("session in endpoint", "DbMiddleware", "BaseHTTPMiddleware")
 REFERENCE = ARMS[0]
 ARM_ENV = "VIVEKA_BENCH_ARM"

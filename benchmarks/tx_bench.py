@@ -43,8 +43,8 @@ from harness import bench
 from viveka_db import DatabaseSessionFactory, transactional
 
 Op = Callable[[], Awaitable[object]]
-SECONDS_PER_RUN = 0.2
-ROUNDS = 7
+SECONDS_PER_RUN = 0.1  # short runs, many rounds: robust to other load on the machine
+ROUNDS = 15
 SELECT_SQL = "SELECT id, name, email FROM bench_users WHERE id = {}"
 
 
@@ -141,6 +141,15 @@ async def ops_per_run(op: Op, concurrency: int) -> int:
     return max(int(rate * SECONDS_PER_RUN), concurrency * 2)
 
 
+def verdicts(medians: dict[str, float]) -> str:
+    ref = medians["ORM session"]
+    parts = []
+    for arm, target in (("@transactional", 1.0), ("@tx(read_only)", 1.25)):
+        ratio = medians[arm] / ref
+        parts.append(f"{arm} {ratio:.2f}x (>= {target}x: {'met' if ratio >= target else 'MISSED'})")
+    return "Targets: " + "; ".join(parts)
+
+
 async def run_backend(label: str, url: str) -> None:
     factory = DatabaseSessionFactory(db_config(url))
     await factory.drop_all([BenchUser])
@@ -167,7 +176,7 @@ async def run_backend(label: str, url: str) -> None:
     try:
         for concurrency in (1, 32):
             ops = await ops_per_run(orm_session, concurrency)
-            await bench(
+            results = await bench(
                 f"{label}: get by primary key, background path",
                 arms,
                 reference="ORM session",
@@ -175,6 +184,7 @@ async def run_backend(label: str, url: str) -> None:
                 rounds=ROUNDS,
                 concurrency=concurrency,
             )
+            print(verdicts({r.name: r.median for r in results}) + "\n", flush=True)
     finally:
         await close_raw()
         await engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db import IntPKMixin, TimestampMixin, VivekaDbBase, entity, table
@@ -28,4 +28,7 @@ class Order(IntPKMixin, TimestampMixin, VivekaDbBase):
     user_id: Mapped[int] = mapped_column(ForeignKey("shop_users.id"), index=True)
     item: Mapped[str] = mapped_column(String(100))
     quantity: Mapped[int] = mapped_column(default=1)
-    status: Mapped[OrderStatus] = mapped_column(default=OrderStatus.PLACED)
+    # a VARCHAR rather than a native ENUM type: portable, and new states need no migration
+    status: Mapped[OrderStatus] = mapped_column(
+        Enum(OrderStatus, native_enum=False, length=20), default=OrderStatus.PLACED
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from tests.cache.conftest import statements, until
 from tests.cache.models import CacheUser, UserRepo, column_values, gate
-from viveka_db import DatabaseSessionFactory, get_cache, transactional
+from viveka_db import DatabaseSessionFactory, Propagation, get_cache, transactional
 from viveka_db.cache.backend import CacheBackend
 
 
@@ -40,6 +40,20 @@ async def test_a_hit_issues_no_sql_and_returns_a_detached_equal_entity(
 
     assert inspect(second).detached
     assert get_cache().stats().hits == 1
+
+
+async def test_a_cached_entity_can_be_modified_and_saved(
+    db: DatabaseSessionFactory, cache: CacheBackend
+) -> None:
+    repo = await seed()
+    await repo.get(1)
+    cached = await repo.get(1)
+    assert cached is not None
+    cached.name = "changed"
+    cached.balance = Decimal("99.99")
+    await repo.update(cached)
+    fresh = await repo.get_by_id(1)
+    assert fresh is not None and (fresh.name, fresh.balance) == ("changed", Decimal("99.99"))
 
 
 async def test_positional_and_keyword_calls_share_one_entry(
@@ -228,3 +242,43 @@ async def test_none_is_not_cached_unless_asked(
     assert await repo.get(99) is None
     assert await repo.get(99) is None
     assert repo.loads == 2
+
+
+async def test_puts_wait_for_the_commit(db: DatabaseSessionFactory, cache: CacheBackend) -> None:
+    repo = await seed()
+
+    @transactional
+    async def read_twice() -> None:
+        await repo.get(1)
+        assert get_cache().stats().writes == 0  # deferred until the commit
+        await repo.get(1)
+
+    await read_twice()
+    assert get_cache().stats().writes == 1
+    with statements(db.engine) as sent:
+        await repo.get(1)
+    assert sent == []
+
+
+async def test_a_put_made_in_a_rolled_back_savepoint_is_dropped(
+    db: DatabaseSessionFactory, cache: CacheBackend
+) -> None:
+    repo = await seed()
+
+    @transactional(propagation=Propagation.NESTED)
+    async def read_in_savepoint_then_fail() -> None:
+        await repo.update(CacheUser(id=1, name="savepoint", balance=Decimal("0.00")))
+        user = await repo.get(1)
+        assert user is not None and user.name == "savepoint"
+        raise RuntimeError("roll back to the savepoint")
+
+    @transactional
+    async def outer() -> None:
+        await repo.get_by_id(1)
+        with pytest.raises(RuntimeError):
+            await read_in_savepoint_then_fail()
+
+    await outer()
+    assert get_cache().stats().writes == 0
+    user = await repo.get(1)
+    assert user is not None and user.name == "ada"

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+import enum
 import inspect
 import logging
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from tests.cache.conftest import until
 from viveka_db import cache_evict, cacheable, get_cache
@@ -157,3 +162,54 @@ def test_decorators_keep_the_signature() -> None:
         assert inspect.signature(decorated) == inspect.signature(get)
         assert decorated.__doc__ == "Doc." and decorated.__name__ == "get"
         assert inspect.iscoroutinefunction(decorated)
+
+
+class Tier(enum.Enum):
+    GOLD = "gold"
+
+
+@dataclasses.dataclass
+class Invoice:
+    number: uuid.UUID
+    issued: dt.datetime
+    total: Decimal
+    tier: Tier
+
+
+class Customer(BaseModel):
+    id: uuid.UUID
+    since: dt.date
+    credit: Decimal
+
+
+async def test_models_and_dataclasses_come_back_equal_from_a_hit(cache: CacheBackend) -> None:
+    invoice = Invoice(
+        uuid.uuid4(), dt.datetime(2024, 1, 2, 3, 4, 5, 6, dt.UTC), Decimal("9.90"), Tier.GOLD
+    )
+    customer = Customer(id=uuid.uuid4(), since=dt.date(2020, 2, 29), credit=Decimal("-1.50"))
+
+    @cacheable("values")
+    async def load(x: int) -> tuple[Invoice, Customer]:
+        return invoice, customer
+
+    await load(1)
+    hit = await load(1)
+    assert hit == (invoice, customer) and cache.stats().hits == 1
+    assert hit[0] is not invoice
+
+
+async def test_a_string_with_a_colon_and_two_arguments_never_share_an_entry(
+    cache: CacheBackend,
+) -> None:
+    @cacheable("shared")
+    async def one(a: str) -> str:
+        return f"one({a})"
+
+    @cacheable("shared")
+    async def two(a: int, b: int) -> str:
+        return f"two({a},{b})"
+
+    assert await one("1:2") == "one(1:2)"
+    assert await two(1, 2) == "two(1,2)"
+    assert await one("1:2") == "one(1:2)"
+    assert await two(1, 2) == "two(1,2)"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from sqlalchemy import event
@@ -14,6 +15,7 @@ from tests.core.models import Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
     NoSessionError,
+    Propagation,
     bind_session,
     current_session,
     get_current_session,
@@ -197,3 +199,29 @@ async def test_bind_session_is_joined_and_left_to_its_owner(db: DatabaseSessionF
         assert await committed_tags(db.read_engine) == []
         await session.commit()
     assert await committed_tags(db.engine) == ["bound"]
+
+
+async def test_a_child_task_that_cannot_join_is_warned_about(
+    db: DatabaseSessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Jobs:
+        @transactional
+        async def child(self) -> None:
+            await add("child")
+
+        @transactional(propagation=Propagation.REQUIRES_NEW)
+        async def independent(self) -> None:
+            await add("independent")
+
+    jobs = Jobs()
+
+    @transactional
+    async def parent() -> None:
+        await asyncio.gather(jobs.child(), jobs.child(), jobs.independent())
+
+    with caplog.at_level(logging.INFO, logger="viveka_db"):
+        await parent()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per function; REQUIRES_NEW asked for its own
+    assert "Jobs.child" in warnings[0] and "run_concurrently" in warnings[0]
+    assert await committed_tags(db.engine) == ["child", "child", "independent"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
@@ -205,6 +206,19 @@ async def test_5xx_rolls_back_and_2xx_4xx_commit(db: DatabaseSessionFactory) -> 
             assert (await client.get(f"/write/{status}")).status_code == status
     assert await committed_tags(db.engine) == ["s200", "s201", "s404"]
     assert app.state.hooks == ["hook 200", "hook 201", "hook 404"]
+
+
+async def test_rollback_status_is_configurable(db: DatabaseSessionFactory) -> None:
+    async def write(request: Request) -> Response:
+        await service.create(f"s{request.path_params['status']}")
+        return PlainTextResponse("x", status_code=int(request.path_params["status"]))
+
+    app = Starlette(routes=[Route("/write/{status}", write)])
+    app.add_middleware(DbMiddleware, engine=db.engine, rollback_status=400)
+    async with client_for(app) as client:
+        for status in (201, 399, 400, 422):
+            assert (await client.get(f"/write/{status}")).status_code == status
+    assert await committed_tags(db.engine) == ["s201", "s399"]
 
 
 async def test_commit_happens_before_the_response_starts(db: DatabaseSessionFactory) -> None:
@@ -569,3 +583,130 @@ async def test_middleware_for_a_named_data_source(
     async with client_for(app) as client:
         assert (await client.get("/")).status_code == 200
     assert await committed_tags(reports.engine) == ["reported"]
+
+
+async def test_cancellation_during_a_query_releases_the_servers_locks(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has no sleep function; aiosqlite cannot interrupt a running query")
+    from sqlalchemy import text
+
+    sleep_sql = "SELECT pg_sleep(30)" if backend == "postgresql" else "SELECT SLEEP(30)"
+    querying = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await repo.insert_all([Item(tag="locked")])
+        querying.set()
+        await current_session().execute(text(sleep_sql))
+
+    task = asyncio.create_task(DbMiddleware(app)(http_scope(), no_body, _discard))
+    await querying.wait()
+    await asyncio.sleep(0.05)  # let the statement reach the server
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    @transactional
+    async def delete_all() -> None:
+        await current_session().execute(text("DELETE FROM core_items"))
+
+    await asyncio.wait_for(delete_all(), timeout=2.5)  # not blocked by the cancelled request
+    assert await wait_until_released(db.engine) == 0
+    assert await committed_tags(db.engine) == []
+
+
+async def test_http_middleware_functions_around_db_middleware_keep_the_request_transaction(
+    db: DatabaseSessionFactory,
+) -> None:
+    """FastAPI's ``@app.middleware("http")`` is a BaseHTTPMiddleware, which runs everything
+    inside it in another task; registered after DbMiddleware it wraps it, so DbMiddleware and
+    the route still share one task and one transaction."""
+    app = FastAPI()
+    app.add_middleware(DbMiddleware, engine=db.engine)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["x-seen"] = "1"
+        return response
+
+    @app.post("/fail")
+    async def fail() -> None:
+        await service.create("rolled-back")
+        raise RuntimeError("after the write")
+
+    @app.post("/ok")
+    async def ok() -> dict[str, bool]:
+        await service.create("kept")
+        return {"in_tx": in_transaction()}
+
+    async with client_for(app) as client:
+        assert (await client.post("/fail")).status_code == 500
+        response = await client.post("/ok")
+    assert response.json() == {"in_tx": True}
+    assert response.headers["x-seen"] == "1"
+    assert await committed_tags(db.engine) == ["kept"]
+
+
+async def test_db_middleware_wrapping_a_base_http_middleware_warns(
+    db: DatabaseSessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The other order: the route runs in BaseHTTPMiddleware's task, which cannot use the
+    request's session; its calls get transactions of their own, and that is said loudly."""
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def passthrough(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        return response
+
+    app.add_middleware(DbMiddleware, engine=db.engine)
+
+    class Writer:
+        @transactional
+        async def write(self) -> bool:
+            await repo.insert_all([Item(tag="own-transaction")])
+            return in_transaction()
+
+    writer = Writer()
+
+    @app.post("/write")
+    async def write() -> dict[str, bool]:
+        return {"in_request_tx": in_transaction(), "in_own_tx": await writer.write()}
+
+    with caplog.at_level(logging.WARNING, logger="viveka_db"):
+        async with client_for(app) as client:
+            response = await client.post("/write")
+    assert response.json() == {"in_request_tx": False, "in_own_tx": True}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "Writer.write" in warnings[0] and "BaseHTTPMiddleware" in warnings[0]
+    assert await committed_tags(db.engine) == ["own-transaction"]
+
+
+async def test_middleware_follows_a_reinitialised_data_source(
+    db: DatabaseSessionFactory, backend: str, backend_url: str, tmp_path: Any
+) -> None:
+    async def write(request: Request) -> Response:
+        await repo.insert_all([Item(tag=request.path_params["tag"])])
+        return PlainTextResponse(str(current_session().bind.url.database))
+
+    app = Starlette(routes=[Route("/{tag}", write)])
+    app.add_middleware(DbMiddleware)  # no engine: whatever the default data source is now
+    try:
+        async with client_for(app) as client:
+            first = await client.get("/first")
+            # start-up code (or a test) disposes and initialises the data source again
+            await DatabaseSessionFactory.close_all()
+            other_url = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+            other = DatabaseSessionFactory({"database": {"url": other_url}})
+            await other.create_all([Item])
+            second = await client.get("/second")
+        assert first.text != second.text
+        assert second.text.endswith("other.db")
+        assert await committed_tags(other.engine) == ["second"]
+    finally:  # the backend's data source again, for the checks and the fixture's clean-up
+        await DatabaseSessionFactory.close_all()
+        again = DatabaseSessionFactory({"database": {"url": backend_url}})
+    assert await committed_tags(again.engine) == ["first"]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, String
+from sqlalchemy import Column, Enum, Integer, String
 
 from tests.core.helpers import committed_tags, statements
 from tests.core.models import Item
@@ -35,6 +35,24 @@ PG_URL = f"postgresql+asyncpg://app:{PASSWORD}@127.0.0.1:5432/app"
 class Scratch(VivekaDbBase):
     id = Column(Integer, primary_key=True)
     note = Column(String(20))
+
+
+GRADE = Enum("low", "high", name="core_grade", metadata=VivekaDbBase.metadata)
+"""A type owned by the metadata (a named type on PostgreSQL), shared by two tables."""
+
+
+@entity
+@table("core_graded")
+class Graded(VivekaDbBase):
+    id = Column(Integer, primary_key=True)
+    grade = Column(GRADE, nullable=False)
+
+
+@entity
+@table("core_graded_too")
+class GradedToo(VivekaDbBase):
+    id = Column(Integer, primary_key=True)
+    grade = Column(GRADE, nullable=False)
 
 
 @pytest.fixture
@@ -161,3 +179,21 @@ async def test_create_all_never_drops(db: DatabaseSessionFactory) -> None:
         assert await db.create_all([Scratch]) == []
     assert not [s for s in seen if "DROP" in s.upper() or "DELETE" in s.upper()]
     assert [s.note for s in await repo.get_all()] == ["keep me"]
+
+
+async def test_dropping_some_tables_keeps_types_other_tables_use(
+    db: DatabaseSessionFactory,
+) -> None:
+    await db.drop_all([Graded])
+    assert await db.create_all([Graded]) == ["core_graded"]
+    await DbRepo(GradedToo).insert_all([GradedToo(grade="high")])
+    await DbRepo(Graded).insert_all([Graded(grade="low")])
+    assert (await DbRepo(Graded).get_all())[0].grade == "low"
+
+
+async def test_engine_options_win_over_the_config(clean: None) -> None:
+    factory = DatabaseSessionFactory({"database": {"url": PG_URL, "pool_size": 3}}, pool_size=7)
+    assert factory.engine.pool.size() == 7  # type: ignore[attr-defined]
+    assert not factory.active or DatabaseSessionFactory.get_instance() is factory
+    await factory.dispose()
+    assert not factory.active

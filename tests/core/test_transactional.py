@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import assert_type
+from typing import Any, assert_type
 
 import pytest
 from sqlalchemy import insert, text
@@ -188,9 +188,7 @@ async def test_timeout_of_a_slow_query_rolls_back_and_frees_the_connection(
 ) -> None:
     if backend == "sqlite":
         pytest.skip("SQLite has no sleep function; aiosqlite cannot interrupt a running query")
-    # asyncpg cancels the server-side query; aiomysql only drops the connection, and MariaDB
-    # ends the statement (and releases its locks) when it notices, so keep it short there.
-    sleep_sql = "SELECT pg_sleep(30)" if backend == "postgresql" else "SELECT SLEEP(2)"
+    sleep_sql = "SELECT pg_sleep(30)" if backend == "postgresql" else "SELECT SLEEP(30)"
 
     @transactional(timeout=0.3)
     async def slow() -> None:
@@ -199,8 +197,17 @@ async def test_timeout_of_a_slow_query_rolls_back_and_frees_the_connection(
 
     with pytest.raises(TransactionTimeoutError):
         await slow()
-    assert await wait_until_released(db.engine) == 0
     assert await committed_tags(db.engine) == []
+
+    # The server stopped the statement and rolled back: its row lock is gone, so this DELETE
+    # does not wait for the abandoned statement (30 s). (Without the KILL that viveka_db
+    # sends, MariaDB only notices the dropped connection after several seconds.)
+    @transactional
+    async def delete_all() -> None:
+        await current_session().execute(text("DELETE FROM core_items"))
+
+    await asyncio.wait_for(delete_all(), timeout=2.5)
+    assert await wait_until_released(db.engine) == 0
     # the pool still works afterwards
     await repo.insert_all([Item(tag="next")])
     assert await committed_tags(db.engine) == ["next"]
@@ -527,3 +534,32 @@ async def test_commit_failure_of_a_standalone_transaction(
     assert hooks == []
     assert await wait_until_released(db.engine) == 0
     assert await committed_tags(db.engine) == []
+
+
+async def test_read_only_work_is_routed_to_the_configured_replica(
+    db: DatabaseSessionFactory, backend_url: str, tmp_path: Any
+) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    replica_url = f"sqlite+aiosqlite:///{tmp_path / 'replica.db'}"
+    seed = create_async_engine(replica_url)
+    async with seed.begin() as conn:
+        await conn.run_sync(lambda sync: Item.__table__.create(sync))  # type: ignore[attr-defined]
+        await conn.execute(insert(Item).values(tag="on the replica", n=0))
+    await seed.dispose()
+
+    await DatabaseSessionFactory.close_all()  # the fixture's clean-up finds the new instance
+    factory = DatabaseSessionFactory({"database": {"url": backend_url, "read_url": replica_url}})
+
+    @transactional(read_only=True)
+    async def read() -> list[str]:
+        return [str(i.tag) for i in await repo.get_all()]
+
+    @transactional
+    async def read_write() -> list[str]:
+        return [str(i.tag) for i in await repo.get_all()]
+
+    await repo.insert_all([Item(tag="on the primary")])
+    assert await read() == ["on the replica"]
+    assert await read_write() == ["on the primary"]
+    assert "replica.db" in str(factory.read_engine.url)

@@ -107,7 +107,6 @@ def test_autogenerate_upgrade_downgrade(migration_db: str, tmp_path: Path) -> No
 
     assert "Running upgrade" in cli("db", "upgrade")
     assert asyncio.run(_columns(migration_db)) == {"id", "name", "price_cents"}
-    assert "(head)" in cli("db", "current")
 
     assert "Running downgrade" in cli("db", "downgrade", "-1")
     assert asyncio.run(_columns(migration_db)) == {"id", "name"}
@@ -146,8 +145,8 @@ def test_plain_sql_migration(tmp_path: Path) -> None:
             await engine.dispose()
 
     assert asyncio.run(labels()) == ["seeded"]
-    status = run_cli("db", "status", "-d", "sqlmig", cwd=tmp_path, env=env).stdout
-    assert "up to date" in status
+    current = run_cli("db", "current", "-d", "sqlmig", cwd=tmp_path, env=env).stdout
+    assert "(head)" in current
     assert "raw sql" in run_cli("db", "history", "-d", "sqlmig", cwd=tmp_path, env=env).stdout
     run_cli("db", "downgrade", "base", "-d", "sqlmig", cwd=tmp_path, env=env)
     assert asyncio.run(_columns(url)) == set()
@@ -165,3 +164,16 @@ def test_migration_commands_explain_a_missing_directory(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "viveka-db db migrations init" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_autogenerate_without_models_refuses_to_drop_tables(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'existing.db'}"
+    asyncio.run(_admin(url, "CREATE TABLE tool_existing (id INTEGER PRIMARY KEY)"))
+    env = cli_env(url)
+    run_cli("db", "migrations", "init", cwd=tmp_path, env=env)
+    result = run_cli(
+        "db", "revision", "-m", "oops", "--autogenerate", cwd=tmp_path, env=env, check=False
+    )
+    assert result.returncode == 1
+    assert "found no entities" in result.stderr and "Traceback" not in result.stderr
+    assert list((tmp_path / "migrations" / "versions").iterdir()) == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import BaseModel
 
 from tests.tooling.cli import ROOT
 from viveka_db.config import CacheSettings, DatabaseSettings, load_settings
 
-SECTIONS = {"database": DatabaseSettings, "cache": CacheSettings}
+SECTIONS: dict[str, type[BaseModel]] = {"database": DatabaseSettings, "cache": CacheSettings}
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,12 @@ class AccountService:
 
     @transactional
     async def session_in_use(self) -> AsyncSession:
-        return self.db
+        return current_session()
+
+    @transactional
+    async def add_then_fail(self, email: str) -> None:
+        await self.repo.insert_all([Account(email=email)])
+        raise ValueError("inner failure")
 
 
 def make_app(*, middleware: bool) -> FastAPI:
@@ -53,6 +59,12 @@ def make_app(*, middleware: bool) -> FastAPI:
         if fail:
             raise HTTPException(status_code=409, detail="refused")
         return {"email": email}
+
+    @app.post("/swallowed")
+    async def swallowed(session: SessionDep) -> dict[str, str]:
+        with contextlib.suppress(ValueError):  # the transaction is rollback-only now
+            await service.add_then_fail("swallowed@x.io")
+        return {"status": "pretending all is well"}
 
     @app.get("/sessions")
     async def sessions(session: SessionDep) -> dict[str, bool]:
@@ -126,3 +138,13 @@ async def test_lifespan_initialises_and_disposes(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/count")).json() == 0
     assert not DatabaseSessionFactory.is_initialised()
+
+
+@pytest.mark.parametrize("middleware", [False, True], ids=["dependency", "middleware"])
+async def test_a_swallowed_inner_failure_still_rolls_back(
+    db: DatabaseSessionFactory, middleware: bool
+) -> None:
+    async with await _client(make_app(middleware=middleware)) as client:
+        response = await client.post("/swallowed")
+    assert response.status_code == 500
+    assert await _emails(db) == []

@@ -6,7 +6,7 @@ import datetime
 import decimal
 import enum
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import Enum, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db import VivekaDbBase, entity, table
@@ -24,7 +24,9 @@ class ToolPerson(VivekaDbBase):
     name: Mapped[str] = mapped_column(String(50))
     email: Mapped[str] = mapped_column(String(255), unique=True)
     nickname: Mapped[str | None] = mapped_column(String(30))
-    tier: Mapped[Tier] = mapped_column(default=Tier.FREE)
+    # not a native PostgreSQL ENUM: SQLAlchemy's metadata.drop_all(tables=[...]) drops every
+    # native enum type of the shared metadata, which breaks other tests' partial drops
+    tier: Mapped[Tier] = mapped_column(Enum(Tier, native_enum=False, length=10), default=Tier.FREE)
     balance: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2), default=decimal.Decimal("0"))
     active: Mapped[bool] = mapped_column(default=True)
     born: Mapped[datetime.date | None]

@@ -38,6 +38,10 @@ def statement_utc_now(context: Any) -> datetime:
     return now
 
 
+statement_utc_now.viveka_per_statement = True  # type: ignore[attr-defined]
+"""Bulk paths may compute it once per statement instead of once per row."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp with microseconds on every backend.
 
@@ -59,7 +63,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return dialect.type_descriptor(MYSQL_DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if not isinstance(value, datetime):
@@ -69,8 +73,8 @@ class UTCDateTime(TypeDecorator[datetime]):
                 f"naive datetime {value.isoformat()} has no time zone; pass an aware one, "
                 "e.g. datetime.now(UTC) or value.replace(tzinfo=UTC)"
             )
-        value = value.astimezone(UTC)
-        return value if dialect.name in _NATIVE_TZ else value.replace(tzinfo=None)
+        utc: datetime = value.astimezone(UTC)
+        return utc if dialect.name in _NATIVE_TZ else utc.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

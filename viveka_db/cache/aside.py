@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from viveka_db.cache.backend import CacheBackend, Stamp
-from viveka_db.cache import current
 from viveka_db.cache.current import get_cache
 from viveka_db.cache.keys import KeyBuilder
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
@@ -123,7 +122,7 @@ def cached(
     skip = spec.skip
 
     async def call(*args: Any, **kwargs: Any) -> Any:
-        backend = current._current or get_cache()
+        backend = get_cache()
         if condition is not None and not condition(*args[skip:], **kwargs):
             return await fn(*args, **kwargs)
         key = build(args, kwargs)
@@ -232,8 +231,9 @@ def _encode(spec: CacheableSpec, value: Any, logged: bool) -> bytes | None:
         return dumps(value)
     except UnserializableError as exc:
         if logged:
-            if type(value) not in spec.warned:
-                spec.warned.add(type(value))
+            kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]
+            if kind not in spec.warned:
+                spec.warned.add(kind)
                 logger.warning(
                     "%s returned a value the cache cannot store, so it is not cached: %s",
                     spec.name,

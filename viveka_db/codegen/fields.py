@@ -42,9 +42,10 @@ def _python_type(column: Column[Any]) -> Any:
     if isinstance(column_type, Enum) and isinstance(column_type.enum_class, type):
         return column_type.enum_class
     try:
-        return column_type.python_type
+        python_type = column_type.python_type
     except NotImplementedError:
         return Any
+    return Any if python_type is object else python_type  # JSON and other open types
 
 
 def _is_generated(column: Column[Any]) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
     "current_session",
     "current_task",
     "get_current_session",
+    "scope_of_another_task",
     "scope_var",
     "set_scope",
 ]
@@ -65,6 +66,19 @@ def active_scope(data_source: str = DEFAULT) -> TransactionScope | None:
     if scope is None or scope.finished:
         return None
     if scope.owner is not None and scope.owner is not current_task():
+        return None
+    return scope
+
+
+def scope_of_another_task(data_source: str = DEFAULT) -> TransactionScope | None:
+    """The unfinished scope in the context that another task owns (so this task cannot use it).
+
+    Seen in a task created inside a request or transaction, including the task that
+    ``BaseHTTPMiddleware`` runs the rest of the app in.
+    """
+    var = _scope_vars.get(data_source)
+    scope = None if var is None else var.get()
+    if scope is None or scope.finished or scope.owner in (None, current_task()):
         return None
     return scope
 

@@ -52,12 +52,13 @@ def query(
     sql: str, *, model: type[Any] | None = None, returns: Returns | None = None
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
     """Implement the decorated ``async def`` with ``sql`` and its named bind parameters."""
-    if not isinstance(sql, str) or not sql.strip():
-        raise TypeError(f"@query needs the SQL text, got {sql!r}")
+    given = typing.cast(object, sql)
+    if not isinstance(given, str) or not given.strip():
+        raise TypeError(f'@query needs the SQL text (@query("SELECT ...")), got {given!r}')
     if returns is not None and returns not in _RETURNS:
         raise ValueError(f"@query returns= must be one of {_RETURNS}, got {returns!r}")
     statement = text(sql)
-    binds = set(statement._bindparams)
+    binds = set(statement.compile().params)
     is_select = sql.lstrip().split(None, 1)[0].lower() in ("select", "with", "values")
 
     def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:

@@ -14,7 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from viveka_db.context.db_context import DEFAULT, active_scope, current_session
+from viveka_db.context.db_context import (
+    DEFAULT,
+    active_scope,
+    current_session,
+    scope_of_another_task,
+)
 from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
 from viveka_db.transaction.manager import execute
 
@@ -61,6 +66,18 @@ def _ensure_db_attribute(cls: type) -> None:
         with contextlib.suppress(TypeError, AttributeError):
             cls.db = _session_accessor  # type: ignore[attr-defined]
     _classes_with_db.add(cls)
+
+
+def _warn_not_joined(name: str) -> None:
+    """Say that a call could not join the transaction in its context (once per function)."""
+    logger.warning(
+        "%s runs in a task other than the one that owns the current request or transaction "
+        "(a task from asyncio.create_task/gather, or an app behind a BaseHTTPMiddleware such "
+        "as @app.middleware('http') that DbMiddleware wraps), so it gets a transaction of its "
+        "own that commits independently. Add DbMiddleware before such middleware so that "
+        "they wrap it, and use viveka_db.run_concurrently for concurrent work",
+        name,
+    )
 
 
 @overload
@@ -127,11 +144,12 @@ def _decorate(
     fast_join = definition.propagation is Propagation.REQUIRED and definition.timeout is None
     starts = definition.propagation in _STARTING
     name = getattr(fn, "__qualname__", repr(fn))
-    announced = False
+    propagation = definition.propagation
+    announced = warned = False
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        nonlocal announced
+        nonlocal announced, warned
         source = fixed_source or DEFAULT
         if is_method and args:
             owner = args[0]
@@ -149,7 +167,14 @@ def _decorate(
                         scope.rollback_only = True
                     raise
         elif starts:
-            if not announced:
+            if (
+                not warned
+                and propagation is not Propagation.REQUIRES_NEW
+                and scope_of_another_task(source) is not None
+            ):
+                warned = True
+                _warn_not_joined(name)
+            elif not announced:
                 announced = True
                 logger.info(
                     "%s opened a standalone session (no request or transaction in context); "

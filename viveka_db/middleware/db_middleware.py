@@ -69,7 +69,7 @@ class DbMiddleware:
         from viveka_db.session.db_session import DatabaseSessionFactory
 
         factory = self._factory
-        if factory is None or not DatabaseSessionFactory.is_initialised(factory.data_source):
+        if factory is None or not factory.active:  # first request, or re-initialised since
             if self._engine is not None:
                 factory = DatabaseSessionFactory.for_engine(self._engine)
                 if factory is None:

@@ -25,6 +25,20 @@ MODELS_ATTRIBUTE = "viveka_models"
 """``Config.attributes`` key holding the model module names given on the command line."""
 
 
+def _refuse_dropping_everything(context: Any, revision: Any, directives: list[Any]) -> None:
+    """With no entities loaded, autogenerate would drop every table: refuse instead."""
+    from viveka_db.errors import ConfigurationError
+
+    script = directives[0] if directives else None
+    ops = getattr(script, "upgrade_ops", None)
+    if ops is not None and not ops.is_empty():
+        raise ConfigurationError(
+            "autogenerate found no entities, so it would drop every table; nothing was "
+            "written. Name the model modules with --models or [database] models "
+            "(VIVEKA_DATABASE__MODELS)"
+        )
+
+
 def run_migrations(
     *,
     models: Sequence[str] | None = None,
@@ -64,6 +78,8 @@ def run_migrations(
     }
     if include_object is not None:
         options["include_object"] = include_object
+    if not metadata.tables and "process_revision_directives" not in options:
+        options["process_revision_directives"] = _refuse_dropping_everything
 
     def run_on(connection: Connection) -> None:
         context.configure(connection=connection, **options)

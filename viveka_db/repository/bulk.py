@@ -107,7 +107,7 @@ class BulkRepository(CrudRepository[T]):
         renames = [(k, c.name) for k, c in zip(plan.keys, plan.columns, strict=True) if k != c.name]
         if not renames:
             return rows
-        out = []
+        out: list[dict[str, Any]] = []
         for row in rows:
             copy = dict(row)
             for key, name in renames:

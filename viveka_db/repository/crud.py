@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy import exists as sa_exists
+from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T

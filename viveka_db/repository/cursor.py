@@ -139,6 +139,10 @@ def _encode_value(value: Any) -> list[Any]:
             )
 
 
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
 _DECODERS: dict[str, Any] = {
     "b": bool,
     "e": str,  # Enum columns accept the member name
@@ -148,7 +152,7 @@ _DECODERS: dict[str, Any] = {
     "dt": datetime.fromisoformat,
     "d": date.fromisoformat,
     "t": time.fromisoformat,
-    "td": lambda s: timedelta(seconds=s),
+    "td": _seconds,
     "dec": Decimal,
     "u": uuid.UUID,
     "by": _unb64,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import DerivedQueryError
-from viveka_db.repository.base import T, _model_from_generic
+from viveka_db.repository.base import (
+    T,
+    _model_from_generic,  # pyright: ignore[reportPrivateUsage]
+)
 from viveka_db.repository.locking import flush_checked
 from viveka_db.repository.query import QueryRepository
 from viveka_db.repository.sorting import order_clauses, resolve_sort
@@ -50,20 +54,73 @@ _SUBJECT = re.compile(
     r"^(?P<kind>find_by|find_first_by|find_all_by|find_top_(?P<top>\d+)_by|count_by|exists_by|delete_by)_(?P<rest>.+)$"
 )
 
+
+def _eq(c: Any, v: Any) -> Any:
+    return c == v
+
+
+def _ne(c: Any, v: Any) -> Any:
+    return c != v
+
+
+def _gt(c: Any, v: Any) -> Any:
+    return c > v
+
+
+def _ge(c: Any, v: Any) -> Any:
+    return c >= v
+
+
+def _lt(c: Any, v: Any) -> Any:
+    return c < v
+
+
+def _le(c: Any, v: Any) -> Any:
+    return c <= v
+
+
+def _like(c: Any, v: Any) -> Any:
+    return c.like(v)
+
+
+def _not_like(c: Any, v: Any) -> Any:
+    return c.not_like(v)
+
+
+def _in(c: Any, v: Any) -> Any:
+    return c.in_(list(v))
+
+
+def _not_in(c: Any, v: Any) -> Any:
+    return c.not_in(list(v))
+
+
+def _between(c: Any, low: Any, high: Any) -> Any:
+    return c.between(low, high)
+
+
+def _is_null(c: Any) -> Any:
+    return c.is_(None)
+
+
+def _is_not_null(c: Any) -> Any:
+    return c.is_not(None)
+
+
 _OPERATORS: dict[str, tuple[int, Callable[..., ColumnElement[bool]]]] = {
-    "eq": (1, lambda c, v: c == v),
-    "not": (1, lambda c, v: c != v),
-    "greater_than": (1, lambda c, v: c > v),
-    "greater_than_equal": (1, lambda c, v: c >= v),
-    "less_than": (1, lambda c, v: c < v),
-    "less_than_equal": (1, lambda c, v: c <= v),
-    "between": (2, lambda c, lo, hi: c.between(lo, hi)),
-    "like": (1, lambda c, v: c.like(v)),
-    "not_like": (1, lambda c, v: c.not_like(v)),
-    "in": (1, lambda c, v: c.in_(list(v))),
-    "not_in": (1, lambda c, v: c.not_in(list(v))),
-    "is_null": (0, lambda c: c.is_(None)),
-    "is_not_null": (0, lambda c: c.is_not(None)),
+    "eq": (1, _eq),
+    "not": (1, _ne),
+    "greater_than": (1, _gt),
+    "greater_than_equal": (1, _ge),
+    "less_than": (1, _lt),
+    "less_than_equal": (1, _le),
+    "between": (2, _between),
+    "like": (1, _like),
+    "not_like": (1, _not_like),
+    "in": (1, _in),
+    "not_in": (1, _not_in),
+    "is_null": (0, _is_null),
+    "is_not_null": (0, _is_not_null),
 }
 _OPERATOR_NAMES = sorted((op for op in _OPERATORS if op != "eq"), key=len, reverse=True)
 
@@ -223,7 +280,7 @@ class DerivedQueryRepository(QueryRepository[T]):
         if not candidates:
             return
         model = _model_from_generic(cls)
-        mapper = sa_inspect(model, raiseerr=False) if model is not None else None
+        mapper: Any = None if model is None else sa_inspect(typing.cast(Any, model), raiseerr=False)
         for name, fn in candidates.items():
             if not is_stub(fn):
                 continue
@@ -233,7 +290,7 @@ class DerivedQueryRepository(QueryRepository[T]):
                     f"declare the repository as DbRepo[Entity] with a mapped entity"
                 )
             attributes = [prop.key for prop in mapper.column_attrs]
-            query = parse_derived_name(name, mapper.class_.__name__, attributes)
+            query = parse_derived_name(name, getattr(model, "__name__", "?"), attributes)
             assert query is not None
             setattr(cls, name, _build(query, fn, cls.__name__))
 
@@ -242,7 +299,7 @@ class DerivedQueryRepository(QueryRepository[T]):
         args = iter(values)
         disjuncts: list[ColumnElement[bool]] = []
         for group in query.groups:
-            conjuncts = []
+            conjuncts: list[ColumnElement[bool]] = []
             for cond in group:
                 column = getattr(self.model, cond.attribute)
                 arity, build = _OPERATORS[cond.operator]

@@ -27,9 +27,10 @@ def lock_error(entity: object, cause: StaleDataError) -> OptimisticLockError:
     if state is not None:
         ident = state.identity
         if ident is None:
-            ident = tuple(state.dict.get(col.key) for col in state.mapper.primary_key)
-        if isinstance(ident, tuple) and len(ident) == 1:
-            ident = ident[0]
+            values: list[Any] = [state.dict.get(col.key) for col in state.mapper.primary_key]
+            ident = tuple(values)
+        parts: list[Any] = list(ident) if isinstance(ident, tuple) else [ident]  # pyright: ignore[reportUnknownArgumentType]
+        ident = parts[0] if len(parts) == 1 else tuple(parts)
     return OptimisticLockError(type(entity), ident, str(cause))
 
 

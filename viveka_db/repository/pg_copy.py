@@ -9,6 +9,7 @@ would for an ``INSERT``; only types whose binary ``COPY`` encoding matches that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -79,13 +80,12 @@ async def copy_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedR
             return False
     else:
         await conn.exec_driver_sql("SELECT 1")  # make sure the transaction has begun
-    keys = plan.keys
-    processors = [col.type.dialect_impl(dialect).bind_processor(dialect) for col in plan.columns]
-    if any(processors):
-        pairs = list(zip(keys, processors, strict=True))
-        records = [tuple(p(row[k]) if p is not None else row[k] for k, p in pairs) for row in rows]
-    else:
-        records = [tuple(row[k] for k in keys) for row in rows]
+    columns: list[list[Any]] = []
+    for key, column in zip(plan.keys, plan.columns, strict=True):
+        values = [row[key] for row in rows]
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if processor is None else _apply(processor, values))
+    records = list(zip(*columns, strict=True))
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     table = plan.table
@@ -96,6 +96,22 @@ async def copy_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedR
         schema_name=table.schema,
     )
     return True
+
+
+def _apply(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``processor`` over a column, computed once per run of the same object.
+
+    Bulk rows share values (one timestamp per statement, repeated constants), so this turns
+    100,000 timestamp conversions into one.
+    """
+    out: list[Any] = []
+    last_in: Any = object()
+    last_out: Any = None
+    for value in values:
+        if value is not last_in:
+            last_in, last_out = value, processor(value)
+        out.append(last_out)
+    return out
 
 
 async def _assign_keys(

@@ -17,12 +17,14 @@ from viveka_db.repository.base import T
 from viveka_db.repository.soft_delete import SoftDeleteRepository
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql._typing import _ColumnExpressionArgument
+    from sqlalchemy.sql._typing import (
+        _ColumnExpressionArgument,  # pyright: ignore[reportPrivateUsage]
+    )
 
 __all__ = ["QueryRepository"]
 
 
-def check_limit(limit: int | None) -> None:
+def check_limit(limit: object) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be an int >= 0 or None, got {limit!r}")
 

@@ -9,7 +9,8 @@ then makes the inserted entities persistent in the session, as a flush would hav
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,11 +54,11 @@ class BulkPlan:
     columns: list[Column[Any]]
     keys: list[str]
     """Attribute key of each column, same order."""
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict[str, Any])
     """Attribute key -> scalar default or callable(context)."""
     generated_pk: Column[Any] | None = None
     """The single auto-increment primary key column the database generates, if any."""
-    server_side: set[str] = field(default_factory=set)
+    server_side: set[str] = field(default_factory=set[str])
     """Attribute keys whose value the database computes when none is given."""
     relationships: tuple[str, ...] = ()
     unfit: str | None = None
@@ -73,16 +74,25 @@ def plan_for(mapper: Mapper[Any]) -> BulkPlan:
     return plan
 
 
+def _first_version(generator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A column default giving a new row the version the ORM would (``generator(None)``)."""
+
+    def first(context: Any) -> Any:
+        return generator(None)
+
+    return first
+
+
 def _build_plan(mapper: Mapper[Any]) -> BulkPlan:
-    table: Any = mapper.local_table
+    local: Any = mapper.local_table
     unfit: str | None = None
     if (
-        not isinstance(table, Table)
+        not isinstance(local, Table)
         or mapper.inherits is not None
         or mapper.polymorphic_on is not None
     ):
         unfit = "inheritance or a non-table mapping"
-        table = mapper.persist_selectable
+    table: Any = mapper.local_table if unfit is None else mapper.persist_selectable
     columns: list[Column[Any]] = []
     keys: list[str] = []
     defaults: dict[str, Any] = {}
@@ -104,19 +114,19 @@ def _build_plan(mapper: Mapper[Any]) -> BulkPlan:
         if column.server_default is not None:
             server_side.add(prop.key)
     generated_pk: Column[Any] | None = None
-    pk: list[Any] = list(mapper.primary_key)
-    if len(pk) == 1 and isinstance(table, Table) and pk[0] is table.autoincrement_column:
+    pk: list[Any] = [*mapper.primary_key]
+    if len(pk) == 1 and pk[0] is getattr(table, "autoincrement_column", None):
         generated_pk = pk[0]
-        server_side.discard(mapper.get_property_by_column(pk[0]).key)
-    version = mapper.version_id_col
+        server_side.discard(next(k for k, c in zip(keys, columns, strict=True) if c is pk[0]))
+    version: Any = mapper.version_id_col
     if version is not None:
         vkey = mapper.get_property_by_column(version).key
         if vkey not in defaults:
-            generator = mapper.version_id_generator
+            generator: Any = mapper.version_id_generator
             if generator is False:
                 unfit = unfit or "server-side version counter"
             else:
-                defaults[vkey] = lambda ctx, _g=generator: _g(None)
+                defaults[vkey] = _first_version(generator)
     dispatch = mapper.dispatch
     if dispatch.before_insert or dispatch.after_insert:
         unfit = unfit or "before_insert/after_insert listeners"
@@ -156,49 +166,73 @@ def prepare_rows(plan: BulkPlan, items: Iterable[Any]) -> PreparedRows:
     model = mapper.class_
     keys = plan.keys
     keyset = set(keys)
-    defaults = list(plan.defaults.items())
     ctx = DefaultContext()
     pk_key = (
         mapper.get_property_by_column(plan.generated_pk).key
         if plan.generated_pk is not None
         else None
     )
+    # Defaults split by cost: constants and once-per-statement values (timestamps) are
+    # computed once; only per-row callables (uuid4) run for every row.
+    constant: list[tuple[str, Any]] = []
+    per_row: list[tuple[str, Any]] = []
+    for key, default in plan.defaults.items():
+        if not callable(default):
+            constant.append((key, default))
+        elif getattr(default, "viveka_per_statement", False):
+            constant.append((key, default(ctx)))
+        else:
+            per_row.append((key, default))
+    nulls = [
+        k for k in keys if k not in plan.defaults and k not in plan.server_side and k != pk_key
+    ]
+    server_side = plan.server_side
+    relationships = plan.relationships
     rows: list[dict[str, Any]] = []
     instances: list[Any] = []
     fast = plan.unfit is None
     missing_pk = 0
     for item in items:
-        if isinstance(item, Mapping):
-            unknown = set(item) - keyset
-            if unknown:
-                raise UnknownFieldError(model, sorted(unknown)[0], keys)
-            row = dict(item)
-            instance = None
-        elif isinstance(item, model):
+        if type(item) is model:
             state: InstanceState[Any] = instance_state(item)
-            if state.key is not None or state.session_id is not None or type(item) is not model:
+            if state.key is not None or state.session_id is not None:
                 fast = False
-            source = state.dict
-            if fast and any(source.get(rel) for rel in plan.relationships):
+            source = item.__dict__
+            if relationships and fast and any(source.get(rel) for rel in relationships):
                 fast = False
             row = {key: source[key] for key in keys if key in source}
+            instance = item
+        elif isinstance(item, Mapping):
+            mapping = typing.cast("Mapping[str, Any]", item)
+            if not keyset.issuperset(mapping):
+                unknown = sorted(set(mapping) - keyset)
+                raise UnknownFieldError(model, unknown[0], keys)
+            row = dict(mapping)
+            instance = None
+        elif isinstance(item, model):  # a subclass: only the unit of work maps it right
+            fast = False
+            row = {key: item.__dict__[key] for key in keys if key in item.__dict__}
             instance = item
         else:
             raise TypeError(
                 f"expected {model.__name__} instances or dicts of its fields, "
                 f"got {type(item).__name__}"
             )
-        ctx.current_parameters = row
-        for key, default in defaults:
+        for key, value in constant:
             if key not in row:
-                row[key] = default(ctx) if callable(default) else default
-        for key in keys:
-            if key not in row and key not in plan.server_side and key != pk_key:
+                row[key] = value
+        if per_row:
+            ctx.current_parameters = row
+            for key, default in per_row:
+                if key not in row:
+                    row[key] = default(ctx)
+        for key in nulls:
+            if key not in row:
                 row[key] = None
         if pk_key is not None and row.get(pk_key) is None:
             row.pop(pk_key, None)
             missing_pk += 1
-        if plan.server_side.difference(row):
+        if server_side and not server_side.issubset(row):
             fast = False
         rows.append(row)
         instances.append(instance)
@@ -228,22 +262,32 @@ def attach_persistent(session: AsyncSession, mapper: Mapper[Any], instances: lis
     """
     sync = session.sync_session
     identity_map: Any = sync.identity_map
-    transaction: Any = sync._transaction
-    identity_class = mapper._identity_class
+    transaction: Any = sync._transaction  # pyright: ignore[reportPrivateUsage]
+    identity_class = mapper._identity_class  # pyright: ignore[reportPrivateUsage]
     pk_keys = [mapper.get_property_by_column(col).key for col in mapper.primary_key]
     hash_key = sync.hash_key
     states: list[InstanceState[Any]] = [instance_state(obj) for obj in instances]
     single = pk_keys[0] if len(pk_keys) == 1 else None
-    for state in states:
-        d = state.dict
+    add_unpresent = identity_map._add_unpresent
+    modified = identity_map._modified
+    for obj, state in zip(instances, states, strict=True):
+        d = obj.__dict__
         ident = (d[single],) if single is not None else tuple(d[k] for k in pk_keys)
         key = (identity_class, ident, None)
         state.key = key
         state.session_id = hash_key
-        if identity_map.contains_state(state) or key in identity_map:
+        if key in identity_map:
             identity_map.replace(state)
         else:
-            identity_map._add_unpresent(state, key)
-    InstanceState._commit_all_states(((s, s.dict) for s in states), identity_map)
+            add_unpresent(state, key)
+        # what InstanceState._commit_all_states does: current values become the loaded state
+        state.committed_state.clear()
+        state.__dict__.pop("_pending_mutations", None)
+        if state.expired_attributes:
+            state.expired_attributes.difference_update(d)
+        if state.modified:
+            modified.discard(state)
+        state.modified = state.expired = False
+        state._strong_obj = None
     if transaction is not None:
         transaction._new.update(dict.fromkeys(states, True))

@@ -55,7 +55,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
         """The ``WHERE`` criteria that hide (or select) soft-deleted rows in this view."""
         if self.deleted_rows == "include" or not self.soft_deletes:
             return []
-        column: InstrumentedAttribute[Any] = self.model.deleted_at  # type: ignore[attr-defined]
+        column: InstrumentedAttribute[Any] = getattr(self.model, "deleted_at")  # noqa: B009
         if self.deleted_rows == "only":
             return [column.is_not(None)]
         return [column.is_(None)]

@@ -40,7 +40,7 @@ def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[So
     if sort is None:
         items = ()
     elif isinstance(sort, list | tuple):
-        items = sort
+        items = typing.cast("Sequence[object]", sort)
     else:
         items = (sort,)
     keys: list[SortKey] = []
@@ -88,7 +88,7 @@ def _key_and_direction(model: type[Any], mapper: Mapper[Any], item: object) -> t
             return element.key, descending
     elif isinstance(element, ColumnElement):
         try:
-            prop = mapper.get_property_by_column(element)
+            prop = mapper.get_property_by_column(typing.cast(Any, element))
         except Exception:  # not a column of this entity's table
             prop = None
         if prop is not None and prop.key in mapper.column_attrs:

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Column, Index, UniqueConstraint, insert
+from sqlalchemy import Column, UniqueConstraint, insert
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -151,7 +151,7 @@ class UpsertRepository(BulkRepository[T]):
         version = self.mapper.version_id_col
         timestamps = issubclass(self.model, TimestampMixin)
         if update is not None:
-            chosen = []
+            chosen: list[str] = []
             for name in update:
                 chosen.append(getattr(self.column_for(name), "key", name))
         else:
@@ -181,7 +181,7 @@ def _unique_sets(plan: BulkPlan) -> list[set[str]]:
         if isinstance(constraint, UniqueConstraint):
             sets.append({col.name for col in constraint.columns})
     for index in table.indexes:
-        if isinstance(index, Index) and index.unique:
+        if index.unique:
             sets.append({col.name for col in index.columns})
     sets.extend({col.name} for col in table.columns if col.unique)
     return sets

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.schema import sort_tables
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.schema import sort_tables
 
 from viveka_db.config.settings import VivekaSettings
 from viveka_db.config.sources import ConfigSource, load_settings
@@ -149,6 +149,11 @@ class DatabaseSessionFactory:
     @classmethod
     def is_initialised(cls, name: str | None = None) -> bool:
         return (name or "default") in cls._instances
+
+    @property
+    def active(self) -> bool:
+        """Whether this is still the initialised factory of its data source (not disposed)."""
+        return self._instances.get(self.data_source) is self
 
     @classmethod
     def instances(cls) -> dict[str, DatabaseSessionFactory]:

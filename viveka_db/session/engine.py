@@ -11,6 +11,8 @@ Two engines per data source:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from sqlalchemy import event
@@ -34,6 +36,8 @@ __all__ = [
     "create_write_engine",
     "sessionmaker_for",
 ]
+
+logger = logging.getLogger("viveka_db.session")
 
 READ_ONLY_KEY = "viveka_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -86,6 +90,8 @@ def create_write_engine(
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine, url, read_only=False)
+    elif url.get_backend_name() in ("mysql", "mariadb"):
+        _kill_abandoned_statements(engine)
     return engine
 
 
@@ -117,6 +123,42 @@ def create_read_engine(
     if backend == "sqlite":
         _configure_sqlite(engine, url, read_only=True)
     return engine
+
+
+_kill_tasks: set[asyncio.Task[None]] = set()
+
+
+def _kill_abandoned_statements(engine: AsyncEngine) -> None:
+    """End the server side of a MySQL/MariaDB connection dropped by a cancellation.
+
+    A ``timeout`` or a cancelled request cancels the awaiting task; asyncpg then cancels the
+    running statement, but aiomysql can only drop the connection, and the server keeps running
+    the statement (holding its locks) until it ends on its own. ``KILL`` from another
+    connection ends it and rolls its transaction back now.
+    """
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        if not isinstance(exception, asyncio.CancelledError):
+            return
+        driver: Any = getattr(dbapi_connection, "driver_connection", None)
+        try:
+            loop = asyncio.get_running_loop()
+            server_id = int(driver.thread_id())  # aiomysql / asyncmy: the server's id
+        except (AttributeError, RuntimeError, TypeError, ValueError):
+            return
+        if server_id:
+            task = loop.create_task(_kill(engine, server_id))
+            _kill_tasks.add(task)
+            task.add_done_callback(_kill_tasks.discard)
+
+
+async def _kill(engine: AsyncEngine, server_id: int) -> None:
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f"KILL {server_id:d}")
+    except Exception as exc:  # already gone, or no privilege: the server ends it eventually
+        logger.debug("could not KILL abandoned MySQL connection %d: %s", server_id, exc)
 
 
 def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:

@@ -1,7 +1,8 @@
 """The fixtures of the viveka_db pytest plugin (imported by :mod:`viveka_db.testing.plugin`).
 
-Every fixture is function-scoped, so it lives on the test's event loop whatever loop scope
-the project configures; the tables are created once per database URL and run.
+The async fixtures are function-scoped and run on the loop pytest-asyncio gives fixtures
+(``asyncio_default_fixture_loop_scope``). Tables are created once per database URL and run
+(again when entities appear that were not imported yet).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ __all__ = ["db_session", "memory_cache", "viveka_db_factory", "viveka_db_url"]
 
 ENV_URL = "VIVEKA_TEST_DATABASE_URL"
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
-_tables_ready: set[str] = set()
+_tables_ready: dict[str, set[str]] = {}
+"""Per database URL, the tables this run has already created (or found)."""
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,7 @@ async def viveka_db_factory(
     If the test (or a fixture of yours) already initialised the default data source, that
     one is used as it is and left alone afterwards.
     """
+    from viveka_db.base.db_base import VivekaDbBase
     from viveka_db.config import DatabaseSettings, VivekaSettings
     from viveka_db.session.db_session import DatabaseSessionFactory
 
@@ -57,11 +60,11 @@ async def viveka_db_factory(
     factory = DatabaseSessionFactory(VivekaSettings(database=DatabaseSettings(url=viveka_db_url)))
     try:
         in_memory = viveka_db_url.startswith("sqlite") and ":memory:" in viveka_db_url
-        if pytestconfig.getini("viveka_db_create_tables") and (
-            in_memory or viveka_db_url not in _tables_ready
-        ):
+        done: set[str] = set() if in_memory else _tables_ready.setdefault(viveka_db_url, set())
+        wanted = set(VivekaDbBase.metadata.tables)
+        if pytestconfig.getini("viveka_db_create_tables") and wanted - done:
             await factory.create_all()
-            _tables_ready.add(viveka_db_url)
+            done.update(wanted)
         yield factory
     finally:
         await factory.dispose()

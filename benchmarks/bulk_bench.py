@@ -1,0 +1,197 @@
+"""Issue 6, target 5 (and issue 4): ``insert_all`` of 100,000 rows against the drivers' best.
+
+PostgreSQL arms, interleaved in one process (the order rotates every round):
+
+* ``asyncpg COPY``          ``copy_records_to_table`` of ready tuples: the physical limit;
+* ``Core insert() dicts``   ``conn.execute(insert(table), list_of_dicts)`` (insertmanyvalues);
+* ``insert_all entities``   ``repo.insert_all(entities)``: keys and timestamps filled in,
+                            entities persistent in the session (the reference);
+* ``insert_all dicts``      ``repo.insert_all(dicts)``: the same, building the entities too.
+
+MariaDB: ``insert_all`` against aiomysql ``cursor.executemany`` (which rewrites to multi-row
+``INSERT``s) and the Core insert, with 20,000 rows.
+
+Every arm gets its input built before the clock starts (entities for ``insert_all``, tuples
+for COPY and executemany, dicts for Core), inserts into an empty table and commits; the
+table is emptied between arms. Targets: ``insert_all`` >= the Core insert and >= 0.6x COPY
+on PostgreSQL, >= 0.9x ``executemany`` on MariaDB. Tables ``bench_bulk`` are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import String, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backends import MARIADB_URL, PG_URL, db_config, server_up
+from harness import ArmResult, format_table
+from viveka_db import DatabaseSessionFactory, DbRepo, IntPKMixin, TimestampMixin, VivekaDbBase, table
+
+PG_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_ROWS", "100000"))
+MARIADB_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_MARIADB_ROWS", "10000"))
+ROUNDS = int(os.environ.get("VIVEKA_BENCH_BULK_ROUNDS", "3"))
+WARMUP_FRACTION = 10
+"""The warm-up round inserts a tenth of the rows: enough to fill pools and caches."""
+COLUMNS = ["name", "email", "score", "created_at", "updated_at"]
+
+
+@table("bench_bulk")
+class BulkRow(VivekaDbBase, IntPKMixin, TimestampMixin):
+    name: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(128))
+    score: Mapped[int] = mapped_column(default=0)
+
+
+class BulkRepo(DbRepo[BulkRow]):
+    pass
+
+
+Prepare = Callable[[int], Any]
+Run = Callable[[Any], Awaitable[object]]
+
+
+def dict_rows(n: int) -> list[dict[str, Any]]:
+    return [{"name": f"user {i}", "email": f"u{i}@example.com", "score": i} for i in range(n)]
+
+
+def dict_rows_with_times(n: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [{**row, "created_at": now, "updated_at": now} for row in dict_rows(n)]
+
+
+def tuples(n: int, *, naive: bool = False) -> list[tuple[Any, ...]]:
+    now = datetime.now(UTC)
+    stamp = now.replace(tzinfo=None) if naive else now
+    return [(f"user {i}", f"u{i}@example.com", i, stamp, stamp) for i in range(n)]
+
+
+def naive_tuples(n: int) -> list[tuple[Any, ...]]:
+    """MySQL ``DATETIME(6)`` takes naive UTC; the library's type converts, the driver does not."""
+    return tuples(n, naive=True)
+
+
+def entities(n: int) -> list[BulkRow]:
+    return [BulkRow(**row) for row in dict_rows(n)]
+
+
+async def empty(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(BulkRow.__table__.delete())
+
+
+async def run_arms(
+    engine: AsyncEngine, rows: int, arms: dict[str, tuple[Prepare, Run]]
+) -> list[ArmResult]:
+    names = list(arms)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(-1, ROUNDS):  # round -1 warms up every arm
+        shift = max(round_no, 0) % len(names)
+        size = rows if round_no >= 0 else max(rows // WARMUP_FRACTION, 1)
+        for name in names[shift:] + names[:shift]:
+            prepare, run = arms[name]
+            data = prepare(size)
+            await empty(engine)
+            start = time.perf_counter()
+            await run(data)
+            elapsed = time.perf_counter() - start
+            if round_no >= 0:
+                samples[name].append(rows / elapsed)
+    return [ArmResult(name, samples[name]) for name in names]
+
+
+async def postgres() -> None:
+    factory = DatabaseSessionFactory(db_config(PG_URL))
+    engine = factory.engine
+    repo = BulkRepo()
+    n = PG_ROWS
+
+    async def copy(records: list[tuple[Any, ...]]) -> None:
+        async with engine.begin() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await conn.exec_driver_sql("SELECT 1")
+            await raw.copy_records_to_table("bench_bulk", records=records, columns=COLUMNS)
+
+    async def core(data: list[dict[str, Any]]) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(BulkRow.__table__), data)
+
+    arms: dict[str, tuple[Prepare, Run]] = {
+        "asyncpg COPY": (tuples, copy),
+        "Core insert() dicts": (dict_rows_with_times, core),
+        "insert_all entities": (entities, repo.insert_all),
+        "insert_all dicts": (dict_rows, repo.insert_all),
+    }
+    results = await run_arms(engine, n, arms)
+    title = f"insert_all on PostgreSQL ({n:,} rows per insert, {ROUNDS} rounds)"
+    print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    await DatabaseSessionFactory.close_all()
+
+
+async def mariadb() -> None:
+    factory = DatabaseSessionFactory(db_config(MARIADB_URL))
+    engine = factory.engine
+    repo = BulkRepo()
+    n = MARIADB_ROWS
+    sql = f"INSERT INTO bench_bulk ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s)"
+
+    async def executemany(records: list[tuple[Any, ...]]) -> None:
+        async with engine.begin() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            async with raw.cursor() as cursor:
+                await cursor.executemany(sql, records)
+
+    async def core(data: list[dict[str, Any]]) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(BulkRow.__table__), data)
+
+    arms: dict[str, tuple[Prepare, Run]] = {
+        "aiomysql executemany": (naive_tuples, executemany),
+        "Core insert() dicts": (dict_rows_with_times, core),
+        "insert_all entities": (entities, repo.insert_all),
+    }
+    results = await run_arms(engine, n, arms)
+    title = f"insert_all on MariaDB ({n:,} rows per insert, {ROUNDS} rounds)"
+    print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    await DatabaseSessionFactory.close_all()
+
+
+async def with_table(url: str, work: Callable[[], Awaitable[None]]) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.run_sync(lambda c: BulkRow.__table__.drop(c, checkfirst=True))
+            await conn.run_sync(lambda c: BulkRow.__table__.create(c))
+        await work()
+    finally:
+        async with admin.begin() as conn:
+            await conn.run_sync(lambda c: BulkRow.__table__.drop(c, checkfirst=True))
+            if admin.dialect.name == "postgresql":
+                await conn.execute(text("SELECT 1"))
+        await admin.dispose()
+
+
+async def main() -> None:
+    wanted = os.environ.get("VIVEKA_BENCH_BACKENDS", "postgresql,mariadb").split(",")
+    if "postgresql" in wanted:
+        if server_up(PG_URL):
+            await with_table(PG_URL, postgres)
+        else:
+            print("PostgreSQL is not reachable: skipped\n")
+    if "mariadb" in wanted:
+        if server_up(MARIADB_URL):
+            await with_table(MARIADB_URL, mariadb)
+        else:
+            print("MariaDB is not reachable: skipped\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
