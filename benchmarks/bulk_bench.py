@@ -5,8 +5,7 @@ PostgreSQL arms, interleaved in one process (the order rotates every round):
 * ``asyncpg COPY``          ``copy_records_to_table`` of ready tuples: the physical limit;
 * ``Core insert() dicts``   ``conn.execute(insert(table), list_of_dicts)`` (insertmanyvalues);
 * ``insert_all entities``   ``repo.insert_all(entities)``: keys and timestamps filled in,
-                            entities persistent in the session (the reference);
-* ``insert_all dicts``      ``repo.insert_all(dicts)``: the same, building the entities too.
+                            entities persistent in the session (the reference).
 
 MariaDB: ``insert_all`` against aiomysql ``cursor.executemany`` (which rewrites to multi-row
 ``INSERT``s) and the Core insert, with 20,000 rows.
@@ -26,13 +25,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import String, insert
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backends import MARIADB_URL, PG_URL, db_config, server_up
 from harness import ArmResult, format_table
-from viveka_db import DatabaseSessionFactory, DbRepo, IntPKMixin, TimestampMixin, VivekaDbBase, table
+from viveka_db import (
+    DatabaseSessionFactory,
+    DbRepo,
+    IntPKMixin,
+    TimestampMixin,
+    VivekaDbBase,
+    table,
+)
 
 PG_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_ROWS", "100000"))
 MARIADB_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_MARIADB_ROWS", "10000"))
@@ -126,7 +132,6 @@ async def postgres() -> None:
         "asyncpg COPY": (tuples, copy),
         "Core insert() dicts": (dict_rows_with_times, core),
         "insert_all entities": (entities, repo.insert_all),
-        "insert_all dicts": (dict_rows, repo.insert_all),
     }
     results = await run_arms(engine, n, arms)
     title = f"insert_all on PostgreSQL ({n:,} rows per insert, {ROUNDS} rounds)"
@@ -163,8 +168,7 @@ async def mariadb() -> None:
 
 
 async def with_table(url: str, work: Callable[[], Awaitable[None]]) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
+    """Create ``bench_bulk`` fresh, run ``work``, drop the table again whatever happens."""
     admin = create_async_engine(url)
     try:
         async with admin.begin() as conn:
@@ -174,8 +178,6 @@ async def with_table(url: str, work: Callable[[], Awaitable[None]]) -> None:
     finally:
         async with admin.begin() as conn:
             await conn.run_sync(lambda c: BulkRow.__table__.drop(c, checkfirst=True))
-            if admin.dialect.name == "postgresql":
-                await conn.execute(text("SELECT 1"))
         await admin.dispose()
 
 

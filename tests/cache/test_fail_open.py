@@ -233,6 +233,19 @@ def test_circuit_breaker_opens_probes_once_and_closes() -> None:
     assert breaker.allow() and breaker.allow()
 
 
+def test_a_probe_that_never_reports_back_does_not_keep_the_breaker_open() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, recovery_time=5, clock=lambda: now[0])
+    breaker.record_failure()
+    now[0] = 5.0
+    assert breaker.allow()  # the probe's caller is cancelled: no success, no failure
+    now[0] = 9.0
+    assert not breaker.allow()
+    now[0] = 10.0
+    assert breaker.allow()
+    assert breaker.record_success()
+
+
 def test_circuit_breaker_rejects_nonsense_settings() -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(failure_threshold=0)

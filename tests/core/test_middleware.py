@@ -415,6 +415,7 @@ async def test_client_disconnect_leaks_no_connection_on_uvicorn(
 
     async def hold(request: Request) -> Response:
         await repo.insert_all([Item(tag="held")])  # the request's connection is checked out
+        seen.append(f"holding {checked_out(db.engine)}")
         holding.set()
         while (await request.receive())["type"] != "http.disconnect":
             pass
@@ -424,6 +425,7 @@ async def test_client_disconnect_leaks_no_connection_on_uvicorn(
     @transactional
     async def slow_read() -> int:
         count = await repo.count()
+        seen.append(f"streaming {checked_out(db.engine)}")
         streaming.set()
         await asyncio.sleep(30)  # cancelled when the client goes away
         return count
@@ -440,9 +442,10 @@ async def test_client_disconnect_leaks_no_connection_on_uvicorn(
     async with serve(app) as address:
         await request_then_disconnect(address, "/hold", holding)
         assert await wait_until_released(db.engine) == 0
-        assert seen == ["handler saw the disconnect"]
+        assert seen == ["holding 1", "handler saw the disconnect"]
         await request_then_disconnect(address, "/stream", streaming)
         assert await wait_until_released(db.engine) == 0
+        assert seen[-1] == "streaming 1"
     assert checked_out(db.engine) == 0
 
 

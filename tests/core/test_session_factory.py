@@ -4,11 +4,11 @@ sources side by side, ``create_all`` and shutdown."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Enum, Integer, String
+from sqlalchemy import Column, Enum, Integer, String, event
 
 from tests.core.helpers import committed_tags, statements
 from tests.core.models import Item
@@ -156,14 +156,25 @@ async def test_named_data_sources_side_by_side(
 
     await reports_only()
 
-    with (
-        statements(reports.engine) as on_reports,
-        statements(db.engine) as on_default,
-        pytest.raises(RuntimeError),
-    ):
-        await both()
-    assert sum("INSERT" in s for s in on_reports) == 2
-    assert sum("INSERT" in s for s in on_default) == 1
+    checkouts = {"default": 0, "reports": 0}
+
+    def counter(name: str) -> Callable[..., None]:
+        def count(*args: object) -> None:
+            checkouts[name] += 1
+
+        return count
+
+    listeners = [(db.engine, counter("default")), (reports.engine, counter("reports"))]
+    for engine, listener in listeners:
+        event.listen(engine.sync_engine, "checkout", listener)
+    try:
+        with pytest.raises(RuntimeError):
+            await both()
+    finally:
+        for engine, listener in listeners:
+            event.remove(engine.sync_engine, "checkout", listener)
+    # one connection per transaction, each from its own data source's pool
+    assert checkouts == {"default": 1, "reports": 1}
     assert await committed_tags(reports.engine) == ["direct", "joined"]
     same_database = backend != "sqlite"
     assert await committed_tags(db.engine) == (["direct", "joined"] if same_database else [])

@@ -11,7 +11,7 @@ from typing import Any, assert_type
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from tests.core.helpers import checked_out, committed_tags, wait_until_released
 from tests.core.models import Item, ItemRepo
@@ -151,15 +151,19 @@ async def test_isolation_level_applies_and_does_not_leak(
     assert await committed_tags(db.engine) == ["iso"]
 
 
-async def test_repeatable_read_on_servers(db: DatabaseSessionFactory, backend: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite offers only SERIALIZABLE and READ UNCOMMITTED")
-
+async def test_repeatable_read(db: DatabaseSessionFactory, backend: str) -> None:
     @transactional(isolation="REPEATABLE READ")
     async def isolated() -> str:
+        await add("never")
         return await _isolation_seen(backend)
 
-    assert (await isolated()).lower().replace("-", " ") == "repeatable read"
+    if backend == "sqlite":  # SQLite offers SERIALIZABLE and READ UNCOMMITTED only
+        with pytest.raises(ArgumentError, match="Valid isolation levels for 'sqlite'"):
+            await isolated()
+        assert checked_out(db.engine) == 0
+        assert await committed_tags(db.engine) == []
+    else:
+        assert (await isolated()).lower().replace("-", " ") == "repeatable read"
 
 
 # -- timeout ------------------------------------------------------------------------------

@@ -231,3 +231,54 @@ async def test_upsert_concurrent_writers_do_not_duplicate(db: DatabaseSessionFac
         return list((await current_session().scalars(select(User.name))).all())
 
     assert (await names())[0] in {f"w{n}" for n in range(5)}
+
+
+async def test_insert_all_values_survive_every_fast_path(db: DatabaseSessionFactory) -> None:
+    """Quotes, backslashes, SQL, unicode, NULLs and percent signs come back unchanged."""
+    tricky = [
+        "it's",
+        'say "hi"',
+        "back\\slash",
+        "'); DROP TABLE repo_items; --",
+        "naïve ☃",
+        "100%",
+        "%s",
+        "",
+    ]
+    rows = [
+        {"sku": f"t{i}", "shop": value, "note": None if i % 2 else value, "qty": i}
+        for i, value in enumerate(tricky * 80)  # 640 rows: above the COPY threshold
+    ]
+    inserted = await ItemRepo().insert_all(rows)
+    stored = {item.sku: item for item in await ItemRepo().all()}
+    assert len(stored) == len(rows)
+    for item in inserted:
+        assert (stored[item.sku].shop, stored[item.sku].note) == (item.shop, item.note)
+        assert stored[item.sku].id == item.id
+
+
+async def test_insert_all_in_a_rolled_back_savepoint(db: DatabaseSessionFactory) -> None:
+    from sqlalchemy import inspect as sa_inspect
+
+    from viveka_db import Propagation
+
+    repo = ItemRepo()
+    kept: list[Item] = []
+    dropped: list[Item] = []
+
+    @transactional(propagation=Propagation.NESTED)
+    async def inner() -> None:
+        dropped.extend(await repo.insert_all([{"sku": f"d{i}", "shop": "s"} for i in range(600)]))
+        raise RuntimeError("undo the savepoint")
+
+    @transactional
+    async def outer() -> None:
+        kept.extend(await repo.insert_all([{"sku": f"k{i}", "shop": "s"} for i in range(600)]))
+        with pytest.raises(RuntimeError):
+            await inner()
+        assert await repo.count() == 600
+
+    await outer()
+    assert await repo.count() == 600
+    assert all(sa_inspect(item).transient for item in dropped)  # as after a rolled-back flush
+    assert all(sa_inspect(item).detached for item in kept)

@@ -220,3 +220,24 @@ async def test_query_on_plain_function(db: DatabaseSessionFactory) -> None:
     async def by_email(email: str) -> list[User]: ...
 
     assert [u.name for u in await by_email("f@x.io")] == ["F"]
+
+
+async def test_derived_stubs_of_a_generic_base(db: DatabaseSessionFactory) -> None:
+    from typing import Generic, TypeVar
+
+    from tests.repository.models import Item
+
+    E = TypeVar("E")
+
+    class NamedRepo(DbRepo[E], Generic[E]):
+        async def count_by_name(self, name: str) -> int: ...
+
+    class UserNames(NamedRepo[User]):
+        pass
+
+    await UserNames().save(User(email="g@x.io", name="G"))
+    assert await UserNames().count_by_name("G") == 1
+    with pytest.raises(DerivedQueryError, match="unknown attribute"):
+
+        class ItemNames(NamedRepo[Item]):  # Item has no `name`: refused at class creation
+            pass

@@ -59,11 +59,12 @@ async def test_concurrent_transactions_update_check(
 ) -> None:
     """Both transactions read version 1; the one that writes second gets the error.
 
-    SQLite serialises writing transactions (BEGIN IMMEDIATE), so the interleaving cannot
-    happen there; the detached-copy test above covers it.
+    SQLite has one writer at a time: the second writer of a read-then-write interleaving
+    gets "database is locked" before any version check; the detached-copy test above
+    covers SQLite.
     """
     if backend == "sqlite":
-        pytest.skip("SQLite runs one writing transaction at a time")
+        pytest.skip("SQLite allows one writer at a time; no version race to observe")
     repo = AccountRepo()
     created = await repo.save(Account(owner="o", balance=100))
     loaded = asyncio.Event()

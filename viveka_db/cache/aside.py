@@ -10,6 +10,11 @@ reads of that prefix (or key) bypass the cache until it ends (read-your-writes).
 Every write carries the stamp its read saw, and the backend refuses it once the prefix or
 the entry has moved, so a value loaded before a concurrent eviction cannot land after it.
 
+One window remains, and it is the database's, not the cache's: a transaction whose
+snapshot is older than its cache read (REPEATABLE READ, MariaDB's default, after earlier
+statements) can load a row that an eviction already superseded, under the new stamp. Use
+READ COMMITTED for transactions that fill the cache, or keep such reads out of them.
+
 Concurrent misses of one key in this process share one load (single flight) when they may:
 only callers whose transaction has not touched the database yet join a load, because a
 transaction that already wrote could see its own uncommitted rows. Followers get their own

@@ -7,6 +7,7 @@ through (half-open); its success closes the breaker, its failure opens it again.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -39,25 +40,30 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._open_until = 0.0
-        self._probing = False
+        self._probing = -math.inf
 
     @property
     def is_open(self) -> bool:
         return self._open_until != 0.0
 
     def allow(self) -> bool:
-        """Whether a call may go to the backend now (at most one probe while half-open)."""
+        """Whether a call may go to the backend now (at most one probe while half-open).
+
+        A probe that never reports back (its caller was cancelled) stops blocking the
+        next one after ``recovery_time``.
+        """
         if self._open_until == 0.0:
             return True
-        if self._probing or self._clock() < self._open_until:
+        now = self._clock()
+        if now < self._open_until or now - self._probing < self.recovery_time:
             return False
-        self._probing = True
+        self._probing = now
         return True
 
     def record_success(self) -> bool:
         """Note a successful call; ``True`` if this closed an open breaker (recovery)."""
         self._failures = 0
-        self._probing = False
+        self._probing = -math.inf
         if self._open_until != 0.0:
             self._open_until = 0.0
             return True
@@ -69,6 +75,6 @@ class CircuitBreaker:
         was_open = self._open_until != 0.0
         if was_open or self._failures >= self.failure_threshold:
             self._open_until = self._clock() + self.recovery_time
-            self._probing = False
+            self._probing = -math.inf
             return not was_open
         return False

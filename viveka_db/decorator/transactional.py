@@ -34,6 +34,7 @@ logger = logging.getLogger("viveka_db.transaction")
 
 DATA_SOURCE_ATTR = "_viveka_data_source"
 _STARTING = (Propagation.REQUIRED, Propagation.REQUIRES_NEW, Propagation.NESTED)
+_JOINING = (Propagation.REQUIRED, Propagation.SUPPORTS, Propagation.MANDATORY)
 
 
 class SessionAccessor:
@@ -141,7 +142,7 @@ def _decorate(
     params = list(inspect.signature(fn).parameters)
     is_method = bool(params) and params[0] in ("self", "cls")
     fixed_source = definition.data_source
-    fast_join = definition.propagation is Propagation.REQUIRED and definition.timeout is None
+    fast_join = definition.propagation in _JOINING and definition.timeout is None
     starts = definition.propagation in _STARTING
     name = getattr(fn, "__qualname__", repr(fn))
     propagation = definition.propagation

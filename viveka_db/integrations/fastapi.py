@@ -112,7 +112,11 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 
 def session_dependency(data_source: str) -> Callable[[], AsyncIterator[AsyncSession]]:
-    """A ``get_session`` for a named data source (``Depends(session_dependency("reports"))``)."""
+    """A ``get_session`` for a named data source.
+
+    Declare it as ``Depends(session_dependency("reports"), scope="function")`` so that the
+    commit happens before the response is sent.
+    """
 
     async def get_named_session() -> AsyncIterator[AsyncSession]:
         async with unit_of_work(data_source) as session:
@@ -123,7 +127,7 @@ def session_dependency(data_source: str) -> Callable[[], AsyncIterator[AsyncSess
 
 
 def _function_scoped(dependency: Callable[..., Any]) -> Any:
-    """``Depends(dependency, scope="function")`` where FastAPI supports it (0.121+)."""
+    """``Depends(dependency, scope="function")`` where this FastAPI version supports it."""
     if "scope" in inspect.signature(Depends).parameters:
         return Depends(dependency, scope="function")
     return Depends(dependency)  # pragma: no cover - old FastAPI: exit runs after the response

@@ -19,7 +19,7 @@ from viveka_db.errors import UnexpectedRollbackError
 from viveka_db.transaction.scope import TransactionScope
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
+    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,7 +57,9 @@ class DbMiddleware:
         *,
         data_source: str | None = None,
         rollback_status: int = 500,
+        read_only_methods: Iterable[str] = (),
     ) -> None:
+        self.read_only_methods = frozenset(method.upper() for method in read_only_methods)
         self.app = app
         self._engine = engine
         self._data_source = data_source
@@ -89,7 +91,12 @@ class DbMiddleware:
 
         factory = self._resolve_factory()
         data_source = factory.data_source
-        tx = TransactionScope(factory, data_source=data_source, owner=current_task())
+        tx = TransactionScope(
+            factory,
+            data_source=data_source,
+            owner=current_task(),
+            read_only=scope["method"] in self.read_only_methods,
+        )
         var = scope_var(data_source)
         token = var.set(tx)
         rollback_status = self.rollback_status

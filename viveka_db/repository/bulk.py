@@ -3,7 +3,9 @@
 The path is chosen per call:
 
 1. PostgreSQL + asyncpg, plain rows (see :mod:`~viveka_db.repository.rows`) of
-   ``COPY``-able types: ``COPY`` (:mod:`~viveka_db.repository.pg_copy`).
+   ``COPY``-able types: ``COPY`` (:mod:`~viveka_db.repository.pg_copy`); MySQL/MariaDB:
+   driver-escaped multi-row ``INSERT`` with ``RETURNING`` on MariaDB
+   (:mod:`~viveka_db.repository.mysql_bulk`).
 2. Plain rows elsewhere: one Core ``INSERT`` executemany, which SQLAlchemy sends as
    multi-row ``INSERT ... VALUES`` batches ("insertmanyvalues"), with ``RETURNING`` of
    generated keys where the database supports it in parameter order.
@@ -20,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
 from viveka_db.repository.crud import CrudRepository
+from viveka_db.repository.mysql_bulk import mysql_insert
 from viveka_db.repository.pg_copy import copy_insert, copy_supported
 from viveka_db.repository.rows import (
     BulkPlan,
@@ -75,6 +78,8 @@ class BulkRepository(CrudRepository[T]):
             and await copy_insert(conn, plan, prepared)
         ):
             return True
+        if dialect.name in ("mysql", "mariadb") and await mysql_insert(conn, plan, prepared):
+            return True
         stmt = insert(plan.table)
         if not prepared.missing_pk:
             await conn.execute(stmt, self._by_column_name(plan, rows))
@@ -86,12 +91,16 @@ class BulkRepository(CrudRepository[T]):
         key = self.mapper.get_property_by_column(pk).key
         if dialect.name == "sqlite" and not plan.table.kwargs.get("sqlite_autoincrement"):
             # SQLite cannot return keys in parameter order, so SQLAlchemy would insert row by
-            # row. Its writers are serialised (the transaction holds the write lock once it
-            # has written or began IMMEDIATE), so max(key)+1... is what it would assign.
-            start = await conn.scalar(select(func.coalesce(func.max(pk), 0)))
-            for offset, row in enumerate(rows, start=int(start or 0) + 1):
+            # row. Insert the first row alone: from then on this transaction holds SQLite's
+            # only write lock, and SQLite gives each new row max(key) + 1, so the others'
+            # keys follow the first one's.
+            params = self._by_column_name(plan, rows)
+            first: Any = await conn.scalar(stmt.returning(pk), params[0])
+            rows[0][key] = first
+            for offset, row in enumerate(rows[1:], start=int(first) + 1):
                 row[key] = offset
-            await conn.execute(stmt, self._by_column_name(plan, rows))
+            if len(rows) > 1:
+                await conn.execute(stmt, self._by_column_name(plan, rows[1:]))
             return True
         if not dialect.insert_executemany_returning_sort_by_parameter_order:
             return False

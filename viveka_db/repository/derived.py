@@ -272,18 +272,19 @@ class DerivedQueryRepository(QueryRepository[T]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        candidates = {
-            name: fn
-            for name, fn in cls.__dict__.items()
-            if _SUBJECT.match(name) is not None and callable(fn)
-        }
+        merged: dict[str, Any] = {}  # most-derived definition of each name, stubs of bases too
+        for klass in reversed(cls.__mro__):
+            merged.update(
+                (name, fn) for name, fn in vars(klass).items() if _SUBJECT.match(name) is not None
+            )
+        candidates = {name: fn for name, fn in merged.items() if is_stub(fn)}
         if not candidates:
             return
         model = _model_from_generic(cls)
+        if model is None and len(getattr(cls, "__parameters__", ())) > 0:
+            return  # still generic (class Base(DbRepo[T])): its concrete subclasses implement them
         mapper: Any = None if model is None else sa_inspect(typing.cast(Any, model), raiseerr=False)
         for name, fn in candidates.items():
-            if not is_stub(fn):
-                continue
             if not isinstance(mapper, Mapper):
                 raise DerivedQueryError(
                     f"{cls.__name__}.{name}: derived queries need the entity at class creation; "

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
@@ -32,7 +33,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from viveka_db.repository.rows import BulkPlan, PreparedRows
 
-__all__ = ["copy_insert", "copy_supported"]
+__all__ = ["apply_memoized", "copy_insert", "copy_supported", "processed_records"]
 
 _COPY_SAFE = (
     Boolean,
@@ -80,12 +81,7 @@ async def copy_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedR
             return False
     else:
         await conn.exec_driver_sql("SELECT 1")  # make sure the transaction has begun
-    columns: list[list[Any]] = []
-    for key, column in zip(plan.keys, plan.columns, strict=True):
-        values = [row[key] for row in rows]
-        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(values if processor is None else _apply(processor, values))
-    records = list(zip(*columns, strict=True))
+    records = processed_records(dialect, list(zip(plan.keys, plan.columns, strict=True)), rows)
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     table = plan.table
@@ -98,7 +94,23 @@ async def copy_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedR
     return True
 
 
-def _apply(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+def processed_records(
+    dialect: Dialect, pairs: list[tuple[str, Column[Any]]], rows: list[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows as tuples in ``pairs`` order, each value through its column's bind processing.
+
+    Built column by column so each processor is looked up once and shared values (one
+    timestamp for the whole statement) are converted once.
+    """
+    columns: list[list[Any]] = []
+    for key, column in pairs:
+        values = [row[key] for row in rows]
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if processor is None else apply_memoized(processor, values))
+    return list(zip(*columns, strict=True))
+
+
+def apply_memoized(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
     """``processor`` over a column, computed once per run of the same object.
 
     Bulk rows share values (one timestamp per statement, repeated constants), so this turns
@@ -123,8 +135,9 @@ async def _assign_keys(
     table_name = conn.dialect.identifier_preparer.format_table(plan.table)
     result = await conn.execute(
         text(
-            "SELECT array_agg(nextval(pg_get_serial_sequence(:table, :column))) "
-            "FROM generate_series(1, :count)"
+            # the scalar subquery runs once (an InitPlan), not once per key
+            "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :column)"
+            "::regclass))) FROM generate_series(1, :count)"
         ),
         {"table": table_name, "column": column.name, "count": count},
     )

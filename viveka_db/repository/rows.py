@@ -288,6 +288,6 @@ def attach_persistent(session: AsyncSession, mapper: Mapper[Any], instances: lis
         if state.modified:
             modified.discard(state)
         state.modified = state.expired = False
-        state._strong_obj = None
+        state._strong_obj = None  # pyright: ignore[reportPrivateUsage]
     if transaction is not None:
         transaction._new.update(dict.fromkeys(states, True))

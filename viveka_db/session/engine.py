@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util.concurrency import await_
 
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
@@ -87,12 +89,38 @@ def create_write_engine(
     settings: DatabaseSettings, url: URL, overrides: dict[str, Any]
 ) -> AsyncEngine:
     options = {"echo": settings.echo, **_pool_options(settings, url), **overrides}
+    if not _is_memory_sqlite(url):
+        options.setdefault("pool_reset_on_return", None)  # _reset_if_in_transaction instead
     engine = create_async_engine(url, **options)
+    if options.get("pool_reset_on_return", "rollback") is None:
+        event.listen(engine.sync_engine.pool, "reset", _reset_if_in_transaction)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine, url, read_only=False)
     elif url.get_backend_name() in ("mysql", "mariadb"):
         _kill_abandoned_statements(engine)
     return engine
+
+
+def _reset_if_in_transaction(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+    """Roll back a connection returning to the pool only if it is in a transaction.
+
+    After a COMMIT it is not, and the pool's unconditional ROLLBACK costs a round trip on
+    MySQL/MariaDB and a thread hop on SQLite (asyncpg's adapter already skips it).
+    """
+    if state.transaction_was_reset or not state.asyncio_safe:
+        return
+    if _driver_in_transaction(dbapi_connection.driver_connection):
+        dbapi_connection.rollback()
+
+
+def _driver_in_transaction(driver: Any) -> bool:
+    """Known without I/O: aiomysql/asyncmy from the last reply's server status, sqlite3 from
+    ``sqlite3_get_autocommit()``; any other driver is assumed to be in one."""
+    status = getattr(driver, "get_transaction_status", None)
+    if status is not None:
+        return bool(status())
+    inner = getattr(driver, "_conn", None)  # aiosqlite.Connection -> sqlite3.Connection
+    return bool(getattr(inner, "in_transaction", True))
 
 
 def create_read_engine(
@@ -164,12 +192,18 @@ async def _kill(engine: AsyncEngine, server_id: int) -> None:
 def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:
     """Make SQLite behave like the server databases.
 
-    pysqlite's own transaction handling breaks SAVEPOINT and skips BEGIN before SELECT, so
-    we take it over (SQLAlchemy's documented recipe). Transactions begin DEFERRED and file
-    databases use WAL, so an open transaction that has only read never blocks a writer
-    (``REQUIRES_NEW`` inside a reading transaction works); writers wait for each other up to
-    the busy timeout. SQLite still has one writer at a time: two transactions that both
-    read and then write concurrently can fail with "database is locked".
+    pysqlite's own transaction handling breaks SAVEPOINT, so we take it over (SQLAlchemy's
+    documented recipe) and decide when the transaction really begins: reads before the
+    first write run in autocommit, each seeing the latest committed data (READ COMMITTED,
+    PostgreSQL's default); just before the first write (or ``SELECT ... FOR UPDATE``, or
+    savepoint) we send ``BEGIN IMMEDIATE``, which waits for the single write lock up to the
+    busy timeout. So a transaction that has only read never blocks anyone (``REQUIRES_NEW``
+    inside it works, readers and a writer interleave freely), and read-then-write
+    transactions running concurrently queue for the lock instead of failing with
+    "database is locked". An explicit ``Isolation.SERIALIZABLE`` takes the lock at once.
+    File databases use WAL so readers never block the writer. SQLite still has one writer:
+    a ``REQUIRES_NEW`` that writes inside a transaction that has already written waits for
+    a lock its own caller holds, and fails after the busy timeout.
     """
     file_db = not _is_memory_sqlite(url)
 
@@ -186,10 +220,46 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
         cursor.close()
 
     if not read_only:
+        begin_sql = "BEGIN IMMEDIATE" if file_db else "BEGIN"
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # Reads before the first write run in autocommit (READ COMMITTED, PostgreSQL's
+            # default); the first write takes the write lock, waiting for it (busy_timeout).
+            if connection.get_execution_options().get("isolation_level") == "SERIALIZABLE":
+                # an explicit SERIALIZABLE wants every read in the write transaction
+                connection.info[_PENDING_BEGIN] = False
+                await_(connection.connection.driver_connection.execute(begin_sql))
+            else:
+                connection.info[_PENDING_BEGIN] = True
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _begin_before_first_write(
+            conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+        ) -> None:
+            info = conn.info
+            if info.get(_PENDING_BEGIN) and not _is_plain_select(context):
+                info[_PENDING_BEGIN] = False
+                # one thread hop on the driver connection; exec_driver_sql costs three
+                await_(conn.connection.driver_connection.execute(begin_sql))
+
+        @event.listens_for(engine.sync_engine, "commit")
+        @event.listens_for(engine.sync_engine, "rollback")
+        def _transaction_ended(conn: Any) -> None:
+            conn.info[_PENDING_BEGIN] = False
+
+
+_PENDING_BEGIN = "viveka_pending_begin"
+
+
+def _is_plain_select(context: Any) -> bool:
+    """A compiled Core/ORM SELECT: it may run before the transaction's first write."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is None or context.isinsert or context.isupdate or context.isdelete:
+        return False
+    statement = compiled.statement
+    # SELECT ... FOR UPDATE (rendered as plain SELECT on SQLite) asks for the write lock
+    return bool(getattr(statement, "is_select", False)) and statement._for_update_arg is None
 
 
 def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
