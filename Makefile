@@ -23,7 +23,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check viveka_db tests
+	$(VENV)/bin/ruff check viveka_db tests benchmarks examples
 	$(VENV)/bin/ruff format --check viveka_db
 
 typecheck: $(STAMP)

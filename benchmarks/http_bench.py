@@ -8,7 +8,9 @@ are interleaved across the servers (idle servers cost nothing).
 * ``session in endpoint``  ``async with Session() as s, s.begin(): await s.get(...)`` (reference);
 * ``DbMiddleware``          pure ASGI middleware; ``repo.get_by_id`` joins its transaction;
 * ``BaseHTTPMiddleware``    a session middleware built on Starlette's ``BaseHTTPMiddleware``
-                            (like fastapi-async-sqlalchemy), the endpoint using its session.
+                            (like fastapi-async-sqlalchemy), the endpoint using its session;
+* ``DbMiddleware read-only GET``  ``DbMiddleware(read_only_methods=("GET", "HEAD"))``: GETs
+                            run on the autocommit read engine (one round trip, no BEGIN/COMMIT).
 
 Targets: ``DbMiddleware`` >= 0.97x the reference and >= 1.25x ``BaseHTTPMiddleware``.
 The uvicorn modules are whatever is installed (no uvloop/httptools unless present).
@@ -49,7 +51,8 @@ from viveka_db import DatabaseSessionFactory, DbMiddleware
 CONNECTIONS = 64
 SECONDS_PER_RUN = 0.6
 ROUNDS = 13
-ARMS = ("session in endpoint", "DbMiddleware", "BaseHTTPMiddleware")
+READ_ONLY_ARM = "DbMiddleware read-only GET"
+ARMS = ("session in endpoint", "DbMiddleware", "BaseHTTPMiddleware", READ_ONLY_ARM)
 REFERENCE = ARMS[0]
 ARM_ENV = "VIVEKA_BENCH_ARM"
 
@@ -85,10 +88,13 @@ def create_app() -> FastAPI:
     """The app of the arm named by ``$VIVEKA_BENCH_ARM`` (``uvicorn --factory``)."""
     arm = os.environ[ARM_ENV]
     app = FastAPI()
-    if arm == "DbMiddleware":
+    if arm in ("DbMiddleware", READ_ONLY_ARM):
         DatabaseSessionFactory(db_config(PG_URL))
         repo = BenchUserRepo()
-        app.add_middleware(DbMiddleware)
+        if arm == READ_ONLY_ARM:
+            app.add_middleware(DbMiddleware, read_only_methods=("GET", "HEAD"))
+        else:
+            app.add_middleware(DbMiddleware)
 
         @app.get("/users/{user_id}")
         async def via_middleware(user_id: int) -> Response:
@@ -216,7 +222,8 @@ async def run_load() -> None:
         f"DbMiddleware vs BaseHTTPMiddleware: "
         f"{by_name['DbMiddleware'] / by_name['BaseHTTPMiddleware']:.2f}x (target >= 1.25x); "
         f"vs session in endpoint: {by_name['DbMiddleware'] / by_name[REFERENCE]:.2f}x "
-        f"(target >= 0.97x)\n"
+        f"(target >= 0.97x); read-only GETs vs BaseHTTPMiddleware: "
+        f"{by_name[READ_ONLY_ARM] / by_name['BaseHTTPMiddleware']:.2f}x\n"
     )
     print(
         f"Load generator used {load_cpu:.0%} of a core on a {os.cpu_count()}-core machine "

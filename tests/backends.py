@@ -10,6 +10,7 @@ With ``CI=true`` a configured server that is down fails the run; elsewhere its t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ SERVER_URLS = {
     "postgresql": os.environ.get(
         "VIVEKA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     ),
-    "mariadb": os.environ.get("VIVEKA_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"),
+    "mariadb": os.environ.get(
+        "VIVEKA_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"
+    ),
 }
 REDIS_URL = os.environ.get("VIVEKA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -35,10 +38,14 @@ def selected_backends() -> list[str]:
     if not raw or raw in ("all", "both"):
         return list(ALL_BACKENDS)
     names = [name.strip().lower() for name in raw.split(",") if name.strip()]
-    names = ["postgresql" if n in ("postgres", "pg") else "mariadb" if n == "mysql" else n for n in names]
+    names = [
+        "postgresql" if n in ("postgres", "pg") else "mariadb" if n == "mysql" else n for n in names
+    ]
     unknown = set(names) - set(ALL_BACKENDS)
     if unknown:
-        raise ValueError(f"VIVEKA_TEST_BACKENDS names unknown backends {sorted(unknown)}; valid: {ALL_BACKENDS}")
+        raise ValueError(
+            f"VIVEKA_TEST_BACKENDS names unknown backends {sorted(unknown)}; valid: {ALL_BACKENDS}"
+        )
     return names
 
 
@@ -108,7 +115,9 @@ def prepare(sqlite_path: str) -> BackendStatus:
             continue
         admin = SERVER_URLS[backend]
         if not _server_reachable(admin):
-            status.unavailable[backend] = f"{backend} is not reachable at {make_url(admin).render_as_string()}"
+            status.unavailable[backend] = (
+                f"{backend} is not reachable at {make_url(admin).render_as_string()}"
+            )
             continue
         try:
             status.urls[backend] = asyncio.run(_create_database(admin, name))
@@ -123,7 +132,5 @@ def teardown(status: BackendStatus) -> None:
     name = private_database_name()
     for backend in status.urls:
         if backend != "sqlite":
-            try:
+            with contextlib.suppress(Exception):  # best effort: the next run drops it anyway
                 asyncio.run(_drop_database(SERVER_URLS[backend], name))
-            except Exception:
-                pass

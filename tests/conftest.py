@@ -37,7 +37,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"viveka_db backends: {', '.join(_status.urls) or 'none'}"]
     for backend, why in _status.unavailable.items():
         lines.append(f"viveka_db: SKIPPING {backend} tests: {why}")
-    lines.append(f"viveka_db redis: {'available' if _status.redis_available else 'NOT available (redis tests skip)'}")
+    redis = "available" if _status.redis_available else "NOT available (redis tests skip)"
+    lines.append(f"viveka_db redis: {redis}")
     return lines
 
 
@@ -60,7 +61,11 @@ def require_service(name: str, reason: str) -> None:
 
 
 def _backend_params() -> list[object]:
-    marks = {"sqlite": pytest.mark.sqlite, "postgresql": pytest.mark.postgresql, "mariadb": pytest.mark.mariadb}
+    marks = {
+        "sqlite": pytest.mark.sqlite,
+        "postgresql": pytest.mark.postgresql,
+        "mariadb": pytest.mark.mariadb,
+    }
     return [pytest.param(name, marks=marks[name], id=name) for name in backends.selected_backends()]
 
 
@@ -103,7 +108,11 @@ async def _ensure_schema(factory: DatabaseSessionFactory, backend: str) -> None:
 
 async def empty_tables(factory: DatabaseSessionFactory, backend: str) -> None:
     """Delete every row of every mapped table (children first)."""
-    tables = [t for t in reversed(VivekaDbBase.metadata.sorted_tables) if t.name in _schema_ready.get(backend, ())]
+    tables = [
+        t
+        for t in reversed(VivekaDbBase.metadata.sorted_tables)
+        if t.name in _schema_ready.get(backend, ())
+    ]
     async with factory.engine.begin() as conn:
         if backend == "mariadb":
             await conn.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
@@ -126,5 +135,3 @@ async def db(backend: str, backend_url: str) -> AsyncIterator[DatabaseSessionFac
             factory = DatabaseSessionFactory.get_instance()
         await empty_tables(factory, backend)
         await DatabaseSessionFactory.close_all()
-
-

@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import fakeredis
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from viveka_db.cache import current
 from viveka_db.cache.backend import CacheBackend
@@ -94,18 +91,3 @@ async def until(predicate: Callable[[], bool], limit: float = 30.0) -> None:
     async with asyncio.timeout(limit):
         while not predicate():  # noqa: ASYNC110 - polling a counter, there is no event
             await asyncio.sleep(0.005)
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every SQL statement ``engine`` sends while the block runs."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)

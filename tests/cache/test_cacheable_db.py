@@ -12,8 +12,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.cache.conftest import statements, until
+from tests.cache.conftest import until
 from tests.cache.models import CacheUser, UserRepo, column_values, gate
+from tests.sql import statements
 from viveka_db import DatabaseSessionFactory, Propagation, get_cache, transactional
 from viveka_db.cache.backend import CacheBackend
 
@@ -182,8 +183,6 @@ async def test_stale_refill_never_leaves_the_old_row_cached(
 ) -> None:
     """Reader loads the old row; writer commits and evicts; reader then tries to cache the
     old row. The cache must end with the new row or nothing, never the old one."""
-    if backend == "sqlite" and reader_kind == "in_transaction":
-        pytest.skip("SQLite transactions take the write lock at BEGIN: the writer cannot commit")
     repo = await seed()
     reached, release, hook = await gate()
     repo.after_load = hook

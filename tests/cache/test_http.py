@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.cache.conftest import statements
 from tests.cache.models import CacheUser, UserRepo
+from tests.sql import statements
 from viveka_db import DatabaseSessionFactory, DbMiddleware
 from viveka_db.cache.backend import CacheBackend
 

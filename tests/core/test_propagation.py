@@ -1,7 +1,8 @@
 """@transactional propagation modes, rollback-only and rollback rules (DESIGN D4), per backend.
 
-SQLite allows one writer at a time, so tests that need a second transaction while the first
-is open start the second one before the first has touched the database.
+SQLite allows one writer at a time and a transaction takes that lock at its first write, so
+tests in which a second transaction writes while the first is open let it write before the
+first has written (reads take no lock).
 """
 
 from __future__ import annotations
@@ -113,11 +114,7 @@ async def test_requires_new_rollback_leaves_outer_work(db: DatabaseSessionFactor
     assert await committed_tags(db.engine) == ["outer"]
 
 
-async def test_requires_new_does_not_see_outer_uncommitted_rows(
-    db: DatabaseSessionFactory, backend: str
-) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite has one writer: a second transaction waits for the open one")
+async def test_requires_new_does_not_see_outer_uncommitted_rows(db: DatabaseSessionFactory) -> None:
 
     @transactional(propagation=Propagation.REQUIRES_NEW)
     async def look() -> list[str]:

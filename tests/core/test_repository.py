@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.helpers import committed_tags, statements
+from tests.core.helpers import committed_tags
 from tests.core.models import Code, Item, ItemRepo, Parent, tags
+from tests.sql import statements
 from viveka_db import (
     DatabaseSessionFactory,
     DbRepo,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Enum, Integer, String, event
 
-from tests.core.helpers import committed_tags, statements
+from tests.core.helpers import committed_tags
 from tests.core.models import Item
+from tests.sql import statements
 from viveka_db import (
     ConfigurationError,
     DatabaseSessionFactory,

@@ -241,3 +241,104 @@ async def test_derived_stubs_of_a_generic_base(db: DatabaseSessionFactory) -> No
 
         class ItemNames(NamedRepo[Item]):  # Item has no `name`: refused at class creation
             pass
+
+
+class DocumentedUsers(DbRepo[User]):
+    async def find_by_email_and_name(self, email: str, name: str) -> User | None:
+        """Doc."""
+        ...
+
+    async def find_all_by_is_active(self, is_active: bool) -> list[User]:
+        """Documented, with pass."""
+        pass
+
+    async def count_by_name(self, name: str) -> int:
+        pass
+
+    async def exists_by_name(self, name: str) -> bool:
+        """A docstring alone is a stub body too."""
+
+    async def find_by_name(self, name: str) -> User | None:
+        """A real body that happens to compile like a stub: never replaced."""
+        return None
+
+    async def find_by_age(self, age: int) -> User | None:
+        return None
+
+    async def find_first_by_name(self, name: str) -> User | None:
+        """A real body."""
+        return await self.find_by(name=name)
+
+    async def find_all_by_age(self, age: int) -> list[User]:
+        """Ellipsis, then real work: not a stub."""
+        ...
+        return []
+
+
+async def test_derived_stubs_with_docstring_or_pass(db: DatabaseSessionFactory) -> None:
+    repo = DocumentedUsers()
+    _ann, bob, _cid, _dan = await _seed(Users())
+    found = await repo.find_by_email_and_name("bob@x.io", "Bob")
+    assert found is not None and found.id == bob.id
+    assert await repo.find_by_email_and_name("bob@x.io", "Ann") is None
+    assert sorted(u.name for u in await repo.find_all_by_is_active(True)) == ["Ann", "Cid", "Dan"]
+    assert await repo.count_by_name("Ann") == 1
+    assert await repo.exists_by_name("Dan") is True
+    assert await repo.exists_by_name("Zed") is False
+    assert DocumentedUsers.find_by_email_and_name.__doc__ == "Doc."
+
+
+async def test_real_bodies_are_never_replaced(db: DatabaseSessionFactory) -> None:
+    repo = DocumentedUsers()
+    await _seed(Users())
+    assert await repo.find_by_name("Ann") is None  # its own `return None`, not a query
+    assert await repo.find_by_age(31) is None
+    first = await repo.find_first_by_name("Ann")
+    assert first is not None and first.name == "Ann"
+    assert await repo.find_all_by_age(31) == []
+    for name in ("find_by_name", "find_by_age", "find_first_by_name", "find_all_by_age"):
+        assert vars(DocumentedUsers)[name].__code__.co_filename == __file__
+
+
+def test_is_stub_shapes() -> None:
+    from viveka_db.repository.derived import is_stub
+
+    async def ellipsis(self: Any) -> None: ...
+
+    async def passes(self: Any) -> None:
+        pass
+
+    async def documented(self: Any) -> None:
+        """Doc."""
+        ...
+
+    async def documented_pass(self: Any) -> None:
+        """Doc."""
+        pass
+
+    async def returns_none(self: Any) -> None:
+        return None
+
+    async def returns_value(self: Any) -> int:
+        """Doc."""
+        return 1
+
+    def sync_stub(self: Any) -> None: ...
+
+    for fn in (ellipsis, passes, documented, documented_pass):
+        assert is_stub(fn), fn.__name__
+    for other in (returns_none, returns_value, sync_stub, len, None):
+        assert not is_stub(other), other
+
+
+def test_is_stub_without_source_uses_bytecode() -> None:
+    from viveka_db.repository.derived import is_stub
+
+    namespace: dict[str, Any] = {}
+    exec(  # no source file: bytecode alone decides
+        "async def documented(self):\n    '''Doc.'''\n    ...\n"
+        "async def real(self, x):\n    '''Doc.'''\n    return x\n",
+        namespace,
+    )
+    assert is_stub(namespace["documented"])
+    assert not is_stub(namespace["real"])

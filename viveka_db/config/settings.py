@@ -28,7 +28,7 @@ def _split_list(value: object) -> object:
 class DatabaseSettings(BaseModel):
     """The ``[database]`` section: where the database is and how to pool connections."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     url: str | None = Field(default=None, repr=False)
     read_url: str | None = Field(default=None, repr=False)
@@ -63,7 +63,7 @@ class DatabaseSettings(BaseModel):
 class CacheSettings(BaseModel):
     """The ``[cache]`` section: which cache backend the decorators use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     url: str | None = Field(default=None, repr=False)
     """``redis://`` / ``rediss://`` for Redis, ``memory://`` or empty for the in-process cache."""
@@ -77,7 +77,7 @@ class CacheSettings(BaseModel):
 class VivekaSettings(BaseModel):
     """The whole configuration: this is "the library's own config object"."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)

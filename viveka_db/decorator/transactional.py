@@ -21,7 +21,7 @@ from viveka_db.context.db_context import (
     scope_of_another_task,
 )
 from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
-from viveka_db.transaction.manager import execute
+from viveka_db.transaction.manager import execute, run_in_new_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -184,6 +184,9 @@ def _decorate(
                 )
             elif logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s opened a standalone session", name)
+            return await run_in_new_transaction(
+                definition, source, lambda: fn(*args, **kwargs), name=name
+            )
         return await execute(definition, source, lambda: fn(*args, **kwargs), name=name)
 
     return wrapper

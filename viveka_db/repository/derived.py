@@ -24,9 +24,13 @@ honour the view's soft-delete visibility and run under ``@transactional``.
 
 from __future__ import annotations
 
+import ast
+import dis
 import functools
 import inspect
 import re
+import textwrap
+import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -232,17 +236,85 @@ def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> D
     return DerivedQuery(kind, limit, tuple(tuple(g) for g in groups), tuple(order))
 
 
-async def _stub_reference(self: Any) -> None: ...
+_IGNORED_OPS = frozenset({"CACHE", "NOP", "RESUME", "EXTENDED_ARG"})
+
+
+def _shape(code: types.CodeType) -> tuple[tuple[str, object], ...]:
+    """The instructions of ``code`` by name and resolved argument, bookkeeping removed.
+
+    Comparing resolved arguments (not raw bytecode) makes a docstring irrelevant: it shifts
+    the index of ``None`` in ``co_consts`` but not the value loaded.
+    """
+    return tuple(
+        (ins.opname, ins.argval)
+        for ins in dis.get_instructions(code)
+        if ins.opname not in _IGNORED_OPS
+    )
+
+
+async def _stub_ellipsis(self: Any) -> None: ...
+
+
+async def _stub_pass(self: Any) -> None:
+    pass
+
+
+async def _stub_doc(self: Any) -> None:
+    """Doc."""
+    ...
+
+
+async def _stub_doc_pass(self: Any) -> None:
+    """Doc."""
+
+
+_STUB_SHAPES = frozenset(
+    _shape(f.__code__) for f in (_stub_ellipsis, _stub_pass, _stub_doc, _stub_doc_pass)
+)
+
+
+def _is_stub_node(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Pass) or (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and node.value.value is Ellipsis
+    )
+
+
+def _source_is_stub(fn: Callable[..., Any]) -> bool | None:
+    """Whether the source body is ``[docstring] ...|pass``; ``None`` without source."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = next(iter(tree.body), None)
+    if not isinstance(node, ast.AsyncFunctionDef) or node.name != fn.__name__:
+        return None
+    body = node.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]  # the docstring
+    return all(_is_stub_node(stmt) for stmt in body)
 
 
 def is_stub(fn: object) -> bool:
-    """Whether ``fn`` is an ``async def`` whose body is only ``...`` (or a docstring)."""
+    """Whether ``fn`` is an ``async def`` whose body is an optional docstring then ``...``/``pass``.
+
+    The compiled code must have a stub's shape (return ``None`` and nothing else); where the
+    source is available it decides, so an explicit ``return None`` body is never replaced.
+    """
     code = getattr(fn, "__code__", None)
-    return (
-        code is not None
-        and inspect.iscoroutinefunction(fn)
-        and code.co_code == _stub_reference.__code__.co_code
-    )
+    if not isinstance(code, types.CodeType) or not inspect.iscoroutinefunction(fn):
+        return False
+    if _shape(code) not in _STUB_SHAPES:
+        return False
+    from_source = _source_is_stub(typing.cast(Callable[..., Any], fn))
+    return True if from_source is None else from_source
 
 
 def _build(query: DerivedQuery, stub: Callable[..., Any], owner: str) -> Callable[..., Any]:

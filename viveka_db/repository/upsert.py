@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Column, UniqueConstraint, insert
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from viveka_db.base.mixins import TimestampMixin
@@ -111,6 +110,8 @@ class UpsertRepository(BulkRepository[T]):
             return insert(self.model)
         assignments = self._assignments(plan, target, policy, update, keys)
         if dialect_name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # lazy: dialect modules are heavy
+
             stmt_m = mysql.insert(self.model)
             if not assignments:  # MySQL has no DO NOTHING for one key: assign a column to itself
                 pk = target[0]
@@ -121,7 +122,11 @@ class UpsertRepository(BulkRepository[T]):
                     for col, bump in assignments
                 }
             )
-        module: Any = postgresql if dialect_name == "postgresql" else sqlite
+        module: Any
+        if dialect_name == "postgresql":
+            from sqlalchemy.dialects import postgresql as module
+        else:
+            from sqlalchemy.dialects import sqlite as module
         stmt = module.insert(self.model)
         if not assignments:
             return typing.cast(Insert, stmt.on_conflict_do_nothing(index_elements=target))

@@ -18,6 +18,7 @@ from viveka_db.errors import (
     TransactionTimeoutError,
     UnexpectedRollbackError,
 )
+from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
 from viveka_db.transaction.scope import TransactionScope
 
@@ -89,9 +90,11 @@ async def run_in_new_transaction(
     *,
     name: str = "",
 ) -> R:
-    """Open a session, run ``work``, commit or roll back, run after-commit hooks, close."""
-    from viveka_db.session.db_session import DatabaseSessionFactory
+    """Open a session, run ``work``, commit or roll back, run after-commit hooks, close.
 
+    Work that never touched the database (a cache hit, say) created no session, so there
+    is nothing to commit or close: those steps are skipped without a coroutine hop each.
+    """
     factory = DatabaseSessionFactory.get_instance(data_source)
     scope = TransactionScope(
         factory,
@@ -109,7 +112,10 @@ async def run_in_new_transaction(
                 execution_options={"isolation_level": definition.isolation.value}
             )
         try:
-            result = await _with_timeout(definition, work)
+            if definition.timeout is None:
+                result = await work()
+            else:
+                result = await _with_timeout(definition, work)
         except BaseException as exc:
             if definition.should_rollback(exc):
                 await scope.rollback()
@@ -123,12 +129,17 @@ async def run_in_new_transaction(
                 f"{name or 'the transaction'} was rolled back because an inner transactional "
                 "call failed and marked it rollback-only (the caller swallowed that exception)"
             )
-        await scope.commit()
-        await scope.run_after_commit()
+        if scope.has_session:
+            await scope.commit()
+        if scope.callbacks:
+            await scope.run_after_commit()
         return result
     finally:
         try:
-            await scope.close()
+            if scope.has_session:
+                await scope.close()
+            else:
+                scope.finished = True
         finally:
             var.reset(token)
 
