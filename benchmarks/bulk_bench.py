@@ -8,7 +8,7 @@ PostgreSQL arms, interleaved in one process (the order rotates every round):
                             entities persistent in the session (the reference).
 
 MariaDB: ``insert_all`` against aiomysql ``cursor.executemany`` (which rewrites to multi-row
-``INSERT``s) and the Core insert, with 20,000 rows.
+``INSERT``s) and the Core insert, with 10,000 rows (``VIVEKA_BENCH_BULK_MARIADB_ROWS``).
 
 Every arm gets its input built before the clock starts (entities for ``insert_all``, tuples
 for COPY and executemany, dicts for Core), inserts into an empty table and commits; the

@@ -87,3 +87,11 @@ class ItemRepo(DbRepo[Item]):
 
 class AccountRepo(DbRepo[Account]):
     pass
+
+
+@entity
+@table("repo_tickets")
+class Ticket(VivekaDbBase):
+    """Nothing but a generated key: every insert is ``DEFAULT VALUES``."""
+
+    id = Column(Integer, primary_key=True)

@@ -17,11 +17,13 @@ from tests.repository.models import (
     DocRepo,
     Item,
     ItemRepo,
+    Ticket,
     User,
     UserRepo,
 )
 from viveka_db import (
     DatabaseSessionFactory,
+    DbRepo,
     ReadOnlyTransactionError,
     UnknownFieldError,
     current_session,
@@ -282,3 +284,12 @@ async def test_insert_all_in_a_rolled_back_savepoint(db: DatabaseSessionFactory)
     assert await repo.count() == 600
     assert all(sa_inspect(item).transient for item in dropped)  # as after a rolled-back flush
     assert all(sa_inspect(item).detached for item in kept)
+
+
+async def test_insert_all_of_entities_with_only_a_generated_key(db: DatabaseSessionFactory) -> None:
+    repo = DbRepo(Ticket)
+    one = await repo.insert_all([Ticket()])
+    many = await repo.insert_all([Ticket() for _ in range(3)])
+    ids = [t.id for t in one + many]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 4
+    assert await repo.count() == 4

@@ -19,6 +19,8 @@ a mapper with ``before_insert``/``after_insert`` listeners always takes path 3.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,14 +30,15 @@ from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
 from viveka_db.repository.crud import CrudRepository
 from viveka_db.repository.mysql_bulk import mysql_insert
-from viveka_db.repository.pg_copy import copy_insert, copy_supported
+from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_draw
 from viveka_db.repository.rows import (
     BulkPlan,
-    PreparedRows,
+    ColumnBatch,
     attach_persistent,
+    collector_paused,
     materialize,
     plan_for,
-    prepare_rows,
+    prepare_batch,
 )
 from viveka_db.session.engine import READ_ONLY_KEY
 
@@ -56,81 +59,116 @@ class BulkRepository(CrudRepository[T]):
         current session, exactly as after ``add_all`` + ``flush``.
         """
         plan = plan_for(self.mapper)
-        prepared = prepare_rows(plan, entities)
-        if not prepared.rows:
+        items = list(entities)
+        draw = await self._start_key_draw(plan, items)
+        try:
+            batch = prepare_batch(plan, items)
+        except BaseException:
+            if draw is not None:
+                with contextlib.suppress(Exception):
+                    await draw
+            raise
+        drawn: list[Any] | None = None if draw is None else await draw
+        if not batch.instances:
             return []
-        if prepared.fast and await self._insert_fast(plan, prepared):
-            instances = materialize(plan, prepared)
-            attach_persistent(self.db, self.mapper, instances)
+        if batch.fast and await self._insert_fast(plan, batch, drawn):
+            with collector_paused(len(batch)):
+                instances = materialize(plan, batch)
+                attach_persistent(
+                    self.db,
+                    self.mapper,
+                    instances,
+                    states=batch.states,
+                    key_columns=batch.key_columns(plan),
+                )
             return instances
-        return await self._insert_unit_of_work(prepared)
+        return await self._insert_unit_of_work(batch)
 
-    async def _insert_fast(self, plan: BulkPlan, prepared: PreparedRows) -> bool:
+    async def _start_key_draw(self, plan: BulkPlan, items: list[Any]) -> asyncio.Future[Any] | None:
+        """On PostgreSQL, have the server draw the keys for ``COPY`` while the rows are
+        prepared (:func:`~viveka_db.repository.pg_copy.start_key_draw`)."""
+        if len(items) < COPY_THRESHOLD or self.db.info.get(READ_ONLY_KEY):
+            return None
+        conn = await self.db.connection()
+        if conn.dialect.name != "postgresql":
+            return None
+        return await start_key_draw(conn, plan, items)
+
+    async def _insert_fast(
+        self, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
+    ) -> bool:
         if self.db.info.get(READ_ONLY_KEY):
             return False  # the unit of work raises the read-only error
+        if batch.missing_pk and all(column is plan.generated_pk for column in plan.columns):
+            return False  # only a generated key: nothing to send but DEFAULT VALUES per row
         conn = await self.db.connection()
         dialect = conn.dialect
-        rows = prepared.rows
+        count = len(batch)
         if (
             dialect.name == "postgresql"
-            and len(rows) >= COPY_THRESHOLD
+            and count >= COPY_THRESHOLD
             and copy_supported(plan, dialect)
-            and await copy_insert(conn, plan, prepared)
+            and await copy_insert(conn, plan, batch, drawn)
         ):
             return True
-        if dialect.name in ("mysql", "mariadb") and await mysql_insert(conn, plan, prepared):
+        if dialect.name in ("mysql", "mariadb") and await mysql_insert(conn, plan, batch):
             return True
         stmt = insert(plan.table)
-        if not prepared.missing_pk:
-            await conn.execute(stmt, self._by_column_name(plan, rows))
+        if not batch.missing_pk:
+            await conn.execute(stmt, _by_column_name(plan, batch, 0, count))
             return True
-        if prepared.missing_pk != len(rows):
+        if batch.missing_pk != count:
             return False  # mixed given and generated keys: let the unit of work sort it out
         pk = plan.generated_pk
         assert pk is not None
-        key = self.mapper.get_property_by_column(pk).key
         if dialect.name == "sqlite" and not plan.table.kwargs.get("sqlite_autoincrement"):
             # SQLite cannot return keys in parameter order, so SQLAlchemy would insert row by
             # row. Insert the first row alone: from then on this transaction holds SQLite's
             # only write lock, and SQLite gives each new row max(key) + 1, so the others'
             # keys follow the first one's.
-            params = self._by_column_name(plan, rows)
-            first: Any = await conn.scalar(stmt.returning(pk), params[0])
-            rows[0][key] = first
-            for offset, row in enumerate(rows[1:], start=int(first) + 1):
-                row[key] = offset
-            if len(rows) > 1:
-                await conn.execute(stmt, self._by_column_name(plan, rows[1:]))
+            first: Any = await conn.scalar(
+                stmt.returning(pk), _by_column_name(plan, batch, 0, 1)[0]
+            )
+            if count > 1:
+                await conn.execute(stmt, _by_column_name(plan, batch, 1, count))
+            batch.fill_keys(plan, range(int(first), int(first) + count))
             return True
         if not dialect.insert_executemany_returning_sort_by_parameter_order:
             return False
         result = await conn.execute(
-            stmt.returning(pk, sort_by_parameter_order=True), self._by_column_name(plan, rows)
+            stmt.returning(pk, sort_by_parameter_order=True),
+            _by_column_name(plan, batch, 0, count),
         )
-        for row, (ident,) in zip(rows, result.all(), strict=True):
-            row[key] = ident
+        batch.fill_keys(plan, [ident for (ident,) in result.all()])
         return True
 
-    @staticmethod
-    def _by_column_name(plan: BulkPlan, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        renames = [(k, c.name) for k, c in zip(plan.keys, plan.columns, strict=True) if k != c.name]
-        if not renames:
-            return rows
-        out: list[dict[str, Any]] = []
-        for row in rows:
-            copy = dict(row)
-            for key, name in renames:
-                if key in copy:
-                    copy[name] = copy.pop(key)
-            out.append(copy)
-        return out
-
-    async def _insert_unit_of_work(self, prepared: PreparedRows) -> list[T]:
+    async def _insert_unit_of_work(self, batch: ColumnBatch) -> list[T]:
         model = self.model
-        items: list[T] = [
-            model(**row) if instance is None else instance
-            for row, instance in zip(prepared.rows, prepared.instances, strict=True)
-        ]
+        rows = batch.rows
+        items: list[T] = (
+            batch.instances
+            if rows is None
+            else [
+                model(**row) if instance is None else instance
+                for row, instance in zip(rows, batch.instances, strict=True)
+            ]
+        )
         self.db.add_all(items)
         await self.db.flush()
         return items
+
+
+def _by_column_name(
+    plan: BulkPlan, batch: ColumnBatch, start: int, stop: int
+) -> list[dict[str, Any]]:
+    """Rows ``start:stop`` as parameter dicts by column name (without a key still to come)."""
+    pairs = [
+        (column.name, values)
+        for column, values in zip(plan.columns, batch.columns, strict=True)
+        if not (batch.missing_pk and column is plan.generated_pk)
+    ]
+    names = [name for name, _ in pairs]
+    return [
+        dict(zip(names, row, strict=True))
+        for row in zip(*(values[start:stop] for _, values in pairs), strict=True)
+    ]

@@ -1,7 +1,8 @@
 """Derived query methods: ``async def find_by_email_and_is_active(self, email, is_active): ...``
 
-A method of a ``DbRepo[Entity]`` subclass whose body is ``...`` and whose name follows the
-grammar below is implemented from its name when the class is created. Names are checked
+A method of a ``DbRepo[Entity]`` subclass whose body is ``...`` or ``pass`` (after an optional
+docstring) and whose name follows the grammar below is implemented from its name when the
+class is created; a method with any other body is left alone. Names are checked
 against the entity's mapped attributes then, so a typo fails at import with a message
 listing the valid attributes. Arguments bind to the conditions in order.
 

@@ -1,33 +1,53 @@
 """MySQL/MariaDB fast path for ``insert_all``: multi-row ``INSERT`` the way the driver does it.
 
-aiomysql's own ``executemany`` escapes each row and packs as many as fit into one packet;
-this does the same, on the connection of the current transaction, and on MariaDB (10.5+)
-adds ``RETURNING`` of the generated keys, which it assigns in row order (auto-increment
-values of one statement ascend). Values pass through each column type's bind processing
-first and are then escaped by the driver, exactly as with any parameterised statement.
+aiomysql's own ``executemany`` escapes each row and packs as many as fit into one statement;
+this does the same, on the connection of the current transaction. Values pass through each
+column type's bind processing first and are then escaped by the driver, exactly as with any
+parameterised statement; both run column by column, so a value shared by every row (the
+statement's timestamp) is converted and escaped once.
+
+Generated keys: InnoDB gives the rows of one multi-row ``INSERT ... VALUES`` consecutive
+auto-increment values (``first``, ``first + step``, ...) when ``innodb_autoinc_lock_mode``
+is 0 or 1 (MariaDB's default; documented for "simple inserts", whose row count is known in
+advance), and the server reports ``first`` with the statement's result. Where that holds
+(checked once per call, in one round trip), the keys cost nothing more. Otherwise (lock
+mode 2, as on Galera and MySQL 8's default, or another storage engine) MariaDB 10.5+ adds
+``RETURNING`` of the keys, which the driver reads row by row (about as long as the
+``INSERT`` itself takes), and plain MySQL leaves the batch to the unit of work.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from viveka_db.repository.pg_copy import apply_memoized, processed_records
-from viveka_db.repository.rows import BulkPlan, PreparedRows
+from viveka_db.repository.pg_copy import apply_column, processed_columns
+from viveka_db.repository.rows import BulkPlan, ColumnBatch
 
 __all__ = ["mysql_insert"]
 
-PACKET_BYTES = 4 * 1024 * 1024
+STATEMENT_BYTES = 4 * 1024 * 1024
 """Statement size per batch; far below the 16-64 MiB ``max_allowed_packet`` defaults."""
+CONSECUTIVE_MIN_ROWS = 50
+"""From this many rows on, checking for consecutive keys (one round trip) beats ``RETURNING``."""
+
+_AUTOINC_QUERY = (
+    "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment, "
+    "(SELECT ENGINE FROM information_schema.TABLES "
+    "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s)"
+)
 
 
-async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedRows) -> bool:
+async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch) -> bool:
     """Insert the rows; ``False`` (nothing written) where this path does not apply."""
     dialect = conn.dialect
-    rows = prepared.rows
-    generated = prepared.missing_pk > 0
-    if generated and (prepared.missing_pk != len(rows) or not dialect.insert_returning):
+    count = len(batch)
+    generated = batch.missing_pk > 0
+    if generated and batch.missing_pk != count:
         return False
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
@@ -35,40 +55,69 @@ async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, prepared: Prepared
     if escape is None or dialect.paramstyle not in ("format", "pyformat"):
         return False
     pk = plan.generated_pk
-    pairs = [
-        (key, column)
-        for key, column in zip(plan.keys, plan.columns, strict=True)
+    kept = [
+        (column, values)
+        for column, values in zip(plan.columns, batch.columns, strict=True)
         if not (generated and column is pk)
     ]
+    step: int | None = None
+    if generated:
+        assert pk is not None
+        if count >= CONSECUTIVE_MIN_ROWS:
+            step = await _consecutive_step(driver, plan)
+        if step is None and not dialect.insert_returning:
+            return False
     quote = dialect.identifier_preparer.quote
     table = dialect.identifier_preparer.format_table(plan.table)
-    prefix = f"INSERT INTO {table} ({', '.join(quote(c.name) for _, c in pairs)}) VALUES "
-    suffix = f" RETURNING {quote(pk.name)}" if generated and pk is not None else ""
-    records = processed_records(dialect, pairs, rows)
-    # escaped column by column: a value shared by many rows (the statement's timestamp) is
-    # escaped once
-    escaped = [apply_memoized(escape, list(column)) for column in zip(*records, strict=True)]
-    literals = ["(" + ",".join(values) + ")" for values in zip(*escaped, strict=True)]
+    names = ", ".join(quote(column.name) for column, _ in kept)
+    prefix = f"INSERT INTO {table} ({names}) VALUES ("
+    suffix = ")"
+    if generated and step is None and pk is not None:
+        suffix = f") RETURNING {quote(pk.name)}"
+    processed = processed_columns(dialect, [c for c, _ in kept], [v for _, v in kept])
+    escaped = [apply_column(escape, values) for values in processed]
+    literals = list(map(",".join, zip(*escaped, strict=True)))  # "v1,v2,..." per row
     ids: list[Any] = []
     async with driver.cursor() as cursor:
-        batch: list[str] = []
-        size = len(prefix)
-        for literal in literals:
-            if batch and size + len(literal) > PACKET_BYTES:
-                await _send(cursor, prefix + ",".join(batch) + suffix, ids, generated)
-                batch, size = [], len(prefix)
-            batch.append(literal)
-            size += len(literal) + 1
-        if batch:
-            await _send(cursor, prefix + ",".join(batch) + suffix, ids, generated)
-    if generated and pk is not None:
-        key = plan.mapper.get_property_by_column(pk).key
-        for row, ident in zip(rows, ids, strict=True):
-            row[key] = ident
+        for start, stop in _batches(literals, STATEMENT_BYTES - len(prefix) - len(suffix)):
+            await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
+            if not generated:
+                continue
+            if step is None:
+                ids.extend(sorted(r[0] for r in await cursor.fetchall()))
+                continue
+            first = cursor.lastrowid
+            if not first or cursor.rowcount != stop - start:
+                raise RuntimeError(
+                    f"INSERT of {stop - start} rows into {table} reported {cursor.rowcount} "
+                    f"rows and first key {first!r}; cannot tell the generated keys"
+                )
+            ids.extend(range(first, first + (stop - start) * step, step))
+    if generated:
+        batch.fill_keys(plan, ids)
     return True
 
 
-async def _send(cursor: Any, sql: str, ids: list[Any], returning: bool) -> None:
-    await cursor.execute(sql)
-    if returning:
-        ids.extend(sorted(r[0] for r in await cursor.fetchall()))
+async def _consecutive_step(driver: Any, plan: BulkPlan) -> int | None:
+    """The key step of one multi-row ``INSERT`` if its keys are consecutive, else ``None``."""
+    async with driver.cursor() as cursor:
+        await cursor.execute(_AUTOINC_QUERY, (plan.table.schema, plan.table.name))
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    lock_mode, step, engine = row
+    if lock_mode is None or int(lock_mode) not in (0, 1) or str(engine).lower() != "innodb":
+        return None
+    return int(step) if step else None
+
+
+def _batches(literals: list[str], budget: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` slices of ``literals`` whose joined statement fits ``budget`` bytes."""
+    ends = list(accumulate(map(add, map(len, literals), repeat(3))))  # each + "),("
+    out: list[tuple[int, int]] = []
+    start, base = 0, 0
+    while start < len(literals):
+        stop = max(bisect_right(ends, base + budget), start + 1)
+        out.append((start, stop))
+        start, base = stop, ends[stop - 1]
+    return out

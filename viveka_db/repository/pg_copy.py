@@ -5,11 +5,16 @@ session, never a new one), so it commits or rolls back with the caller's work. I
 return generated keys, so missing ones are drawn from the key's sequence first, in one
 round trip. Values go through each column type's bind processing first, exactly as they
 would for an ``INSERT``; only types whose binary ``COPY`` encoding matches that are allowed.
+Types without a bind processor on asyncpg (strings, numbers, ``DateTime``) cost nothing
+here: asyncpg's binary codecs encode them while streaming the records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterator
+from itertools import repeat
+from operator import attrgetter, contains, is_
 from typing import Any
 
 from sqlalchemy import (
@@ -31,9 +36,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from viveka_db.repository.rows import BulkPlan, PreparedRows
+from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
 
-__all__ = ["apply_memoized", "copy_insert", "copy_supported", "processed_records"]
+__all__ = [
+    "apply_column",
+    "copy_insert",
+    "copy_supported",
+    "processed_columns",
+    "start_key_draw",
+]
+
+_dict_of = attrgetter("__dict__")
 
 _COPY_SAFE = (
     Boolean,
@@ -49,6 +62,15 @@ _COPY_SAFE = (
     Uuid,
 )
 _supported: dict[tuple[BulkPlan, str], bool] = {}
+_DRAW_SQL = (
+    # the scalar subquery runs once (an InitPlan), not once per key
+    "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :column)"
+    "::regclass))) FROM generate_series(1, :count)"
+)
+_DRAW_SQL_NUMBERED = (
+    _DRAW_SQL.replace(":table", "$1").replace(":column", "$2").replace(":count", "$3::int")
+)
+"""The same for asyncpg directly (numbered parameters)."""
 
 
 def _base_type(type_: TypeEngine[Any], dialect: Dialect) -> TypeEngine[Any]:
@@ -69,83 +91,108 @@ def copy_supported(plan: BulkPlan, dialect: Dialect) -> bool:
     return known
 
 
-async def copy_insert(conn: AsyncConnection, plan: BulkPlan, prepared: PreparedRows) -> bool:
-    """Insert ``prepared`` rows with ``COPY``; generated keys are written into the rows.
+async def start_key_draw(
+    conn: AsyncConnection, plan: BulkPlan, items: list[Any]
+) -> asyncio.Future[Any] | None:
+    """Start drawing a key for each of ``items`` from the sequence, if they will need them.
 
+    The query runs on the server while the caller prepares the rows (about as long, at
+    100,000 rows); :func:`copy_insert` takes the result. Only for entities of the plan's
+    class none of which has its key set (the usual bulk insert); ``None`` otherwise.
+    Unused keys are a gap in the sequence, as a rolled-back insert leaves.
+    """
+    dialect = conn.dialect
+    column = plan.generated_pk
+    key = plan.pk_key
+    if (
+        column is None
+        or key is None
+        or plan.unfit is not None
+        or not plan.context_free
+        or not copy_supported(plan, dialect)
+        or not all(map(is_, map(type, items), repeat(plan.mapper.class_)))
+        or any(map(contains, map(_dict_of, items), repeat(key)))
+    ):
+        return None
+    await conn.exec_driver_sql("SELECT 1")  # begin the transaction: COPY must run in it
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    table_name = dialect.identifier_preparer.format_table(plan.table)
+    draw: asyncio.Future[Any] = asyncio.ensure_future(
+        driver.fetchval(_DRAW_SQL_NUMBERED, table_name, column.name, len(items))
+    )
+    await asyncio.sleep(0)  # let it send the query
+    return draw
+
+
+async def copy_insert(
+    conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
+) -> bool:
+    """Insert the ``batch`` with ``COPY``; generated keys are written into the batch.
+
+    ``drawn``: keys from :func:`start_key_draw`, used if there is one per missing key.
     ``False`` (nothing written) when the generated key has no sequence to draw from.
     """
     dialect = conn.dialect
-    rows = prepared.rows
-    if prepared.missing_pk:
-        if not await _assign_keys(conn, plan, rows, prepared.missing_pk):
+    if batch.missing_pk:
+        idents = (
+            drawn
+            if drawn and len(drawn) == batch.missing_pk and drawn[0] is not None
+            else await _draw_keys(conn, plan, batch.missing_pk)
+        )
+        if idents is None:
             return False
+        batch.fill_keys(plan, idents)
     else:
         await conn.exec_driver_sql("SELECT 1")  # make sure the transaction has begun
-    records = processed_records(dialect, list(zip(plan.keys, plan.columns, strict=True)), rows)
+    columns = processed_columns(dialect, plan.columns, batch.columns)
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     table = plan.table
+    records: Iterator[tuple[Any, ...]] = zip(*columns, strict=True)
     await driver.copy_records_to_table(
         table.name,
-        records=records,
+        records=records,  # tuples made while streaming, never a list of them
         columns=[col.name for col in plan.columns],
         schema_name=table.schema,
     )
     return True
 
 
-def processed_records(
-    dialect: Dialect, pairs: list[tuple[str, Column[Any]]], rows: list[dict[str, Any]]
-) -> list[tuple[Any, ...]]:
-    """Rows as tuples in ``pairs`` order, each value through its column's bind processing.
-
-    Built column by column so each processor is looked up once and shared values (one
-    timestamp for the whole statement) are converted once.
-    """
-    columns: list[list[Any]] = []
-    for key, column in pairs:
-        values = [row[key] for row in rows]
+def processed_columns(
+    dialect: Dialect, columns: list[Column[Any]], values: list[list[Any]]
+) -> list[list[Any]]:
+    """Each column's values through its type's bind processing (unchanged without one)."""
+    out: list[list[Any]] = []
+    for column, column_values in zip(columns, values, strict=True):
         processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(values if processor is None else apply_memoized(processor, values))
-    return list(zip(*columns, strict=True))
-
-
-def apply_memoized(processor: Callable[[Any], Any], values: list[Any]) -> list[Any]:
-    """``processor`` over a column, computed once per run of the same object.
-
-    Bulk rows share values (one timestamp per statement, repeated constants), so this turns
-    100,000 timestamp conversions into one.
-    """
-    out: list[Any] = []
-    last_in: Any = object()
-    last_out: Any = None
-    for value in values:
-        if value is not last_in:
-            last_in, last_out = value, processor(value)
-        out.append(last_out)
+        out.append(column_values if processor is None else apply_column(processor, column_values))
     return out
 
 
-async def _assign_keys(
-    conn: AsyncConnection, plan: BulkPlan, rows: list[dict[str, Any]], count: int
-) -> bool:
+def apply_column(function: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``function`` over a column of values, called once when all are the same object.
+
+    Bulk rows often share one value per column (the statement's timestamp filled in as a
+    default, a constant): then 100,000 conversions become one.
+    """
+    if not values:
+        return []
+    if all_same(values):
+        return [function(values[0])] * len(values)
+    return list(map(function, values))
+
+
+async def _draw_keys(conn: AsyncConnection, plan: BulkPlan, count: int) -> list[Any] | None:
+    """``count`` new keys from the generated key's sequence; ``None`` if it has none."""
     column = plan.generated_pk
     assert column is not None
-    key = plan.mapper.get_property_by_column(column).key
     table_name = conn.dialect.identifier_preparer.format_table(plan.table)
     result = await conn.execute(
-        text(
-            # the scalar subquery runs once (an InitPlan), not once per key
-            "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :column)"
-            "::regclass))) FROM generate_series(1, :count)"
-        ),
+        text(_DRAW_SQL),
         {"table": table_name, "column": column.name, "count": count},
     )
-    drawn = result.scalar_one()
+    drawn: list[Any] | None = result.scalar_one()
     if not drawn or drawn[0] is None:
-        return False
-    ids = iter(drawn)
-    for row in rows:
-        if key not in row:
-            row[key] = next(ids)
-    return True
+        return None
+    return drawn
