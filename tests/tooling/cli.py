@@ -8,7 +8,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+SQLITE_AND_POSTGRESQL = [
+    pytest.param("sqlite", marks=pytest.mark.sqlite),
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+]
+"""The ``backend`` parameters of tooling tests that run on a file and a server database."""
 
 
 def cli_env(database_url: str | None = None, **extra: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import backends
-from tests.tooling.cli import cli_env, run_cli
+from tests.tooling.cli import SQLITE_AND_POSTGRESQL, cli_env, run_cli
 
 MODEL_V1 = """
 from sqlalchemy import String
@@ -75,10 +75,7 @@ async def _columns(url: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "backend",
-    [
-        pytest.param("sqlite", marks=pytest.mark.sqlite),
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-    ],
+    SQLITE_AND_POSTGRESQL,
     indirect=True,
 )
 def test_autogenerate_upgrade_downgrade(migration_db: str, tmp_path: Path) -> None:

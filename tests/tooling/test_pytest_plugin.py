@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.tooling.cli import cli_env
+from tests.tooling.cli import SQLITE_AND_POSTGRESQL, cli_env
 
 USER_TESTS = """
 import asyncio
@@ -109,10 +109,7 @@ async def _count(url: str) -> int:
 
 @pytest.mark.parametrize(
     "backend",
-    [
-        pytest.param("sqlite", marks=pytest.mark.sqlite),
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-    ],
+    SQLITE_AND_POSTGRESQL,
     indirect=True,
 )
 def test_db_session_rolls_back_every_test(backend: str, backend_url: str, tmp_path: Path) -> None:
