@@ -10,6 +10,17 @@ Hierarchy::
     ├── UnknownFieldError           a field name the entity does not map (also a ValueError)
     ├── OptimisticLockError         a stale versioned update or delete
     │                               (also SQLAlchemy's StaleDataError)
+    ├── EntityNotFoundError         get_or_raise() found no row (also a LookupError)
+    ├── LazyLoadError               an unloaded relationship touched where it cannot load
+    ├── DatabaseError               a mapped driver error (also the SQLAlchemy class it replaces)
+    │   ├── ConstraintViolationError        .constraint, .columns, .table
+    │   │   ├── DuplicateKeyError           unique / primary key
+    │   │   ├── ForeignKeyViolationError
+    │   │   ├── NotNullViolationError
+    │   │   └── CheckViolationError
+    │   └── RetryableTransactionError       re-running the whole transaction may succeed
+    │       ├── SerializationFailureError   PostgreSQL 40001, SQLite busy/locked
+    │       └── DeadlockError               PostgreSQL 40P01, MySQL 1213 (1205 lock wait)
     ├── PaginationError             a bad page number, page size or sort (also a ValueError)
     │   └── InvalidCursorError      a keyset cursor that was altered or issued for another query
     ├── DerivedQueryError           a derived query method name that cannot be implemented
@@ -33,7 +44,18 @@ from typing import Any
 from sqlalchemy.orm.exc import StaleDataError
 
 __all__ = [
+    "CheckViolationError",
     "ConfigurationError",
+    "ConstraintViolationError",
+    "DatabaseError",
+    "DeadlockError",
+    "DuplicateKeyError",
+    "EntityNotFoundError",
+    "ForeignKeyViolationError",
+    "LazyLoadError",
+    "NotNullViolationError",
+    "RetryableTransactionError",
+    "SerializationFailureError",
     "DerivedQueryError",
     "EntityDefinitionError",
     "IllegalTransactionStateError",
@@ -145,3 +167,105 @@ class ReadOnlyTransactionError(TransactionError):
 
 class TransactionTimeoutError(TransactionError, TimeoutError):
     """The transactional work ran longer than its ``timeout`` and was rolled back."""
+
+
+class EntityNotFoundError(VivekaDbError, LookupError):
+    """``get_or_raise`` (or a caller) found no row for an identifier.
+
+    A ``LookupError`` so generic "not found" handlers catch it; web integrations map it to 404.
+    """
+
+    def __init__(self, entity: type, ident: Any) -> None:
+        self.entity = entity
+        self.ident = ident
+        super().__init__(f"{entity.__name__} with id {ident!r} does not exist")
+
+
+class LazyLoadError(VivekaDbError, RuntimeError):
+    """An unloaded relationship was touched where it cannot be loaded implicitly.
+
+    Raised instead of SQLAlchemy's ``MissingGreenlet`` / ``DetachedInstanceError``; the
+    message names the entity, the attribute and the ``load=`` argument that fixes it.
+    """
+
+    def __init__(self, entity: type, attribute: str, detail: str = "") -> None:
+        self.entity = entity
+        self.attribute = attribute
+        message = (
+            f"{entity.__name__}.{attribute} was not loaded and cannot be loaded here; "
+            f"load it with the query, e.g. load=[{entity.__name__}.{attribute}]"
+        )
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class DatabaseError(VivekaDbError):
+    """A driver error mapped to a meaningful class.
+
+    Every concrete instance is *also* an instance of the SQLAlchemy exception it replaces
+    (``IntegrityError``, ``OperationalError``, ...), so existing ``except`` clauses keep
+    working; the driver's own exception stays reachable as ``.orig`` and ``__cause__``.
+    The message is built from what the database said about *which* constraint or
+    condition failed, never from bound parameter values.
+    """
+
+    orig: BaseException | None
+    statement: str | None
+
+    def __init__(self, message: str, *, table: str | None = None) -> None:
+        self.message = message
+        self.table = table
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConstraintViolationError(DatabaseError):
+    """A write broke an integrity constraint.
+
+    ``constraint`` is the constraint's name where the database reports it (else ``None``);
+    ``columns`` the columns involved where known (possibly empty).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        constraint: str | None = None,
+        columns: tuple[str, ...] = (),
+        table: str | None = None,
+    ) -> None:
+        self.constraint = constraint
+        self.columns = tuple(columns)
+        super().__init__(message, table=table)
+
+
+class DuplicateKeyError(ConstraintViolationError):
+    """A unique or primary-key constraint already holds the value."""
+
+
+class ForeignKeyViolationError(ConstraintViolationError):
+    """A referenced row does not exist, or a row is still referenced."""
+
+
+class NotNullViolationError(ConstraintViolationError):
+    """A NOT NULL column was given no value."""
+
+
+class CheckViolationError(ConstraintViolationError):
+    """A CHECK constraint rejected the row."""
+
+
+class RetryableTransactionError(DatabaseError):
+    """The database aborted the transaction; running the whole transaction again may succeed.
+
+    ``@transactional(retry=N)`` re-runs the call on these, where it started the transaction.
+    """
+
+
+class SerializationFailureError(RetryableTransactionError):
+    """A serialization failure (PostgreSQL 40001) or a busy/locked database (SQLite)."""
+
+
+class DeadlockError(RetryableTransactionError):
+    """The database chose this transaction as a deadlock victim (or a lock wait timed out)."""
