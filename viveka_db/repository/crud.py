@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
-from viveka_db.repository.locking import flush_checked, merge_checked
+from viveka_db.repository.locking import merge_checked
 from viveka_db.repository.query import QueryRepository
 
 __all__ = ["CrudRepository"]
@@ -53,7 +53,7 @@ class CrudRepository(QueryRepository[T]):
     async def update(self, entity: T) -> T:
         """Merge ``entity`` into the session and flush; returns the persistent instance."""
         merged = await merge_checked(self.db, entity)
-        await flush_checked(self.db, merged)
+        await self.db.flush()
         return merged
 
     @transactional
@@ -63,7 +63,7 @@ class CrudRepository(QueryRepository[T]):
         if instance is None:
             return False
         await self.db.delete(instance)
-        await flush_checked(self.db, instance)
+        await self.db.flush()
         return True
 
     @transactional
@@ -73,7 +73,7 @@ class CrudRepository(QueryRepository[T]):
         if entity not in session:
             entity = await merge_checked(session, entity)
         await session.delete(entity)
-        await flush_checked(session, entity)
+        await session.flush()
 
     @transactional
     async def exists(self, id: Any) -> bool:

@@ -49,7 +49,6 @@ from viveka_db.repository.base import (
     T,
     _model_from_generic,  # pyright: ignore[reportPrivateUsage]
 )
-from viveka_db.repository.locking import flush_checked
 from viveka_db.repository.query import QueryRepository
 from viveka_db.repository.sorting import order_clauses, resolve_sort
 
@@ -397,7 +396,7 @@ class DerivedQueryRepository(QueryRepository[T]):
             for entity in doomed:
                 await session.delete(entity)
             if doomed:
-                await flush_checked(session, doomed[0])
+                await session.flush()
             return len(doomed)
         if query.kind in ("find_by", "find_first_by"):
             return (await session.scalars(stmt.limit(1))).first()

@@ -14,13 +14,11 @@ from collections.abc import Iterable
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, object_session
-from sqlalchemy.orm.exc import StaleDataError
 
 from viveka_db.decorator.transactional import transactional
-from viveka_db.errors import OptimisticLockError
 from viveka_db.repository.base import T
 from viveka_db.repository.crud import CrudRepository
-from viveka_db.repository.locking import lock_error, merge_checked
+from viveka_db.repository.locking import merge_checked
 
 __all__ = ["SaveRepository"]
 
@@ -32,7 +30,7 @@ class SaveRepository(CrudRepository[T]):
     async def save(self, entity: T) -> T:
         """Insert or update ``entity`` and flush; returns the persistent instance."""
         saved = await self._attach(self.db, entity)
-        await self._flush(saved=[saved])
+        await self.db.flush()
         return saved
 
     @transactional
@@ -41,7 +39,7 @@ class SaveRepository(CrudRepository[T]):
         session = self.db
         saved = [await self._attach(session, entity) for entity in entities]
         if saved:
-            await self._flush(saved=saved)
+            await session.flush()
         return saved
 
     async def _attach(self, session: AsyncSession, entity: T) -> T:
@@ -64,14 +62,3 @@ class SaveRepository(CrudRepository[T]):
             session.add(entity)  # re-attach: the UPDATE checks the version it was loaded with
             return entity
         return await merge_checked(session, entity)
-
-    async def _flush(self, *, saved: list[T]) -> None:
-        try:
-            await self.db.flush()
-        except OptimisticLockError:
-            raise
-        except StaleDataError as exc:
-            culprit = next(
-                (e for e in saved if sa_inspect(e).mapper.version_id_col is not None), saved[0]
-            )
-            raise lock_error(culprit, exc) from exc

@@ -19,7 +19,6 @@ from viveka_db.base.types import utc_now
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityDefinitionError
 from viveka_db.repository.base import RepositoryBase, T
-from viveka_db.repository.locking import flush_checked
 
 __all__ = ["DeletedRows", "SoftDeleteRepository"]
 
@@ -86,7 +85,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
         if instance is None or instance.deleted_at is not None:
             return False
         instance.deleted_at = utc_now()
-        await flush_checked(self.db, instance)
+        await self.db.flush()
         return True
 
     @transactional
@@ -97,5 +96,5 @@ class SoftDeleteRepository(RepositoryBase[T]):
         if instance is None or instance.deleted_at is None:
             return False
         instance.deleted_at = None
-        await flush_checked(self.db, instance)
+        await self.db.flush()
         return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import event
@@ -24,12 +25,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util.concurrency import await_
 
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
-from viveka_db.errors import ReadOnlyTransactionError
+from viveka_db.dialects.translate import install_error_translation
+from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
+from viveka_db.session.optimistic import stale_write_error, versioned_pending
 
 __all__ = [
     "READ_ONLY_KEY",
@@ -46,7 +50,24 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class VivekaSession(Session):
-    """The sync session behind every ``AsyncSession`` we create; it enforces read-only."""
+    """The sync session behind every ``AsyncSession`` we create.
+
+    It enforces read-only (events below) and names the entity of a version conflict: every
+    flush (explicit, auto, or the one inside COMMIT) raises :class:`OptimisticLockError`
+    instead of SQLAlchemy's anonymous ``StaleDataError``.
+    """
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        pending = versioned_pending(self)
+        try:
+            super().flush(objects)
+        except StaleDataError as exc:
+            if isinstance(exc, OptimisticLockError):
+                raise
+            error = stale_write_error(pending, exc)
+            if error is None:
+                raise
+            raise error from exc
 
 
 @event.listens_for(VivekaSession, "before_flush")
@@ -92,6 +113,7 @@ def create_write_engine(
     if not _is_memory_sqlite(url):
         options.setdefault("pool_reset_on_return", None)  # _reset_if_in_transaction instead
     engine = create_async_engine(url, **options)
+    install_error_translation(engine)
     if options.get("pool_reset_on_return", "rollback") is None:
         event.listen(engine.sync_engine.pool, "reset", _reset_if_in_transaction)
     if url.get_backend_name() == "sqlite":
@@ -148,6 +170,7 @@ def create_read_engine(
     elif backend in ("mysql", "mariadb") and driver in ("aiomysql", "asyncmy"):
         connect_args.setdefault("init_command", "SET SESSION TRANSACTION READ ONLY")
     engine = create_async_engine(url, connect_args=connect_args, **options)
+    install_error_translation(engine)
     if backend == "sqlite":
         _configure_sqlite(engine, url, read_only=True)
     return engine

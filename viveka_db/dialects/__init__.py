@@ -1,0 +1,13 @@
+"""Per-dialect behaviour behind one small adapter per database family.
+
+``adapter_for(dialect)`` returns the adapter (PostgreSQL, MySQL/MariaDB, SQLite, or the
+generic fallback); :func:`translate_error` maps a driver error to the
+:mod:`viveka_db.errors` family, and :func:`install_error_translation` makes an engine raise
+mapped errors by itself.
+"""
+
+from viveka_db.dialects.base import DialectAdapter
+from viveka_db.dialects.registry import adapter_for
+from viveka_db.dialects.translate import install_error_translation, translate_error
+
+__all__ = ["DialectAdapter", "adapter_for", "install_error_translation", "translate_error"]

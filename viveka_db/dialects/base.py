@@ -1,0 +1,230 @@
+"""The generic dialect adapter, and what every adapter shares.
+
+An adapter holds what differs between databases, so the rest of the package never asks
+``if dialect.name == ...``: how a driver error maps to the :mod:`viveka_db.errors` family,
+and how an upsert is written. :class:`DialectAdapter` itself is the fallback for databases
+without an adapter of their own: it maps errors by SQLSTATE when the driver reports one
+(``sqlstate`` or ``pgcode``, as psycopg and asyncpg do) and has no upsert.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Column, Table
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
+
+from viveka_db.dialects.mapped import mapped_error
+from viveka_db.errors import (
+    CheckViolationError,
+    DatabaseError,
+    DeadlockError,
+    DuplicateKeyError,
+    ForeignKeyViolationError,
+    NotNullViolationError,
+    SerializationFailureError,
+)
+
+__all__ = [
+    "BY_SQLSTATE",
+    "NO_SITE",
+    "DialectAdapter",
+    "Site",
+    "Violation",
+    "columns_from_key_detail",
+    "columns_of",
+    "constraint_with",
+    "describe",
+]
+
+BY_SQLSTATE: dict[str, type[DatabaseError]] = {
+    "23505": DuplicateKeyError,
+    "23503": ForeignKeyViolationError,
+    "23502": NotNullViolationError,
+    "23514": CheckViolationError,
+    "40001": SerializationFailureError,
+    "40P01": DeadlockError,
+}
+"""SQLSTATE -> class: PostgreSQL's codes (40001 is also the SQL standard's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What SQLAlchemy knew about the failed statement: its table, and whether it wrote rows.
+
+    Used to turn a constraint name into its columns (and, on SQLite, columns into a name).
+    At commit time there is no statement: both stay empty.
+    """
+
+    table: Table | None = None
+    writes_rows: bool = False
+
+    @classmethod
+    def of(cls, context: Any) -> Site:
+        """The site of an ``ExecutionContext`` (``None`` or anything else: no site)."""
+        compiled = getattr(context, "compiled", None)
+        table = getattr(getattr(compiled, "statement", None), "table", None)
+        if not isinstance(table, Table):
+            return NO_SITE
+        return cls(cast(Table, table), bool(context.isinsert or context.isupdate))
+
+
+NO_SITE = Site()
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """What the database said about a failure; everything optional."""
+
+    family: type[DatabaseError]
+    constraint: str | None = None
+    columns: tuple[str, ...] = ()
+    table: str | None = None
+    code: str = ""
+
+    def build(self, source: sa_exc.DBAPIError, site: Site) -> DatabaseError:
+        """The mapped error, completing columns/constraint from the site's table metadata."""
+        table = (
+            site.table if site.table is not None and self.table in (None, site.table.name) else None
+        )
+        constraint, columns = self.constraint, self.columns
+        if table is not None:
+            columns = columns_of(table, constraint) or columns
+            constraint = constraint or constraint_with(table, columns)
+        name = self.table or (table.name if table is not None else None)
+        return mapped_error(
+            self.family,
+            source,
+            describe(self.family, name, columns, constraint, self.code),
+            constraint=constraint,
+            columns=columns,
+            table=name,
+        )
+
+
+class DialectAdapter:
+    """The generic adapter (and the base of the per-dialect ones)."""
+
+    name = "generic"
+    """The family: ``postgresql``, ``mysql`` (MySQL and MariaDB), ``sqlite`` or ``generic``."""
+
+    def violation(self, orig: BaseException) -> Violation | None:
+        """What the driver error ``orig`` means, or ``None`` if it is none of ours."""
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        family = BY_SQLSTATE.get(code) if isinstance(code, str) else None
+        return None if family is None else Violation(family, code=f"SQLSTATE {code}")
+
+    def map_error(self, error: sa_exc.DBAPIError, site: Site = NO_SITE) -> DatabaseError | None:
+        """The mapped replacement of ``error``, or ``None`` to leave it as it is."""
+        orig = error.orig
+        if orig is None:
+            return None
+        found = self.violation(orig)
+        return None if found is None else found.build(error, site)
+
+    def upsert(
+        self,
+        model: type[Any],
+        table: Table,
+        target: Sequence[Column[Any]],
+        assignments: Sequence[tuple[Column[Any], bool]],
+    ) -> Insert:
+        """``INSERT`` of ``model`` that resolves conflicts on ``target``.
+
+        ``assignments`` are the columns an update writes (``True``: the version, which is
+        incremented instead of copied); empty means "keep the existing row".
+        """
+        raise NotImplementedError(
+            f"upsert_all is not supported on the {self.name!r} dialect; "
+            "use insert_all, or PostgreSQL, MySQL/MariaDB or SQLite"
+        )
+
+
+def columns_of(table: Table, constraint: str | None) -> tuple[str, ...]:
+    """The columns of the constraint or index named ``constraint`` on ``table``."""
+    if not constraint:
+        return ()
+    for name, columns in _column_sets(table):
+        if name == constraint:
+            return columns
+    if constraint in table.c and table.c[constraint].unique:
+        return (constraint,)  # MySQL names an unnamed UNIQUE after its column
+    return ()
+
+
+def constraint_with(table: Table, columns: tuple[str, ...]) -> str | None:
+    """The name of the unique constraint or index over exactly ``columns`` (SQLite's case)."""
+    if not columns:
+        return None
+    wanted = set(columns)
+    for name, have in _column_sets(table):
+        if name and set(have) == wanted:
+            return name
+    return None
+
+
+def _column_sets(table: Table) -> Iterator[tuple[str | None, tuple[str, ...]]]:
+    """(name, columns) of every constraint and index of ``table`` that lists columns."""
+    for constraint in table.constraints:
+        if isinstance(constraint, ColumnCollectionConstraint):
+            name = str(constraint.name) if constraint.name else None
+            yield name, tuple(col.name for col in constraint.columns)
+    for index in table.indexes:
+        name = str(index.name) if index.name else None
+        yield name, tuple(col.name for col in index.columns)
+
+
+_KIND: dict[type[DatabaseError], str] = {
+    DuplicateKeyError: "duplicate key",
+    ForeignKeyViolationError: "foreign key violation",
+    NotNullViolationError: "not-null violation",
+    CheckViolationError: "check constraint violation",
+    SerializationFailureError: "serialization failure",
+    DeadlockError: "deadlock",
+}
+_ADVICE: dict[type[DatabaseError], str] = {
+    DuplicateKeyError: "a row with the same value already exists",
+    ForeignKeyViolationError: "the referenced row does not exist, or the row is still referenced",
+    NotNullViolationError: "a value is required",
+    CheckViolationError: "the row does not satisfy the check",
+    SerializationFailureError: "the transaction conflicted with a concurrent one or the "
+    "database was locked; run the whole transaction again",
+    DeadlockError: "the transaction was chosen as a deadlock victim (or its lock wait timed "
+    "out); run the whole transaction again",
+}
+
+
+def describe(
+    family: type[DatabaseError],
+    table: str | None,
+    columns: tuple[str, ...],
+    constraint: str | None,
+    code: str = "",
+) -> str:
+    """A message from names only: table, columns, constraint, code (never values)."""
+    where = ""
+    if table or columns:
+        where = f" on {table or '?'}" + (f"({', '.join(columns)})" if columns else "")
+    if constraint:
+        where += f", constraint {constraint}"
+    if code:
+        where += f" [{code}]"
+    return f"{_KIND.get(family, 'database error')}{where}: {_ADVICE.get(family, '')}".rstrip(": ")
+
+
+_KEY_COLUMNS = re.compile(r"^Key \((.+?)\)=\(")
+
+
+def columns_from_key_detail(detail: object) -> tuple[str, ...]:
+    """PostgreSQL's ``Key (a, b)=(1, 2) already exists.`` -> ``("a", "b")``: names only."""
+    if not isinstance(detail, str):
+        return ()
+    match = _KEY_COLUMNS.match(detail)
+    if match is None:
+        return ()
+    return tuple(part.strip().strip('"') for part in match.group(1).split(","))

@@ -1,0 +1,112 @@
+"""MySQL and MariaDB (aiomysql and asyncmy): errors by error number, upsert as
+``ON DUPLICATE KEY UPDATE``.
+
+Both drivers raise ``(errno, message)`` errors. The messages are parsed for names only:
+``Duplicate entry 'x' for key 'uq_users_email'`` holds the value, so nothing but the key
+name is taken from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Table
+from sqlalchemy.sql.dml import Insert
+
+from viveka_db.dialects.base import DialectAdapter, Violation
+from viveka_db.errors import (
+    CheckViolationError,
+    DatabaseError,
+    DeadlockError,
+    DuplicateKeyError,
+    ForeignKeyViolationError,
+    NotNullViolationError,
+)
+
+__all__ = ["MysqlAdapter"]
+
+_DUPLICATE_KEY = re.compile(r"for key '([^']*)'\s*$")
+_FOREIGN_KEY = re.compile(r"\(`[^`]*`\.`([^`]*)`, CONSTRAINT `([^`]*)` FOREIGN KEY \(([^)]*)\)")
+_QUOTED = re.compile(r"['`]([^'`]+)['`]")
+_CHECK_TABLE = re.compile(r"failed for `[^`]*`\.`([^`]*)`")
+
+
+def _duplicate(message: str) -> Violation:
+    match = _DUPLICATE_KEY.search(message)
+    key = match.group(1).rpartition(".")[2] if match else None  # MySQL 8: 'table.key'
+    return Violation(DuplicateKeyError, None if key == "PRIMARY" else key, code="1062")
+
+
+def _foreign_key(message: str) -> Violation:
+    match = _FOREIGN_KEY.search(message)
+    if match is None:
+        return Violation(ForeignKeyViolationError)
+    table, constraint, columns = match.groups()
+    names = tuple(name.strip().strip("`") for name in columns.split(","))
+    return Violation(ForeignKeyViolationError, constraint, names, table)
+
+
+def _not_null(message: str) -> Violation:
+    match = _QUOTED.search(message)  # Column 'x' cannot be null / Field 'x' doesn't have ...
+    return Violation(NotNullViolationError, columns=(match.group(1),) if match else ())
+
+
+def _check(message: str) -> Violation:
+    match = _QUOTED.search(message)  # Check constraint 'x' is violated / CONSTRAINT `x` failed
+    table = _CHECK_TABLE.search(message)
+    return Violation(
+        CheckViolationError,
+        match.group(1) if match else None,
+        table=table.group(1) if table else None,
+    )
+
+
+def _plain(family: type[DatabaseError]) -> Callable[[str], Violation]:
+    return lambda message: Violation(family)
+
+
+_BY_ERRNO: dict[int, Callable[[str], Violation]] = {
+    1062: _duplicate,
+    1451: _foreign_key,  # a parent row still referenced
+    1452: _foreign_key,  # no such parent row
+    1048: _not_null,  # Column 'x' cannot be null
+    1364: _not_null,  # Field 'x' doesn't have a default value (strict mode)
+    3819: _check,  # MySQL
+    4025: _check,  # MariaDB
+    1213: _plain(DeadlockError),
+    1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
+}
+
+
+class MysqlAdapter(DialectAdapter):
+    name = "mysql"
+
+    def violation(self, orig: BaseException) -> Violation | None:
+        args = orig.args
+        if len(args) < 2 or not isinstance(args[0], int):
+            return None
+        parse = _BY_ERRNO.get(args[0])
+        if parse is None:
+            return None
+        found = parse(str(args[1]))
+        code = f"errno {args[0]}"
+        return Violation(found.family, found.constraint, found.columns, found.table, code)
+
+    def upsert(
+        self,
+        model: type[Any],
+        table: Table,
+        target: Sequence[Column[Any]],
+        assignments: Sequence[tuple[Column[Any], bool]],
+    ) -> Insert:
+        from sqlalchemy.dialects.mysql import insert  # lazy: dialect modules are heavy
+
+        stmt = insert(model)
+        if not assignments:  # no DO NOTHING for one key: assign a key column to itself
+            pk = target[0]
+            return stmt.on_duplicate_key_update({pk.name: table.c[pk.name]})
+        return stmt.on_duplicate_key_update(
+            {col.name: col + 1 if bump else stmt.inserted[col.name] for col, bump in assignments}
+        )

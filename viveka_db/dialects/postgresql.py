@@ -1,0 +1,81 @@
+"""PostgreSQL: errors by SQLSTATE with the server's own fields, upsert as ``ON CONFLICT``.
+
+asyncpg reports the constraint, column and table of a failure as attributes of its
+exception (SQLAlchemy's adapted error keeps it as ``__cause__``); psycopg has them on
+``.diag``. The ``detail`` line repeats the offending values (``Key (email)=(x)``), so only the
+column names before ``=`` are read from it, and only when the metadata does not know the
+constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Table
+from sqlalchemy.sql.dml import Insert
+
+from viveka_db.dialects.base import (
+    BY_SQLSTATE,
+    DialectAdapter,
+    Violation,
+    columns_from_key_detail,
+)
+from viveka_db.errors import NotNullViolationError
+
+__all__ = ["PostgresqlAdapter"]
+
+_FIELDS = ("constraint_name", "column_name", "table_name", "detail")
+
+
+class PostgresqlAdapter(DialectAdapter):
+    name = "postgresql"
+
+    def violation(self, orig: BaseException) -> Violation | None:
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        family = BY_SQLSTATE.get(code) if isinstance(code, str) else None
+        if family is None:
+            return None
+        constraint, column, table, detail = _server_fields(orig)
+        columns: tuple[str, ...] = (column,) if column else ()
+        if not columns and family is not NotNullViolationError:
+            columns = columns_from_key_detail(detail)
+        return Violation(family, constraint, columns, table, f"SQLSTATE {code}")
+
+    def upsert(
+        self,
+        model: type[Any],
+        table: Table,
+        target: Sequence[Column[Any]],
+        assignments: Sequence[tuple[Column[Any], bool]],
+    ) -> Insert:
+        from sqlalchemy.dialects.postgresql import insert  # lazy: dialect modules are heavy
+
+        return on_conflict(insert(model), target, assignments)
+
+
+def on_conflict(
+    stmt: Any, target: Sequence[Column[Any]], assignments: Sequence[tuple[Column[Any], bool]]
+) -> Insert:
+    """``ON CONFLICT (target) DO NOTHING / DO UPDATE``: PostgreSQL's and SQLite's spelling."""
+    if not assignments:
+        return stmt.on_conflict_do_nothing(index_elements=list(target))  # type: ignore[no-any-return]
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=list(target),
+        set_={col.name: col + 1 if bump else stmt.excluded[col.name] for col, bump in assignments},
+    )
+
+
+def _server_fields(orig: BaseException) -> tuple[str | None, str | None, str | None, object]:
+    """(constraint, column, table, detail) from asyncpg's exception or psycopg's ``diag``."""
+    for source in (orig, orig.__cause__, getattr(orig, "diag", None)):
+        if source is not None and any(getattr(source, f, None) for f in _FIELDS[:3]):
+            values = [getattr(source, f, None) for f in _FIELDS]
+            if values[3] is None:
+                values[3] = getattr(source, "message_detail", None)  # psycopg's name
+            return (_text(values[0]), _text(values[1]), _text(values[2]), values[3])
+    return None, None, None, None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

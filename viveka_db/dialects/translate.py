@@ -1,0 +1,68 @@
+"""Mapping driver errors to :mod:`viveka_db.errors` where they happen, and on demand.
+
+:func:`install_error_translation` puts the mapping on an engine with SQLAlchemy's
+``handle_error`` hook, so every statement, flush and COMMIT of that engine raises mapped
+errors: repository methods, ``@transactional`` and ``DbMiddleware`` need no code of their
+own for it, and the hook sees the failed statement's table, from which a constraint name
+becomes its columns. :func:`translate_error` is the same mapping for an exception met
+anywhere else (another engine, a boundary that wants to be sure): cheap on any exception,
+and a no-op on one already mapped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from viveka_db.dialects.base import Site
+from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
+from viveka_db.errors import DatabaseError
+
+__all__ = ["install_error_translation", "translate_error"]
+
+logger = logging.getLogger("viveka_db.errors")
+
+
+def translate_error(exc: BaseException, *, dialect: str | None = None) -> BaseException:
+    """The mapped error for ``exc``, or ``exc`` itself when there is nothing to map.
+
+    ``dialect`` (``"postgresql"``, ``"mariadb"``, ...) picks the adapter; without it the
+    driver error's module decides. The mapped error's ``__cause__`` is the driver error,
+    as when SQLAlchemy raises its own. Never raises.
+    """
+    if not isinstance(exc, sa_exc.DBAPIError) or isinstance(exc, DatabaseError):
+        return exc
+    try:
+        adapter = adapter_for(dialect) if dialect else adapter_for_driver_error(exc.orig)
+        mapped = adapter.map_error(exc)
+    except Exception:  # a parser surprised by a new driver's message: keep the original
+        logger.debug("could not map %r", type(exc), exc_info=True)
+        return exc
+    if mapped is None:
+        return exc
+    mapped.__cause__ = exc.orig
+    mapped.__suppress_context__ = True
+    return mapped.with_traceback(exc.__traceback__)
+
+
+def install_error_translation(engine: AsyncEngine) -> None:
+    """Raise mapped errors from every statement and transaction of ``engine`` (idempotent)."""
+    target = engine.sync_engine
+    if not event.contains(target, "handle_error", _on_error):
+        event.listen(target, "handle_error", _on_error, retval=True)
+
+
+def _on_error(context: ExceptionContext) -> BaseException | None:
+    """SQLAlchemy raises the returned exception ``from`` the driver error."""
+    error = context.sqlalchemy_exception
+    if not isinstance(error, sa_exc.DBAPIError) or context.is_disconnect:
+        return None
+    try:
+        return adapter_for(context.dialect).map_error(error, Site.of(context.execution_context))
+    except Exception:
+        logger.debug("could not map %r", type(error), exc_info=True)
+        return None
