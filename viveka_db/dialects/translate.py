@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from viveka_db.dialects.base import Site
 from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
 from viveka_db.errors import DatabaseError
 
-__all__ = ["install_error_translation", "translate_error"]
+__all__ = [
+    "install_error_translation",
+    "loggable",
+    "translate_driver_error",
+    "translate_error",
+]
 
 logger = logging.getLogger("viveka_db.errors")
 
@@ -47,6 +52,48 @@ def translate_error(exc: BaseException, *, dialect: str | None = None) -> BaseEx
     mapped.__cause__ = exc.orig
     mapped.__suppress_context__ = True
     return mapped.with_traceback(exc.__traceback__)
+
+
+def translate_driver_error(
+    exc: BaseException, dialect: Dialect, table: Table | None = None
+) -> BaseException:
+    """:func:`translate_error` for a raw driver error from code that bypassed SQLAlchemy
+    (the bulk ``COPY`` and multi-row ``INSERT`` paths), with the table it was writing."""
+    if not isinstance(exc, Exception) or isinstance(exc, sa_exc.SQLAlchemyError):
+        return translate_error(exc, dialect=dialect.name)
+    try:
+        wrapped = sa_exc.DBAPIError.instance(None, None, exc, Exception, dialect=dialect)
+        mapped = (
+            adapter_for(dialect).map_error(wrapped, Site(table, writes_rows=True))
+            if isinstance(wrapped, sa_exc.DBAPIError)
+            else None
+        )
+    except Exception:
+        logger.debug("could not map %r", type(exc), exc_info=True)
+        return exc
+    if mapped is None:
+        return exc
+    mapped.__cause__ = exc
+    mapped.__suppress_context__ = True
+    return mapped.with_traceback(exc.__traceback__)
+
+
+def loggable(exc: BaseException | None) -> BaseException | None:
+    """``exc`` mapped, for ``logger.error(..., exc_info=loggable(exc))``.
+
+    A mapped error's ``__cause__`` is the driver error, whose text often repeats the values
+    (PostgreSQL's ``DETAIL: Key (email)=(...)``, MySQL's ``Duplicate entry '...'``); a log
+    line prints the whole chain, so it gets a copy without the chain (same traceback).
+    """
+    if exc is None:
+        return None
+    mapped = translate_error(exc)
+    if not isinstance(mapped, DatabaseError):
+        return mapped
+    copy = type(mapped).__new__(type(mapped), *mapped.args)
+    copy.__dict__.update(vars(mapped))  # the same class and fields; the chain stays behind
+    copy.__suppress_context__ = True
+    return copy.with_traceback(mapped.__traceback__)
 
 
 def install_error_translation(engine: AsyncEngine) -> None:

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.db_context import current_task, scope_var
+from viveka_db.dialects.translate import loggable
 from viveka_db.errors import UnexpectedRollbackError
 from viveka_db.transaction.scope import TransactionScope
 
@@ -121,7 +122,7 @@ class DbMiddleware:
             logger.error(
                 "the request's transaction did not commit; answered 500 instead of the "
                 "app's response",
-                exc_info=failure.__cause__,
+                exc_info=loggable(failure.__cause__),  # mapped, without the driver's values
             )
         except BaseException:
             await tx.rollback()

@@ -28,9 +28,8 @@ from sqlalchemy import insert
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
+from viveka_db.repository.bulk_paths import COPY_THRESHOLD, by_column_name, inserter_for
 from viveka_db.repository.crud import CrudRepository
-from viveka_db.repository.mysql_bulk import mysql_insert
-from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_draw
 from viveka_db.repository.rows import (
     BulkPlan,
     ColumnBatch,
@@ -42,10 +41,7 @@ from viveka_db.repository.rows import (
 )
 from viveka_db.session.engine import READ_ONLY_KEY
 
-__all__ = ["BulkRepository"]
-
-COPY_THRESHOLD = 500
-"""Below this many rows a multi-row ``INSERT`` is as fast as ``COPY`` and simpler."""
+__all__ = ["COPY_THRESHOLD", "BulkRepository"]
 
 
 class BulkRepository(CrudRepository[T]):
@@ -90,9 +86,7 @@ class BulkRepository(CrudRepository[T]):
         if len(items) < COPY_THRESHOLD or self.db.info.get(READ_ONLY_KEY):
             return None
         conn = await self.db.connection()
-        if conn.dialect.name != "postgresql":
-            return None
-        return await start_key_draw(conn, plan, items)
+        return await inserter_for(conn.dialect).start_key_draw(conn, plan, items)
 
     async def _insert_fast(
         self, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
@@ -102,45 +96,16 @@ class BulkRepository(CrudRepository[T]):
         if batch.missing_pk and all(column is plan.generated_pk for column in plan.columns):
             return False  # only a generated key: nothing to send but DEFAULT VALUES per row
         conn = await self.db.connection()
-        dialect = conn.dialect
+        inserter = inserter_for(conn.dialect)
+        if await inserter.insert_native(conn, plan, batch, drawn):
+            return True
         count = len(batch)
-        if (
-            dialect.name == "postgresql"
-            and count >= COPY_THRESHOLD
-            and copy_supported(plan, dialect)
-            and await copy_insert(conn, plan, batch, drawn)
-        ):
-            return True
-        if dialect.name in ("mysql", "mariadb") and await mysql_insert(conn, plan, batch):
-            return True
-        stmt = insert(plan.table)
         if not batch.missing_pk:
-            await conn.execute(stmt, _by_column_name(plan, batch, 0, count))
+            await conn.execute(insert(plan.table), by_column_name(plan, batch, 0, count))
             return True
         if batch.missing_pk != count:
             return False  # mixed given and generated keys: let the unit of work sort it out
-        pk = plan.generated_pk
-        assert pk is not None
-        if dialect.name == "sqlite" and not plan.table.kwargs.get("sqlite_autoincrement"):
-            # SQLite cannot return keys in parameter order, so SQLAlchemy would insert row by
-            # row. Insert the first row alone: from then on this transaction holds SQLite's
-            # only write lock, and SQLite gives each new row max(key) + 1, so the others'
-            # keys follow the first one's.
-            first: Any = await conn.scalar(
-                stmt.returning(pk), _by_column_name(plan, batch, 0, 1)[0]
-            )
-            if count > 1:
-                await conn.execute(stmt, _by_column_name(plan, batch, 1, count))
-            batch.fill_keys(plan, range(int(first), int(first) + count))
-            return True
-        if not dialect.insert_executemany_returning_sort_by_parameter_order:
-            return False
-        result = await conn.execute(
-            stmt.returning(pk, sort_by_parameter_order=True),
-            _by_column_name(plan, batch, 0, count),
-        )
-        batch.fill_keys(plan, [ident for (ident,) in result.all()])
-        return True
+        return await inserter.insert_generated(conn, plan, batch)
 
     async def _insert_unit_of_work(self, batch: ColumnBatch) -> list[T]:
         model = self.model
@@ -156,19 +121,3 @@ class BulkRepository(CrudRepository[T]):
         self.db.add_all(items)
         await self.db.flush()
         return items
-
-
-def _by_column_name(
-    plan: BulkPlan, batch: ColumnBatch, start: int, stop: int
-) -> list[dict[str, Any]]:
-    """Rows ``start:stop`` as parameter dicts by column name (without a key still to come)."""
-    pairs = [
-        (column.name, values)
-        for column, values in zip(plan.columns, batch.columns, strict=True)
-        if not (batch.missing_pk and column is plan.generated_pk)
-    ]
-    names = [name for name, _ in pairs]
-    return [
-        dict(zip(names, row, strict=True))
-        for row in zip(*(values[start:stop] for _, values in pairs), strict=True)
-    ]
