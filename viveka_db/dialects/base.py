@@ -132,7 +132,7 @@ class DialectAdapter:
         model: type[Any],
         table: Table,
         target: Sequence[Column[Any]],
-        assignments: Sequence[tuple[Column[Any], bool]],
+        assignments: Sequence[tuple[Any, bool]],
     ) -> Insert:
         """``INSERT`` of ``model`` that resolves conflicts on ``target``.
 

@@ -99,7 +99,7 @@ class MysqlAdapter(DialectAdapter):
         model: type[Any],
         table: Table,
         target: Sequence[Column[Any]],
-        assignments: Sequence[tuple[Column[Any], bool]],
+        assignments: Sequence[tuple[Any, bool]],
     ) -> Insert:
         from sqlalchemy.dialects.mysql import insert  # lazy: dialect modules are heavy
 

@@ -47,7 +47,7 @@ class PostgresqlAdapter(DialectAdapter):
         model: type[Any],
         table: Table,
         target: Sequence[Column[Any]],
-        assignments: Sequence[tuple[Column[Any], bool]],
+        assignments: Sequence[tuple[Any, bool]],
     ) -> Insert:
         from sqlalchemy.dialects.postgresql import insert  # lazy: dialect modules are heavy
 
@@ -55,7 +55,7 @@ class PostgresqlAdapter(DialectAdapter):
 
 
 def on_conflict(
-    stmt: Any, target: Sequence[Column[Any]], assignments: Sequence[tuple[Column[Any], bool]]
+    stmt: Any, target: Sequence[Column[Any]], assignments: Sequence[tuple[Any, bool]]
 ) -> Insert:
     """``ON CONFLICT (target) DO NOTHING / DO UPDATE``: PostgreSQL's and SQLite's spelling."""
     if not assignments:

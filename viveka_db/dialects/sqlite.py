@@ -68,7 +68,7 @@ class SqliteAdapter(DialectAdapter):
         model: type[Any],
         table: Table,
         target: Sequence[Column[Any]],
-        assignments: Sequence[tuple[Column[Any], bool]],
+        assignments: Sequence[tuple[Any, bool]],
     ) -> Insert:
         from sqlalchemy.dialects.sqlite import insert  # lazy: dialect modules are heavy
 

@@ -19,10 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Column, UniqueConstraint, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
 from viveka_db.base.mixins import TimestampMixin
 from viveka_db.decorator.transactional import transactional
+from viveka_db.dialects import adapter_for
 from viveka_db.repository.base import T
 from viveka_db.repository.bulk import BulkRepository
 from viveka_db.repository.rows import BulkPlan, plan_for, prepare_rows
@@ -65,7 +67,7 @@ class UpsertRepository(BulkRepository[T]):
         returning = dialect.insert_executemany_returning
         written: list[T] = []
         for keys, group in _group_by_keys(prepared.rows).items():
-            stmt = self._statement(plan, dialect.name, target, on_conflict, update, keys)
+            stmt = self._statement(plan, dialect, target, on_conflict, update, keys)
             if returning:
                 stmt = stmt.returning(self.model)
                 result = await session.scalars(
@@ -100,7 +102,7 @@ class UpsertRepository(BulkRepository[T]):
     def _statement(
         self,
         plan: BulkPlan,
-        dialect_name: str,
+        dialect: Dialect,
         target: list[Column[Any]],
         policy: str,
         update: Sequence[str] | None,
@@ -109,37 +111,7 @@ class UpsertRepository(BulkRepository[T]):
         if policy == "fail":
             return insert(self.model)
         assignments = self._assignments(plan, target, policy, update, keys)
-        if dialect_name in ("mysql", "mariadb"):
-            from sqlalchemy.dialects import mysql  # lazy: dialect modules are heavy
-
-            stmt_m = mysql.insert(self.model)
-            if not assignments:  # MySQL has no DO NOTHING for one key: assign a column to itself
-                pk = target[0]
-                return stmt_m.on_duplicate_key_update({pk.name: plan.table.c[pk.name]})
-            return stmt_m.on_duplicate_key_update(
-                {
-                    col.name: col + 1 if bump else stmt_m.inserted[col.name]
-                    for col, bump in assignments
-                }
-            )
-        module: Any
-        if dialect_name == "postgresql":
-            from sqlalchemy.dialects import postgresql as module
-        else:
-            from sqlalchemy.dialects import sqlite as module
-        stmt = module.insert(self.model)
-        if not assignments:
-            return typing.cast(Insert, stmt.on_conflict_do_nothing(index_elements=target))
-        return typing.cast(
-            Insert,
-            stmt.on_conflict_do_update(
-                index_elements=target,
-                set_={
-                    col.name: col + 1 if bump else stmt.excluded[col.name]
-                    for col, bump in assignments
-                },
-            ),
-        )
+        return adapter_for(dialect).upsert(self.model, plan.table, target, assignments)
 
     def _assignments(
         self,
