@@ -56,6 +56,22 @@ def _encode_str(value: str) -> str:
     return escaped
 
 
+def _encode_container(value: object) -> str | None:
+    """Lists, tuples, sets and mappings, element by element; ``None`` for anything else."""
+    if isinstance(value, list | tuple):
+        items = cast("Iterable[object]", value)
+        tag = "~L(" if isinstance(value, list) else "~l("
+        return tag + ",".join(encode_key_value(item) for item in items) + ")"
+    if isinstance(value, set | frozenset):
+        items = cast("Iterable[object]", value)
+        return "~S(" + ",".join(sorted(encode_key_value(item) for item in items)) + ")"
+    if isinstance(value, Mapping):
+        mapping = cast("Mapping[object, object]", value)
+        pairs = sorted(f"{encode_key_value(k)}={encode_key_value(v)}" for k, v in mapping.items())
+        return "~m(" + ",".join(pairs) + ")"
+    return None
+
+
 def _encode_other(value: object, kind: type[Any]) -> str:
     if value is None:
         return "~n"
@@ -79,17 +95,9 @@ def _encode_other(value: object, kind: type[Any]) -> str:
         return "~a" + value.isoformat()
     if isinstance(value, bytes):
         return "~b" + value.hex()
-    if isinstance(value, list | tuple):
-        items = cast("Iterable[object]", value)
-        tag = "~L(" if isinstance(value, list) else "~l("
-        return tag + ",".join(encode_key_value(item) for item in items) + ")"
-    if isinstance(value, set | frozenset):
-        items = cast("Iterable[object]", value)
-        return "~S(" + ",".join(sorted(encode_key_value(item) for item in items)) + ")"
-    if isinstance(value, Mapping):
-        mapping = cast("Mapping[object, object]", value)
-        pairs = sorted(f"{encode_key_value(k)}={encode_key_value(v)}" for k, v in mapping.items())
-        return "~m(" + ",".join(pairs) + ")"
+    container = _encode_container(value)
+    if container is not None:
+        return container
     identity = _entity_identity(value, kind)
     if identity is not None:
         return f"~E{_encode_str(kind.__qualname__)}{encode_key_value(identity)}"

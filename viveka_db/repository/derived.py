@@ -198,13 +198,7 @@ def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> D
         attr = _match_attribute(name, pos, ordered)
         if attr is None:
             raise fail(pos, "unknown attribute")
-        pos += len(attr)
-        operator = "eq"
-        for op in _OPERATOR_NAMES:
-            if name.startswith("_" + op, pos) and _at_boundary(name, pos + len(op) + 1):
-                operator = op
-                pos += len(op) + 1
-                break
+        operator, pos = _operator_at(name, pos + len(attr))
         groups[-1].append(Condition(attr, operator))
         if pos == len(name):
             break
@@ -214,26 +208,41 @@ def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> D
             pos += 4
             groups.append([])
         elif name.startswith("_order_by_", pos):
-            pos += 10
-            while True:
-                attr = _match_attribute(name, pos, ordered)
-                if attr is None:
-                    raise fail(pos, "unknown attribute in order_by")
-                pos += len(attr)
-                descending = False
-                for word, desc in (("_desc", True), ("_asc", False)):
-                    if name.startswith(word, pos) and _at_boundary(name, pos + len(word)):
-                        descending = desc
-                        pos += len(word)
-                        break
-                order.append((attr, descending))
-                if pos == len(name):
-                    break
-                pos += 5 if name.startswith("_and_", pos) else 1
+            order = _order_by(name, pos + 10, ordered, fail)
             break
         else:
             raise fail(pos, "expected _and_, _or_, _order_by_ or an operator")
     return DerivedQuery(kind, limit, tuple(tuple(g) for g in groups), tuple(order))
+
+
+def _operator_at(name: str, pos: int) -> tuple[str, int]:
+    """The operator suffix at ``pos`` (``eq`` if none) and the position after it."""
+    for op in _OPERATOR_NAMES:
+        if name.startswith("_" + op, pos) and _at_boundary(name, pos + len(op) + 1):
+            return op, pos + len(op) + 1
+    return "eq", pos
+
+
+def _order_by(
+    name: str, pos: int, ordered: Sequence[str], fail: Callable[[int, str], DerivedQueryError]
+) -> list[tuple[str, bool]]:
+    """The ``_order_by_`` tail from ``pos``: attributes with an optional ``_asc``/``_desc``."""
+    order: list[tuple[str, bool]] = []
+    while True:
+        attr = _match_attribute(name, pos, ordered)
+        if attr is None:
+            raise fail(pos, "unknown attribute in order_by")
+        pos += len(attr)
+        descending = False
+        for word, desc in (("_desc", True), ("_asc", False)):
+            if name.startswith(word, pos) and _at_boundary(name, pos + len(word)):
+                descending = desc
+                pos += len(word)
+                break
+        order.append((attr, descending))
+        if pos == len(name):
+            return order
+        pos += 5 if name.startswith("_and_", pos) else 1
 
 
 _IGNORED_OPS = frozenset({"CACHE", "NOP", "RESUME", "EXTENDED_ARG"})
