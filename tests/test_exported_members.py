@@ -46,6 +46,16 @@ def test_names_the_issue_and_design_promise_are_exported() -> None:
         "IllegalTransactionStateError",
         "UnexpectedRollbackError",
         "OptimisticLockError",
+        # D12 / D18: mapped database errors
+        "ConstraintViolationError",
+        "DuplicateKeyError",
+        "ForeignKeyViolationError",
+        "NotNullViolationError",
+        "CheckViolationError",
+        "RetryableTransactionError",
+        "SerializationFailureError",
+        "DeadlockError",
+        "translate_error",
     }
     assert promised <= set(viveka_db.__all__)
 

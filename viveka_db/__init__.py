@@ -28,6 +28,7 @@ from viveka_db.decorator.cache import cache_evict, cacheable
 from viveka_db.decorator.query import query
 from viveka_db.decorator.repository import get_registered_repositories, repository
 from viveka_db.decorator.transactional import transactional
+from viveka_db.dialects import translate_error
 from viveka_db.errors import (
     CheckViolationError,
     ConfigurationError,
@@ -133,5 +134,6 @@ __all__ = [
     "schema_for",
     "table",
     "transactional",
+    "translate_error",
     "use_cache",
 ]
