@@ -10,15 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.config import VivekaSettings, mask_url
+from viveka_db.dialects import adapter_for
 
 __all__ = ["Check", "check_cache", "check_database"]
-
-_VERSION_QUERIES = {
-    "postgresql": "SHOW server_version",
-    "mysql": "SELECT VERSION()",
-    "mariadb": "SELECT VERSION()",
-    "sqlite": "SELECT sqlite_version()",
-}
 
 
 @dataclass(frozen=True)
@@ -34,13 +28,10 @@ class Check:
 
 async def _server_version(conn: AsyncConnection) -> str:
     dialect = conn.dialect
-    query = _VERSION_QUERIES.get(dialect.name)
-    if query is not None:
-        version = (await conn.execute(text(query))).scalar()
-        label = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(dialect.name, "MySQL")
-        if dialect.name in ("mysql", "mariadb") and "mariadb" in str(version).lower():
-            label = "MariaDB"
-        return f"{label} {version}"
+    adapter = adapter_for(dialect)
+    if adapter.version_query is not None:
+        version = str((await conn.execute(text(adapter.version_query))).scalar())
+        return f"{adapter.product(version)} {version}"
     info = dialect.server_version_info
     return f"{dialect.name} {'.'.join(map(str, info))}" if info else dialect.name
 

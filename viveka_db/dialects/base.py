@@ -113,6 +113,20 @@ class DialectAdapter:
     name = "generic"
     """The family: ``postgresql``, ``mysql`` (MySQL and MariaDB), ``sqlite`` or ``generic``."""
 
+    version_query: str | None = None
+    """SQL returning the server's version string (``None``: use the dialect's own info)."""
+
+    batch_migrations = False
+    """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
+
+    def product(self, version: str) -> str:
+        """The product name to show next to ``version`` (``db health``)."""
+        return self.name
+
+    def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+        """``connect_args`` for a connection the database itself keeps read-only."""
+        return connect_args
+
     def violation(self, orig: BaseException) -> Violation | None:
         """What the driver error ``orig`` means, or ``None`` if it is none of ours."""
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)

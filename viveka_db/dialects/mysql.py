@@ -82,6 +82,15 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
 
 class MysqlAdapter(DialectAdapter):
     name = "mysql"
+    version_query = "SELECT VERSION()"
+
+    def product(self, version: str) -> str:
+        return "MariaDB" if "mariadb" in version.lower() else "MySQL"
+
+    def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+        if driver not in ("aiomysql", "asyncmy"):
+            return connect_args
+        return {"init_command": "SET SESSION TRANSACTION READ ONLY", **connect_args}
 
     def violation(self, orig: BaseException) -> Violation | None:
         args = orig.args

@@ -30,6 +30,17 @@ _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
 
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
+    version_query = "SHOW server_version"
+
+    def product(self, version: str) -> str:
+        return "PostgreSQL"
+
+    def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+        if driver != "asyncpg":
+            return connect_args
+        server_settings = dict(connect_args.get("server_settings", {}))
+        server_settings.setdefault("default_transaction_read_only", "on")
+        return {**connect_args, "server_settings": server_settings}
 
     def violation(self, orig: BaseException) -> Violation | None:
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)

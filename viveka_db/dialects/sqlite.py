@@ -40,6 +40,11 @@ _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes keep them in 
 
 class SqliteAdapter(DialectAdapter):
     name = "sqlite"
+    version_query = "SELECT sqlite_version()"
+    batch_migrations = True
+
+    def product(self, version: str) -> str:
+        return "SQLite"
 
     def violation(self, orig: BaseException) -> Violation | None:
         message = str(orig)

@@ -57,6 +57,7 @@ def run_migrations(
     from viveka_db.base.db_base import VivekaDbBase
     from viveka_db.cli.models import import_models
     from viveka_db.config import VivekaSettings, build_url, load_settings
+    from viveka_db.dialects import adapter_for
 
     config = context.config
     settings = config.attributes.get(CONFIG_ATTRIBUTE)
@@ -73,7 +74,7 @@ def run_migrations(
     options: dict[str, Any] = {
         "target_metadata": metadata,
         "compare_type": True,
-        "render_as_batch": url.get_backend_name() == "sqlite",
+        "render_as_batch": adapter_for(url.get_backend_name()).batch_migrations,
         **configure_options,
     }
     if include_object is not None:

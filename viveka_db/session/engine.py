@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import event
@@ -31,6 +31,7 @@ from sqlalchemy.util.concurrency import await_
 
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
+from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import install_error_translation
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
@@ -116,10 +117,7 @@ def create_write_engine(
     install_error_translation(engine)
     if options.get("pool_reset_on_return", "rollback") is None:
         event.listen(engine.sync_engine.pool, "reset", _reset_if_in_transaction)
-    if url.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, url, read_only=False)
-    elif url.get_backend_name() in ("mysql", "mariadb"):
-        _kill_abandoned_statements(engine)
+    _ENGINE_SETUP.get(adapter_for(url.get_backend_name()).name, _no_setup)(engine, url, False)
     return engine
 
 
@@ -161,32 +159,29 @@ def create_read_engine(
         "pool_reset_on_return": None,
         "skip_autocommit_rollback": True,
     }
-    connect_args = dict(options.pop("connect_args", {}))
-    backend, driver = url.get_backend_name(), url.get_driver_name()
-    if driver == "asyncpg":
-        server_settings = dict(connect_args.get("server_settings", {}))
-        server_settings.setdefault("default_transaction_read_only", "on")
-        connect_args["server_settings"] = server_settings
-    elif backend in ("mysql", "mariadb") and driver in ("aiomysql", "asyncmy"):
-        connect_args.setdefault("init_command", "SET SESSION TRANSACTION READ ONLY")
+    adapter = adapter_for(url.get_backend_name())
+    connect_args = adapter.read_only_connect_args(
+        url.get_driver_name(), dict(options.pop("connect_args", {}))
+    )
     engine = create_async_engine(url, connect_args=connect_args, **options)
     install_error_translation(engine)
-    if backend == "sqlite":
-        _configure_sqlite(engine, url, read_only=True)
+    _ENGINE_SETUP.get(adapter.name, _no_setup)(engine, url, True)
     return engine
 
 
 _kill_tasks: set[asyncio.Task[None]] = set()
 
 
-def _kill_abandoned_statements(engine: AsyncEngine) -> None:
+def _kill_abandoned_statements(engine: AsyncEngine, url: URL, read_only: bool) -> None:
     """End the server side of a MySQL/MariaDB connection dropped by a cancellation.
 
     A ``timeout`` or a cancelled request cancels the awaiting task; asyncpg then cancels the
     running statement, but aiomysql can only drop the connection, and the server keeps running
     the statement (holding its locks) until it ends on its own. ``KILL`` from another
-    connection ends it and rolls its transaction back now.
+    connection ends it and rolls its transaction back now. (Write engine only.)
     """
+    if read_only:
+        return
 
     @event.listens_for(engine.sync_engine, "invalidate")
     def _on_invalidate(dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
@@ -283,6 +278,17 @@ def _is_plain_select(context: Any) -> bool:
     statement = compiled.statement
     # SELECT ... FOR UPDATE (rendered as plain SELECT on SQLite) asks for the write lock
     return bool(getattr(statement, "is_select", False)) and statement._for_update_arg is None
+
+
+def _no_setup(engine: AsyncEngine, url: URL, read_only: bool) -> None:
+    return None
+
+
+_ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool], None]] = {
+    "sqlite": lambda engine, url, read_only: _configure_sqlite(engine, url, read_only=read_only),
+    "mysql": _kill_abandoned_statements,
+}
+"""Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
 
 def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
