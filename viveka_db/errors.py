@@ -208,8 +208,9 @@ class DatabaseError(VivekaDbError):
     condition failed, never from bound parameter values.
     """
 
-    orig: BaseException | None
-    statement: str | None
+    orig: BaseException | None = None
+    """The driver's exception (``None`` on an instance raised by application code)."""
+    statement: str | None = None
 
     def __init__(self, message: str, *, table: str | None = None) -> None:
         self.message = message

@@ -140,6 +140,19 @@ async def test_repository_method_joined_in_a_transaction_raises_mapped_errors(
     assert_mapped(seen[0], case, backend)
 
 
+async def test_duplicate_primary_key_names_the_key_columns(
+    seeded: DatabaseSessionFactory, backend: str
+) -> None:
+    @transactional
+    async def add_again() -> None:
+        current_session().add(Member(id=1, email="other@example.com", name="other"))
+
+    with pytest.raises(DuplicateKeyError) as caught:
+        await add_again()
+    assert caught.value.columns == ("id",)
+    assert caught.value.constraint in ("pk_core_err_users", "PRIMARY")  # MySQL's own name
+
+
 async def test_check_violation_names_its_constraint(
     seeded: DatabaseSessionFactory, backend: str
 ) -> None:

@@ -103,7 +103,7 @@ def test_psycopg_diag_fields() -> None:
             DuplicateKeyError,
             "uq_users_email",
         ),
-        (1062, "Duplicate entry 'SECRET' for key 'PRIMARY'", DuplicateKeyError, None),
+        (1062, "Duplicate entry 'SECRET' for key 'PRIMARY'", DuplicateKeyError, "PRIMARY"),
         (
             1451,
             "Cannot delete or update a parent row: a foreign key constraint fails (`db`.`kids`, "
@@ -187,3 +187,9 @@ def test_mapped_classes_are_cached_and_keep_both_hierarchies() -> None:
     retry = mapped_class(DeadlockError, sa_exc.DBAPIError)
     assert issubclass(retry, sa_exc.OperationalError)  # retryable: always
     assert first.__name__ == "DuplicateKeyError"
+
+
+def test_family_classes_work_raised_by_application_code() -> None:
+    error = DuplicateKeyError("email taken", columns=("email",), constraint="uq")
+    assert error.orig is None and error.statement is None
+    assert error.columns == ("email",) and str(error) == "email taken"

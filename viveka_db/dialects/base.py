@@ -163,6 +163,8 @@ def columns_of(table: Table, constraint: str | None) -> tuple[str, ...]:
     """The columns of the constraint or index named ``constraint`` on ``table``."""
     if not constraint:
         return ()
+    if constraint == "PRIMARY":  # MySQL's name for every primary key
+        return tuple(col.name for col in table.primary_key.columns)
     for name, columns in _column_sets(table):
         if name == constraint:
             return columns

@@ -36,7 +36,8 @@ _CHECK_TABLE = re.compile(r"failed for `[^`]*`\.`([^`]*)`")
 def _duplicate(message: str) -> Violation:
     match = _DUPLICATE_KEY.search(message)
     key = match.group(1).rpartition(".")[2] if match else None  # MySQL 8: 'table.key'
-    return Violation(DuplicateKeyError, None if key == "PRIMARY" else key, code="1062")
+    return Violation(DuplicateKeyError, key, code="1062")  # the primary key is 'PRIMARY'
+
 
 
 def _foreign_key(message: str) -> Violation:
