@@ -39,7 +39,6 @@ def _duplicate(message: str) -> Violation:
     return Violation(DuplicateKeyError, key, code="1062")  # the primary key is 'PRIMARY'
 
 
-
 def _foreign_key(message: str) -> Violation:
     match = _FOREIGN_KEY.search(message)
     if match is None:

@@ -114,10 +114,9 @@ def create_write_engine(
     if not _is_memory_sqlite(url):
         options.setdefault("pool_reset_on_return", None)  # _reset_if_in_transaction instead
     engine = create_async_engine(url, **options)
-    install_error_translation(engine)
     if options.get("pool_reset_on_return", "rollback") is None:
         event.listen(engine.sync_engine.pool, "reset", _reset_if_in_transaction)
-    _ENGINE_SETUP.get(adapter_for(url.get_backend_name()).name, _no_setup)(engine, url, False)
+    _finish(engine, url, read_only=False)
     return engine
 
 
@@ -164,8 +163,7 @@ def create_read_engine(
         url.get_driver_name(), dict(options.pop("connect_args", {}))
     )
     engine = create_async_engine(url, connect_args=connect_args, **options)
-    install_error_translation(engine)
-    _ENGINE_SETUP.get(adapter.name, _no_setup)(engine, url, True)
+    _finish(engine, url, read_only=True)
     return engine
 
 
@@ -280,8 +278,12 @@ def _is_plain_select(context: Any) -> bool:
     return bool(getattr(statement, "is_select", False)) and statement._for_update_arg is None
 
 
-def _no_setup(engine: AsyncEngine, url: URL, read_only: bool) -> None:
-    return None
+def _finish(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:
+    """What every engine gets: mapped errors, and its dialect family's connection set-up."""
+    install_error_translation(engine)
+    setup = _ENGINE_SETUP.get(adapter_for(url.get_backend_name()).name)
+    if setup is not None:
+        setup(engine, url, read_only)
 
 
 _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool], None]] = {
