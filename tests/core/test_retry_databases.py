@@ -27,6 +27,20 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry_module, "BACKOFF_MULTIPLIER", 0.001)
 
 
+@transactional
+async def seed_two_items() -> None:
+    current_session().add_all([Item(id=1, tag="one"), Item(id=2, tag="two")])
+
+
+async def bump(first: int, second: int, both_locked: asyncio.Barrier | None) -> None:
+    """Lock row ``first``, wait for the other transaction to lock its row, then ``second``."""
+    session = current_session()
+    await session.execute(update(Item).where(Item.id == first).values(n=Item.n + 1))
+    if both_locked is not None:
+        await asyncio.wait_for(both_locked.wait(), 10)
+    await session.execute(update(Item).where(Item.id == second).values(n=Item.n + 1))
+
+
 def write_skew(retry: int) -> tuple[dict[str, int], list[str], object]:
     """Two SERIALIZABLE transactions that each read the whole table, then insert."""
     attempts = {"a": 0, "b": 0}
@@ -77,11 +91,7 @@ async def test_mariadb_deadlock_is_retried(db: DatabaseSessionFactory, backend: 
     if backend != "mariadb":
         pytest.skip("a row-lock deadlock detected by InnoDB")
 
-    @transactional
-    async def seed() -> None:
-        current_session().add_all([Item(id=1, tag="one"), Item(id=2, tag="two")])
-
-    await seed()
+    await seed_two_items()
     attempts = {"forward": 0, "backward": 0}
     commits: list[str] = []
     both_locked = asyncio.Barrier(2)
@@ -89,11 +99,7 @@ async def test_mariadb_deadlock_is_retried(db: DatabaseSessionFactory, backend: 
     @transactional(retry=2)
     async def touch(name: str, first: int, second: int) -> None:
         attempts[name] += 1
-        session = current_session()
-        await session.execute(update(Item).where(Item.id == first).values(n=Item.n + 1))
-        if attempts[name] == 1:
-            await asyncio.wait_for(both_locked.wait(), 10)
-        await session.execute(update(Item).where(Item.id == second).values(n=Item.n + 1))
+        await bump(first, second, both_locked if attempts[name] == 1 else None)
         after_commit(lambda: commits.append(name))
 
     await asyncio.gather(touch("forward", 1, 2), touch("backward", 2, 1))
@@ -108,19 +114,12 @@ async def test_mariadb_deadlock_is_mapped(db: DatabaseSessionFactory, backend: s
     if backend != "mariadb":
         pytest.skip("a row-lock deadlock detected by InnoDB")
 
-    @transactional
-    async def seed() -> None:
-        current_session().add_all([Item(id=1, tag="one"), Item(id=2, tag="two")])
-
-    await seed()
+    await seed_two_items()
     both_locked = asyncio.Barrier(2)
 
     @transactional
     async def touch(first: int, second: int) -> None:
-        session = current_session()
-        await session.execute(update(Item).where(Item.id == first).values(n=Item.n + 1))
-        await asyncio.wait_for(both_locked.wait(), 10)
-        await session.execute(update(Item).where(Item.id == second).values(n=Item.n + 1))
+        await bump(first, second, both_locked)
 
     results = await asyncio.gather(touch(1, 2), touch(2, 1), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.core.helpers import committed_tags, wait_until_released
+from tests.core.helpers import add, committed_tags, wait_until_released
 from tests.core.models import Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
@@ -28,18 +28,12 @@ from viveka_db import (
     after_commit,
     after_completion,
     after_rollback,
-    current_session,
     transactional,
 )
 from viveka_db.integrations.request_session import unit_of_work
 from viveka_db.transaction import retry as retry_module
 
 repo = ItemRepo()
-
-
-async def add(tag: str) -> None:
-    current_session().add(Item(tag=tag))
-    await current_session().flush()
 
 
 class Journal:
@@ -57,6 +51,11 @@ class Journal:
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry_module, "BACKOFF_MULTIPLIER", 0.001)
+
+
+@transactional
+async def failing_inner() -> None:
+    raise ValueError("inner")
 
 
 def serialization_failure() -> SerializationFailureError:
@@ -298,10 +297,6 @@ async def test_request_runs_hook_phases_and_rollback_only_gives_500(
 ) -> None:
     events: list[str] = []
 
-    @transactional
-    async def failing() -> None:
-        raise ValueError("inner")
-
     async def ok(request: Request) -> JSONResponse:
         after_commit(lambda: events.append("commit"))
         after_completion(lambda status: events.append(status))
@@ -312,7 +307,7 @@ async def test_request_runs_hook_phases_and_rollback_only_gives_500(
         after_rollback(lambda: events.append("rollback"))
         await add("swallowed")
         with contextlib.suppress(ValueError):
-            await failing()
+            await failing_inner()
         return JSONResponse({"ok": True})
 
     app = Starlette(routes=[Route("/ok", ok), Route("/swallowed", swallowed)])
@@ -332,16 +327,12 @@ async def test_dependency_unit_of_work_honours_rollback_only_and_hooks(
 ) -> None:
     events: list[str] = []
 
-    @transactional
-    async def failing() -> None:
-        raise ValueError("inner")
-
     with pytest.raises(UnexpectedRollbackError):
         async with unit_of_work() as session:
             after_rollback(lambda: events.append("rollback"))
             session.add(Item(tag="dep"))
             with contextlib.suppress(ValueError):
-                await failing()
+                await failing_inner()
     assert events == ["rollback"]
     assert await committed_tags(db.engine) == []
 
