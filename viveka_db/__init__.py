@@ -62,7 +62,13 @@ from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
-from viveka_db.transaction.hooks import after_commit, current_transaction, in_transaction
+from viveka_db.transaction.hooks import (
+    after_commit,
+    after_completion,
+    after_rollback,
+    current_transaction,
+    in_transaction,
+)
 
 __all__ = [
     "CacheBackend",
@@ -116,6 +122,8 @@ __all__ = [
     "VivekaSettings",
     "__version__",
     "after_commit",
+    "after_completion",
+    "after_rollback",
     "bind_session",
     "cache_evict",
     "cacheable",

@@ -9,6 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.core.models import Item
+from viveka_db import current_session
+
+
+async def add(tag: str) -> None:
+    """Add an ``Item`` in the current session and flush it (the write happens now)."""
+    current_session().add(Item(tag=tag))
+    await current_session().flush()
 
 
 async def committed_tags(engine: AsyncEngine) -> list[str]:

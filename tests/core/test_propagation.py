@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tests.core.helpers import committed_tags
+from tests.core.helpers import add, committed_tags
 from tests.core.models import Code, Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
@@ -28,11 +28,6 @@ from viveka_db import (
 )
 
 repo = ItemRepo()
-
-
-async def add(tag: str) -> None:
-    current_session().add(Item(tag=tag))
-    await current_session().flush()
 
 
 # -- REQUIRED -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 from sqlalchemy import func, select
 
-from tests.core.helpers import committed_tags
+from tests.core.helpers import add, committed_tags
 from tests.core.models import Item
 from viveka_db import (
     DatabaseSessionFactory,
@@ -29,11 +29,6 @@ from viveka_db import (
 def _sqlite_only(backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("pins SQLite's write-lock semantics")
-
-
-async def add(tag: str) -> None:
-    current_session().add(Item(tag=tag))
-    await current_session().flush()
 
 
 async def count_items() -> int:

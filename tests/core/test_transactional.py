@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from tests.core.helpers import checked_out, committed_tags, wait_until_released
+from tests.core.helpers import add, checked_out, committed_tags, wait_until_released
 from tests.core.models import Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
@@ -29,11 +29,6 @@ from viveka_db import (
 )
 
 repo = ItemRepo()
-
-
-async def add(tag: str) -> None:
-    current_session().add(Item(tag=tag))
-    await current_session().flush()
 
 
 # -- read_only ------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from viveka_db.context.scope import TransactionScope
 from viveka_db.errors import NoSessionError
-from viveka_db.transaction.scope import TransactionScope
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -1,8 +1,8 @@
-"""``@transactional``: a thin decorator over :mod:`viveka_db.transaction.manager`.
+"""``@transactional``: a thin decorator over :mod:`viveka_db.transaction`.
 
 It validates options once, at decoration time, and keeps the wrapped signature for type
-checkers (``ParamSpec``). Joining an existing ``REQUIRED`` transaction takes a fast path
-with no allocation beyond the call itself.
+checkers (``ParamSpec``). Joining an existing transaction goes straight to
+:func:`~viveka_db.transaction.unit_of_work.join`; starting one goes to the unit of work.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from viveka_db.context.db_context import (
 )
 from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
 from viveka_db.transaction.manager import execute, run_in_new_transaction
+from viveka_db.transaction.unit_of_work import join
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,6 +94,7 @@ def transactional(
     rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
     no_rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
     data_source: str | None = None,
+    retry: int = 0,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]: ...
 def transactional(
     func: Callable[..., Awaitable[Any]] | None = None,
@@ -105,6 +107,7 @@ def transactional(
     rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
     no_rollback_for: type[BaseException] | tuple[type[BaseException], ...] = (),
     data_source: str | None = None,
+    retry: int = 0,
 ) -> Any:
     """Run an ``async def`` function or method inside a transaction (Spring semantics).
 
@@ -112,6 +115,11 @@ def transactional(
     background task or worker it opens a session, commits on success, rolls back on error
     and closes. See :class:`~viveka_db.Propagation` for the propagation modes. Inside the
     method ``self.db`` (or :func:`viveka_db.current_session`) is the current session.
+
+    ``retry=N`` re-runs the whole call up to ``N`` more times when it fails with a
+    :class:`~viveka_db.RetryableTransactionError` (a serialization failure or deadlock),
+    but only where this call started the transaction: a joined call lets the error through
+    to the boundary that owns the transaction.
     """
     definition = TransactionDefinition.create(
         propagation=propagation,
@@ -121,6 +129,7 @@ def transactional(
         rollback_for=rollback_for,
         no_rollback_for=no_rollback_for,
         data_source=data_source,
+        retry=retry,
     )
     if func is not None:
         return _decorate(func, definition)
@@ -142,7 +151,7 @@ def _decorate(
     params = list(inspect.signature(fn).parameters)
     is_method = bool(params) and params[0] in ("self", "cls")
     fixed_source = definition.data_source
-    fast_join = definition.propagation in _JOINING and definition.timeout is None
+    fast_join = definition.propagation in _JOINING
     starts = definition.propagation in _STARTING
     name = getattr(fn, "__qualname__", repr(fn))
     propagation = definition.propagation
@@ -161,12 +170,7 @@ def _decorate(
         scope = active_scope(source)
         if scope is not None:
             if fast_join:
-                try:
-                    return await fn(*args, **kwargs)
-                except BaseException as exc:
-                    if definition.should_rollback(exc):
-                        scope.rollback_only = True
-                    raise
+                return await join(scope, definition, fn(*args, **kwargs))
         elif starts:
             if (
                 not warned

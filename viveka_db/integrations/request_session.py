@@ -5,14 +5,12 @@ Framework-neutral: the FastAPI dependency is a thin wrapper over :func:`unit_of_
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from viveka_db.context.db_context import DEFAULT, active_scope, scope_var
-from viveka_db.errors import UnexpectedRollbackError
-from viveka_db.transaction.scope import TransactionScope
+from viveka_db.context.db_context import DEFAULT, active_scope
+from viveka_db.transaction.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,36 +25,12 @@ async def unit_of_work(data_source: str = DEFAULT) -> AsyncGenerator[AsyncSessio
     Inside a request handled by ``DbMiddleware`` (or any transaction of this task) it yields
     that session and leaves commit and close to its owner: one session per request, never
     two. Otherwise it makes a new session current for the block (so ``@transactional`` code
-    and repositories called inside join it) and, on leaving, commits (then runs after-commit
-    hooks) or rolls back on an exception or when an inner call marked it rollback-only.
+    and repositories called inside join it) and, on leaving, commits (then runs the hooks)
+    or rolls back on an exception or when an inner call marked it rollback-only.
     """
     existing = active_scope(data_source)
     if existing is not None:
         yield existing.session
         return
-
-    from viveka_db.session.db_session import DatabaseSessionFactory
-
-    factory = DatabaseSessionFactory.get_instance(data_source)
-    scope = TransactionScope(factory, data_source=data_source, owner=asyncio.current_task())
-    var = scope_var(data_source)
-    token = var.set(scope)
-    try:
-        try:
-            yield scope.session
-        except BaseException:
-            await scope.rollback()
-            raise
-        if scope.rollback_only:
-            await scope.rollback()
-            raise UnexpectedRollbackError(
-                "the request's transaction was rolled back because an inner transactional call "
-                "failed and marked it rollback-only (the caller swallowed that exception)"
-            )
-        await scope.commit()
-        await scope.run_after_commit()
-    finally:
-        try:
-            await scope.close()
-        finally:
-            var.reset(token)
+    async with UnitOfWork.open(data_source, name="unit_of_work") as scope:
+        yield scope.session

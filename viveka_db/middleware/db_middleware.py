@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from viveka_db.context.db_context import current_task, scope_var
+from viveka_db.context.db_context import current_task
+from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import loggable
-from viveka_db.errors import UnexpectedRollbackError
-from viveka_db.transaction.scope import TransactionScope
+from viveka_db.transaction.errors import map_error
+from viveka_db.transaction.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -91,15 +92,16 @@ class DbMiddleware:
             return
 
         factory = self._resolve_factory()
-        data_source = factory.data_source
-        tx = TransactionScope(
-            factory,
-            data_source=data_source,
-            owner=current_task(),
-            read_only=scope["method"] in self.read_only_methods,
+        uow = UnitOfWork(
+            TransactionScope(
+                factory,
+                data_source=factory.data_source,
+                owner=current_task(),
+                read_only=scope["method"] in self.read_only_methods,
+            ),
+            name=f"{scope['method']} {scope.get('path', '')}",
         )
-        var = scope_var(data_source)
-        token = var.set(tx)
+        uow.begin()
         rollback_status = self.rollback_status
         replaced = False
 
@@ -107,13 +109,13 @@ class DbMiddleware:
             nonlocal replaced
             if replaced:
                 return
-            if message["type"] == "http.response.start" and not tx.finished:
+            if message["type"] == "http.response.start" and not uow.completed:
                 try:
-                    await _end_transaction(tx, message["status"], rollback_status)
+                    await _end_transaction(uow, message["status"], rollback_status)
                 except Exception as exc:
                     replaced = True
                     await _send_error(send)
-                    raise _CommitFailed from exc
+                    raise _CommitFailed from map_error(exc)
             await send(message)
 
         try:
@@ -124,38 +126,21 @@ class DbMiddleware:
                 "app's response",
                 exc_info=loggable(failure.__cause__),  # mapped, without the driver's values
             )
-        except BaseException:
-            await tx.rollback()
-            raise
         finally:
-            try:
-                await tx.close()
-            finally:
-                var.reset(token)
+            await uow.release()  # rolls back first if the response never started
 
 
-async def _end_transaction(tx: TransactionScope, status: int, rollback_status: int) -> None:
+async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -> None:
     """Commit or roll back the request's transaction as the response ``status`` starts.
 
     Raises when the client must not get the app's response: the commit failed, or the
     transaction was marked rollback-only (an inner failure the app swallowed) while the
     status claims success. An error status is already honest, so it is sent as it is.
     """
-    try:
-        if status >= rollback_status:
-            await tx.rollback()
-        elif tx.rollback_only:
-            await tx.rollback()
-            if status < 400:
-                raise UnexpectedRollbackError(
-                    "the request's transaction was rolled back because an inner transactional "
-                    "call failed and marked it rollback-only (the app swallowed that exception)"
-                )
-        else:
-            await tx.commit()  # rolls back itself if COMMIT fails
-            await tx.run_after_commit()
-    finally:
-        tx.finished = True
+    if status >= rollback_status or (uow.scope.rollback_only and status >= 400):
+        await uow.rollback()
+    else:
+        await uow.commit()  # raises UnexpectedRollbackError when rollback-only
 
 
 async def _send_error(send: Send) -> None:

@@ -83,9 +83,10 @@ async def db_session(viveka_db_factory: DatabaseSessionFactory) -> AsyncIterator
     (``Propagation.REQUIRES_NEW``, ``run_concurrently``) uses its own connection and really
     commits: test such code with ``viveka_db_factory`` and clean up yourself.
     """
-    from viveka_db.context.db_context import bind_session
+    from viveka_db.context.scope import TransactionScope
     from viveka_db.session.engine import VivekaSession
     from viveka_db.testing.session import RollbackSession
+    from viveka_db.transaction.unit_of_work import UnitOfWork
 
     factory = viveka_db_factory
     async with factory.engine.connect() as connection:
@@ -96,14 +97,19 @@ async def db_session(viveka_db_factory: DatabaseSessionFactory) -> AsyncIterator
             expire_on_commit=False,
             sync_session_class=VivekaSession,
         )
+        # owner=None: every task of the test (fixtures run in other tasks) may use it
+        scope = TransactionScope(None, data_source=factory.data_source, session=session)
+        uow = UnitOfWork(scope, name="db_session")
+        session.scope = uow.begin()
         try:
-            with bind_session(session, data_source=factory.data_source, any_task=True) as scope:
-                session.scope = scope
-                yield session
+            yield session
         finally:
-            await session.close()
-            if outer.is_active:
-                await outer.rollback()
+            try:
+                await uow.rollback()  # the test's work never commits: after_rollback hooks run
+                await uow.release()
+            finally:
+                if outer.is_active:
+                    await outer.rollback()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from viveka_db.transaction.scope import TransactionScope
+from viveka_db.context.scope import TransactionScope
 
 __all__ = ["RollbackSession"]
 

@@ -6,7 +6,10 @@ import enum
 from dataclasses import dataclass
 from typing import cast
 
-__all__ = ["Isolation", "Propagation", "TransactionDefinition"]
+__all__ = ["MAX_RETRY", "Isolation", "Propagation", "TransactionDefinition"]
+
+MAX_RETRY = 100
+"""The most extra attempts ``@transactional(retry=...)`` accepts (a guard against typos)."""
 
 
 class Propagation(enum.Enum):
@@ -100,6 +103,9 @@ class TransactionDefinition:
     rollback_for: tuple[type[BaseException], ...] = ()
     no_rollback_for: tuple[type[BaseException], ...] = ()
     data_source: str | None = None
+    retry: int = 0
+    """How many more times a call that started the transaction is re-run after a
+    :class:`~viveka_db.errors.RetryableTransactionError` (0: never)."""
 
     @classmethod
     def create(
@@ -112,11 +118,17 @@ class TransactionDefinition:
         rollback_for: object = (),
         no_rollback_for: object = (),
         data_source: str | None = None,
+        retry: int = 0,
     ) -> TransactionDefinition:
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if data_source is not None and (not isinstance(data_source, str) or not data_source):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"data_source must be a non-empty string, got {data_source!r}")
+        if isinstance(retry, bool) or not isinstance(retry, int) or not 0 <= retry <= MAX_RETRY:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(
+                f"retry must be a whole number of extra attempts from 0 to {MAX_RETRY}, "
+                f"got {retry!r}"
+            )
         return cls(
             propagation=_parse_propagation(propagation),
             read_only=bool(read_only),
@@ -125,6 +137,7 @@ class TransactionDefinition:
             rollback_for=_exception_types("rollback_for", rollback_for),
             no_rollback_for=_exception_types("no_rollback_for", no_rollback_for),
             data_source=data_source,
+            retry=retry,
         )
 
     def should_rollback(self, exc: BaseException) -> bool:

@@ -1,26 +1,28 @@
-"""The boundary logic: what happens around a unit of work for each propagation mode.
+"""Propagation: which boundary a call gets, for each propagation mode.
 
-``@transactional`` and the repository methods call :func:`execute`; everything about
-joining, suspending, savepoints, rollback-only, timeouts and after-commit hooks lives here.
+``@transactional`` and the repository methods call :func:`execute`. Starting a
+transaction is :class:`~viveka_db.transaction.unit_of_work.UnitOfWork`'s job and joining
+one is :func:`~viveka_db.transaction.unit_of_work.join`'s; this module chooses between
+them and adds what only propagation needs: suspending, savepoints and retries.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from viveka_db.context.db_context import active_scope, current_task, scope_var
+from viveka_db.context.db_context import active_scope, scope_var
+from viveka_db.context.scope import TransactionScope
 from viveka_db.errors import (
     IllegalTransactionStateError,
     TransactionRequiredError,
-    TransactionTimeoutError,
     UnexpectedRollbackError,
 )
-from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
-from viveka_db.transaction.scope import TransactionScope
+from viveka_db.transaction.errors import map_error
+from viveka_db.transaction.retry import is_retryable, retry_policy
+from viveka_db.transaction.unit_of_work import UnitOfWork, join, with_timeout
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
@@ -47,7 +49,7 @@ async def execute(
     scope = active_scope(data_source)
     if scope is not None:
         if propagation in _JOINING:
-            return await join(scope, definition, work)
+            return await join(scope, definition, work())
         if propagation is Propagation.REQUIRES_NEW:
             return await run_in_new_transaction(definition, data_source, work, name=name)
         if propagation is Propagation.NESTED:
@@ -71,18 +73,6 @@ async def execute(
     return await _with_timeout(definition, work)
 
 
-async def join(
-    scope: TransactionScope, definition: TransactionDefinition, work: Callable[[], Awaitable[R]]
-) -> R:
-    """Run inside an existing transaction; an escaping error marks it rollback-only."""
-    try:
-        return await _with_timeout(definition, work)
-    except BaseException as exc:
-        if definition.should_rollback(exc):
-            scope.rollback_only = True
-        raise
-
-
 async def run_in_new_transaction(
     definition: TransactionDefinition,
     data_source: str,
@@ -90,58 +80,39 @@ async def run_in_new_transaction(
     *,
     name: str = "",
 ) -> R:
-    """Open a session, run ``work``, commit or roll back, run after-commit hooks, close.
+    """Run ``work`` as a new outermost transaction (a :class:`UnitOfWork`), retried as asked.
 
-    Work that never touched the database (a cache hit, say) created no session, so there
-    is nothing to commit or close: those steps are skipped without a coroutine hop each.
+    ``work`` is called once per attempt, so each attempt runs the whole call again.
     """
-    factory = DatabaseSessionFactory.get_instance(data_source)
-    scope = TransactionScope(
-        factory,
-        data_source=data_source,
+    if not definition.retry:
+        return await _attempt(definition, data_source, work, name, None)
+    retries = definition.retry
+    async for attempt in retry_policy(retries, name):
+        with attempt:
+            number = attempt.retry_state.attempt_number
+
+            def will_retry(exc: BaseException, number: int = number) -> bool:
+                return number <= retries and is_retryable(exc)
+
+            return await _attempt(definition, data_source, work, name, will_retry)
+    raise AssertionError("unreachable: the retry policy re-raises the last failure")
+
+
+def _attempt(
+    definition: TransactionDefinition,
+    data_source: str,
+    work: Callable[[], Awaitable[R]],
+    name: str,
+    will_retry: Callable[[BaseException], bool] | None,
+) -> Awaitable[R]:
+    uow = UnitOfWork.open(
+        data_source,
         read_only=definition.read_only,
         # an isolation level needs a real transaction: the write engine, refusing writes
         read_engine=definition.read_only and definition.isolation is None,
-        owner=current_task(),
+        name=name,
     )
-    var = scope_var(data_source)
-    token = var.set(scope)
-    try:
-        if definition.isolation is not None:
-            await scope.session.connection(
-                execution_options={"isolation_level": definition.isolation.value}
-            )
-        try:
-            if definition.timeout is None:
-                result = await work()
-            else:
-                result = await _with_timeout(definition, work)
-        except BaseException as exc:
-            if definition.should_rollback(exc):
-                await scope.rollback()
-            else:
-                await scope.commit()
-                await scope.run_after_commit()
-            raise
-        if scope.rollback_only:
-            await scope.rollback()
-            raise UnexpectedRollbackError(
-                f"{name or 'the transaction'} was rolled back because an inner transactional "
-                "call failed and marked it rollback-only (the caller swallowed that exception)"
-            )
-        if scope.has_session:
-            await scope.commit()
-        if scope.callbacks:
-            await scope.run_after_commit()
-        return result
-    finally:
-        try:
-            if scope.has_session:
-                await scope.close()
-            else:
-                scope.finished = True
-        finally:
-            var.reset(token)
+    return uow.run(work, definition, will_retry=will_retry)
 
 
 async def _run_nested(
@@ -149,7 +120,7 @@ async def _run_nested(
 ) -> R:
     """Run inside a SAVEPOINT: a failure rolls back to it and leaves the outer work intact."""
     if scope.read_only:
-        return await join(scope, definition, work)
+        return await join(scope, definition, work())
     session = scope.session
     hooks_before = len(scope.callbacks)
     was_rollback_only = scope.rollback_only
@@ -166,11 +137,14 @@ async def _run_nested(
     try:
         result = await _with_timeout(definition, work)
     except BaseException as exc:
-        if definition.should_rollback(exc) or not savepoint.is_active:
+        mapped = map_error(exc)
+        if definition.should_rollback(mapped) or not savepoint.is_active:
             await undo()
         else:
             await savepoint.commit()
-        raise
+        if mapped is exc:
+            raise
+        raise mapped  # noqa: B904 (the mapper chains the cause)
     if (scope.rollback_only and not was_rollback_only) or not savepoint.is_active:
         await undo()
         raise UnexpectedRollbackError(
@@ -205,15 +179,4 @@ async def _run_suspended(
 
 async def _with_timeout(definition: TransactionDefinition, work: Callable[[], Awaitable[R]]) -> R:
     timeout = definition.timeout
-    if timeout is None:
-        return await work()
-    deadline = asyncio.timeout(timeout)
-    try:
-        async with deadline:
-            return await work()
-    except TimeoutError as exc:
-        if not deadline.expired() or isinstance(exc, TransactionTimeoutError):
-            raise
-        raise TransactionTimeoutError(
-            f"transactional work exceeded its timeout of {timeout:g}s and was cancelled"
-        ) from exc
+    return await (work() if timeout is None else with_timeout(timeout, work()))

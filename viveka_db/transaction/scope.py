@@ -1,149 +1,23 @@
-"""One unit of work: a lazily opened session, its rollback-only flag and after-commit hooks.
+"""The transaction scope, re-exported where earlier code imported it from.
 
-A scope is what the context variable holds. It is created by the outermost boundary
-(``@transactional``, ``DbMiddleware``, a direct repository call) and only that boundary
-commits, rolls back and closes it; joined inner calls merely use it.
+It lives in :mod:`viveka_db.context.scope`, below the session layer, so the context
+variable can hold it without the context layer importing the transaction layer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from viveka_db.context.scope import (
+    AfterCommitCallback,
+    AfterCompletionCallback,
+    CompletionStatus,
+    TransactionScope,
+    run_uncancellable,
+)
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from viveka_db.session.db_session import DatabaseSessionFactory
-
-__all__ = ["AfterCommitCallback", "TransactionScope", "run_uncancellable"]
-
-logger = logging.getLogger("viveka_db.transaction")
-
-AfterCommitCallback = Callable[[], "Awaitable[Any] | Any"]
-
-
-class TransactionScope:
-    """The session and transaction state shared by every call that joins one transaction."""
-
-    __slots__ = (
-        "_session",
-        "callbacks",
-        "data_source",
-        "extras",
-        "factory",
-        "finished",
-        "owner",
-        "read_engine",
-        "read_only",
-        "rollback_only",
-    )
-
-    def __init__(
-        self,
-        factory: DatabaseSessionFactory | None,
-        *,
-        data_source: str = "default",
-        read_only: bool = False,
-        read_engine: bool | None = None,
-        owner: asyncio.Task[Any] | None = None,
-        session: AsyncSession | None = None,
-    ) -> None:
-        self.factory = factory
-        self.data_source = data_source
-        self.read_only = read_only
-        """No flush, no commit: the work ends with a rollback and unflushed changes are dropped."""
-        self.read_engine = read_only if read_engine is None else read_engine
-        """Run on the read engine (replica, autocommit); ``False`` for read-only work that
-        needs the write engine's transaction, e.g. with an isolation level."""
-        self.owner = owner
-        """The task allowed to use this scope; ``None`` lets any task use it (test fixtures)."""
-        self._session = session
-        self.rollback_only = False
-        self.finished = False
-        """Set once the owner committed or rolled back: the scope must not start new work."""
-        self.callbacks: list[AfterCommitCallback] = []
-        self.extras: dict[str, Any] = {}
-        """Per-transaction state of extensions (the cache keeps its evicted prefixes here)."""
-
-    @property
-    def session(self) -> AsyncSession:
-        """The session, created on first use so untouched requests never build one."""
-        session = self._session
-        if session is None:
-            factory = self.factory
-            assert factory is not None
-            session = self._session = factory.new_session(read_only=self.read_engine)
-            if self.read_only and not self.read_engine:
-                factory.mark_read_only(session)
-        return session
-
-    @property
-    def has_session(self) -> bool:
-        return self._session is not None
-
-    def after_commit(self, callback: AfterCommitCallback) -> None:
-        self.callbacks.append(callback)
-
-    async def commit(self) -> None:
-        """Commit; a failed commit is rolled back before the error propagates.
-
-        Some databases keep the transaction open when COMMIT fails (SQLite with a deferred
-        constraint), so the connection must not go back to the pool without a rollback.
-        """
-        session = self._session
-        if session is not None and not self.read_only and session.in_transaction():
-            try:
-                await session.commit()
-            except BaseException:
-                await self.rollback()
-                raise
-
-    async def rollback(self) -> None:
-        session = self._session
-        self.callbacks.clear()
-        if session is not None and session.in_transaction():
-            await run_uncancellable(session.rollback())
-
-    async def close(self) -> None:
-        self.finished = True
-        session = self._session
-        if session is not None:
-            await run_uncancellable(session.close())
-
-    async def run_after_commit(self) -> None:
-        """Run the hooks registered during the transaction; a failing hook is logged only.
-
-        The transaction has already committed, so raising here would report a failure for
-        work that did happen.
-        """
-        callbacks, self.callbacks = self.callbacks, []
-        for callback in callbacks:
-            try:
-                result = callback()
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                logger.exception("after-commit callback %r failed", callback)
-
-
-async def run_uncancellable(awaitable: Awaitable[Any]) -> None:
-    """Await cleanup to completion even if the calling task is cancelled meanwhile.
-
-    Closing a session must finish, or its connection never returns to the pool. A
-    cancellation that arrives during the cleanup is re-raised once the cleanup is done.
-    """
-    task = asyncio.ensure_future(awaitable)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
+__all__ = [
+    "AfterCommitCallback",
+    "AfterCompletionCallback",
+    "CompletionStatus",
+    "TransactionScope",
+    "run_uncancellable",
+]

@@ -1,0 +1,252 @@
+"""The one owner of the outermost transaction boundary.
+
+Every place that *starts* a transaction (``@transactional`` and direct repository calls,
+``DbMiddleware``, the FastAPI dependency, the ``db_session`` test fixture) goes through
+:class:`UnitOfWork`; every place that *joins* one goes through :func:`join`. Nothing else
+commits, rolls back, honours rollback-only, runs completion hooks, closes the session or
+resets the context variable, so these rules cannot drift apart between callers:
+
+- success commits, unless an inner call marked the transaction rollback-only: then it rolls
+  back and raises :class:`~viveka_db.errors.UnexpectedRollbackError`;
+- a failure rolls back (or commits, where ``no_rollback_for`` says so) and re-raises;
+- a failed COMMIT is rolled back and raised, mapped to the error family of
+  :mod:`viveka_db.errors`;
+- after the outcome is final the hooks run: ``after_commit`` then ``after_completion
+  ("committed")``, or ``after_rollback`` then ``after_completion("rolled_back")``; a hook
+  that raises is logged and the others still run;
+- the session is closed and the context reset on every path, cancellation included (the
+  rollback and the close are shielded from it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextvars import Token
+from types import TracebackType
+from typing import TypeVar
+
+from viveka_db.context.db_context import current_task, scope_var
+from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
+from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
+from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.transaction.definition import TransactionDefinition
+from viveka_db.transaction.errors import map_error
+
+__all__ = ["UnitOfWork", "join", "with_timeout"]
+
+R = TypeVar("R")
+
+_REQUIRED = TransactionDefinition()
+
+
+class UnitOfWork:
+    """One outermost transaction: make its scope current, end it once, clean up always.
+
+    Use it as ``async with UnitOfWork.open(...) as scope:`` (commit on success, roll back on
+    an exception), through :meth:`run` (Spring's rollback rules of a definition), or step by
+    step with :meth:`begin`, :meth:`commit` / :meth:`rollback` and :meth:`release` where the
+    moment of the commit is not the end of the block (``DbMiddleware`` commits when the
+    response starts and releases when the app returns).
+    """
+
+    __slots__ = ("_token", "completed", "name", "scope")
+
+    def __init__(self, scope: TransactionScope, *, name: str = "") -> None:
+        self.scope = scope
+        self.name = name
+        self.completed = False
+        """Set once :meth:`commit` or :meth:`rollback` decided the outcome."""
+        self._token: Token[TransactionScope | None] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        data_source: str,
+        *,
+        read_only: bool = False,
+        read_engine: bool | None = None,
+        name: str = "",
+    ) -> UnitOfWork:
+        """A unit of work on a new, lazily opened session of ``data_source``, owned by this task."""
+        factory = DatabaseSessionFactory.get_instance(data_source)
+        scope = TransactionScope(
+            factory,
+            data_source=data_source,
+            read_only=read_only,
+            read_engine=read_engine,
+            owner=current_task(),
+        )
+        return cls(scope, name=name)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def begin(self) -> TransactionScope:
+        """Make the scope the current one of its data source for this task (and its children)."""
+        self._token = scope_var(self.scope.data_source).set(self.scope)
+        return self.scope
+
+    async def commit(self) -> None:
+        """Commit and run the commit hooks; honour rollback-only.
+
+        Raises :class:`UnexpectedRollbackError` (after rolling back) when an inner call marked
+        the transaction rollback-only, and the mapped error when COMMIT itself fails.
+        """
+        scope = self.scope
+        if scope.rollback_only:
+            await self.rollback()
+            raise UnexpectedRollbackError(
+                f"{self.name or 'the transaction'} was rolled back because an inner "
+                "transactional call failed and marked it rollback-only (the caller swallowed "
+                "that exception)"
+            )
+        if scope.has_session:
+            try:
+                await scope.commit()  # rolls back by itself when COMMIT fails
+            except BaseException as exc:
+                await self._complete("rolled_back")
+                mapped = map_error(exc)
+                if mapped is exc:
+                    raise
+                raise mapped  # noqa: B904 (the mapper chains the cause)
+        await self._complete("committed")
+
+    async def rollback(self, *, run_hooks: bool = True) -> None:
+        """Roll back; ``run_hooks=False`` drops the hooks instead (an attempt to be retried).
+
+        A no-op once the outcome was decided (a request whose response already started).
+        """
+        if self.completed:
+            return
+        await self.scope.rollback()
+        if not run_hooks:
+            self.scope.discard_hooks()
+        await self._complete("rolled_back")
+
+    async def release(self) -> None:
+        """Close the session and reset the context; roll back first if nothing ended the work."""
+        scope = self.scope
+        try:
+            if not self.completed:
+                await self.rollback()
+        finally:
+            try:
+                if scope.has_session:
+                    await scope.close()
+                else:
+                    scope.finished = True
+            finally:
+                if self._token is not None:
+                    scope_var(scope.data_source).reset(self._token)
+                    self._token = None
+
+    async def _complete(self, status: CompletionStatus) -> None:
+        self.completed = True
+        scope = self.scope
+        scope.finished = True
+        if not scope.has_hooks:
+            return
+        if status == "committed":
+            callbacks, scope.callbacks = scope.callbacks, []
+            await run_hooks("after-commit", callbacks)
+        else:
+            callbacks, scope.rollback_callbacks = scope.rollback_callbacks, []
+            await run_hooks("after-rollback", callbacks)
+        completions, scope.completion_callbacks = scope.completion_callbacks, []
+        await run_hooks("after-completion", completions, status)
+        scope.discard_hooks()
+
+    # -- the whole boundary ----------------------------------------------------------------
+
+    async def __aenter__(self) -> TransactionScope:
+        return self.begin()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None:
+                await self.commit()
+            else:
+                await self.rollback()
+        finally:
+            await self.release()
+
+    async def run(
+        self,
+        work: Callable[[], Awaitable[R]],
+        definition: TransactionDefinition = _REQUIRED,
+        *,
+        will_retry: Callable[[BaseException], bool] | None = None,
+    ) -> R:
+        """Run ``work`` as this unit of work under ``definition``'s rules.
+
+        ``will_retry(error)`` tells whether the caller is going to run the whole call again
+        after ``error``; such an attempt is rolled back without running its hooks.
+        Work that never touched the database and registered no hook (a cache hit, say)
+        ends without a single extra coroutine hop.
+        """
+        scope = self.begin()
+        try:
+            if definition.isolation is not None:
+                await scope.session.connection(
+                    execution_options={"isolation_level": definition.isolation.value}
+                )
+            try:
+                if definition.timeout is None:
+                    result = await work()
+                else:
+                    result = await with_timeout(definition.timeout, work())
+            except BaseException as exc:
+                mapped = map_error(exc)
+                if definition.should_rollback(mapped):
+                    await self.rollback(run_hooks=will_retry is None or not will_retry(mapped))
+                else:
+                    await self.commit()
+                if mapped is exc:
+                    raise
+                raise mapped  # noqa: B904 (the mapper chains the cause)
+            if scope.rollback_only or scope.has_session or scope.has_hooks:
+                await self.commit()
+            else:
+                self.completed = scope.finished = True
+            return result
+        finally:
+            await self.release()
+
+
+async def join(scope: TransactionScope, definition: TransactionDefinition, work: Awaitable[R]) -> R:
+    """Run ``work`` inside ``scope``'s transaction, which some other boundary owns.
+
+    An error escaping it is mapped, and marks the transaction rollback-only where the
+    definition's rules say it rolls back, so that the owner rolls back even if a caller
+    swallows the error. This is the only place that marks a joined transaction.
+    """
+    try:
+        if definition.timeout is None:
+            return await work
+        return await with_timeout(definition.timeout, work)
+    except BaseException as exc:
+        mapped = map_error(exc)
+        if definition.should_rollback(mapped):
+            scope.rollback_only = True
+        if mapped is exc:
+            raise
+        raise mapped  # noqa: B904 (the mapper chains the cause)
+
+
+async def with_timeout(seconds: float, work: Awaitable[R]) -> R:
+    """Await ``work``; after ``seconds`` cancel it and raise TransactionTimeoutError."""
+    deadline = asyncio.timeout(seconds)
+    try:
+        async with deadline:
+            return await work
+    except TimeoutError as exc:
+        if not deadline.expired() or isinstance(exc, TransactionTimeoutError):
+            raise
+        raise TransactionTimeoutError(
+            f"transactional work exceeded its timeout of {seconds:g}s and was cancelled"
+        ) from exc
