@@ -58,17 +58,22 @@ class VivekaSession(Session):
     instead of SQLAlchemy's anonymous ``StaleDataError``.
     """
 
+    pending_versioned: list[object] | tuple[()] = ()
+    """The versioned entities the running flush updates or deletes (set by ``before_flush``,
+    so a flush with nothing to do costs nothing extra)."""
+
     def flush(self, objects: Sequence[Any] | None = None) -> None:
-        pending = versioned_pending(self)
         try:
             super().flush(objects)
         except StaleDataError as exc:
             if isinstance(exc, OptimisticLockError):
                 raise
-            error = stale_write_error(pending, exc)
+            error = stale_write_error(self.pending_versioned, exc)
             if error is None:
                 raise
             raise error from exc
+        finally:
+            self.pending_versioned = ()
 
 
 @event.listens_for(VivekaSession, "before_flush")
@@ -80,6 +85,12 @@ def _refuse_flush_when_read_only(
             "cannot flush changes inside a read_only=True transaction; remove read_only or "
             "run the write in a transaction that allows writes"
         )
+
+
+@event.listens_for(VivekaSession, "before_flush")
+def _note_versioned_writes(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    if isinstance(session, VivekaSession):
+        session.pending_versioned = versioned_pending(session)
 
 
 @event.listens_for(VivekaSession, "do_orm_execute")
