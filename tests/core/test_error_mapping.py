@@ -319,6 +319,31 @@ async def test_version_conflict_on_delete_at_commit(db: DatabaseSessionFactory) 
     assert caught.value.entity is Note
 
 
+async def test_version_conflict_among_several_pending_names_the_class_only(
+    db: DatabaseSessionFactory,
+) -> None:
+    first, second = await notes.insert_all([Note(title="one"), Note(title="two")])
+
+    @transactional(propagation=Propagation.REQUIRES_NEW)
+    async def concurrent_edit() -> None:
+        loaded = await notes.get_by_id(second.id)
+        assert loaded is not None
+        loaded.title = "theirs"
+
+    @transactional
+    async def edit_both() -> None:
+        mine = [await notes.get_by_id(first.id), await notes.get_by_id(second.id)]
+        await concurrent_edit()
+        for note in mine:
+            assert note is not None
+            note.title = "mine"
+
+    with pytest.raises(OptimisticLockError) as caught:
+        await edit_both()
+    assert caught.value.entity is Note
+    assert caught.value.ident is None  # which of the two is not known: no guess
+
+
 # -- the mapped classes themselves ------------------------------------------------------------
 
 
