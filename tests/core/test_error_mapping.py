@@ -94,6 +94,8 @@ def assert_mapped(
     expected = CONSTRAINTS.get(case)
     if expected is not None:
         assert error.constraint == expected
+    if case == "not_null":
+        assert error.constraint is None  # a NOT NULL column has no constraint name to report
     assert error.table == "core_err_users"
     assert error.orig is not None
     if chained:

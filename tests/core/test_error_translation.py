@@ -193,3 +193,33 @@ def test_family_classes_work_raised_by_application_code() -> None:
     error = DuplicateKeyError("email taken", columns=("email",), constraint="uq")
     assert error.orig is None and error.statement is None
     assert error.columns == ("email",) and str(error) == "email taken"
+
+
+def test_metadata_names_only_the_constraint_that_failed() -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint
+
+    from viveka_db.dialects.base import Site
+    from viveka_db.dialects.registry import adapter_for
+
+    table = Table(
+        "t",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("code", String(10), nullable=False),
+        UniqueConstraint("code", name="uq_t_code"),
+    )
+    site = Site(table, writes_rows=True)
+    sqlite = adapter_for("sqlite")
+    duplicate = sqlite.map_error(
+        wrap(sqlite3.IntegrityError("UNIQUE constraint failed: t.code")), site
+    )
+    assert isinstance(duplicate, DuplicateKeyError) and duplicate.constraint == "uq_t_code"
+    missing = sqlite.map_error(
+        wrap(sqlite3.IntegrityError("NOT NULL constraint failed: t.code")), site
+    )
+    assert isinstance(missing, NotNullViolationError) and missing.constraint is None
+    mysql = adapter_for("mariadb")
+    primary = mysql.map_error(
+        wrap(FakeMysqlError(1062, "Duplicate entry '1' for key 'PRIMARY'")), site
+    )
+    assert isinstance(primary, DuplicateKeyError) and primary.columns == ("id",)

@@ -95,7 +95,8 @@ class Violation:
         constraint, columns = self.constraint, self.columns
         if table is not None:
             columns = columns_of(table, constraint) or columns
-            constraint = constraint or constraint_with(table, columns)
+            if constraint is None and self.family is DuplicateKeyError:  # SQLite's case
+                constraint = constraint_with(table, columns)
         name = self.table or (table.name if table is not None else None)
         return mapped_error(
             self.family,
