@@ -54,9 +54,7 @@ async def test_postgresql_serialization_failure(db: DatabaseSessionFactory, back
         session.add(Note(title=title))
         await session.flush()
 
-    results = await asyncio.gather(
-        add_if_counted("a"), add_if_counted("b"), return_exceptions=True
-    )
+    results = await asyncio.gather(add_if_counted("a"), add_if_counted("b"), return_exceptions=True)
     error = single_failure(results)
     assert isinstance(error, SerializationFailureError), repr(error)
     assert isinstance(error, RetryableTransactionError)
@@ -98,6 +96,44 @@ async def test_deadlock_is_mapped(db: DatabaseSessionFactory, backend: str) -> N
     assert isinstance(error, RetryableTransactionError)
     assert isinstance(error, OperationalError)  # `except OperationalError` still catches it
     assert ("40P01" if backend == "postgresql" else "1213") in str(error)
+
+
+async def test_mariadb_snapshot_isolation_conflict(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    only(backend, "mariadb")
+    (note,) = await notes.insert_all([Note(title="first")])
+    read = asyncio.Event()
+    written = asyncio.Event()
+
+    @transactional(isolation=Isolation.REPEATABLE_READ)
+    async def stale_writer() -> None:
+        session = current_session()
+        await session.execute(text("SET SESSION innodb_snapshot_isolation = ON"))
+        await session.execute(
+            text("SELECT title FROM core_err_docs WHERE id = :id"), {"id": note.id}
+        )
+        read.set()
+        await written.wait()  # another transaction changes the row and commits
+        await session.execute(
+            text("UPDATE core_err_docs SET title = 'mine' WHERE id = :id"), {"id": note.id}
+        )
+
+    @transactional
+    async def other_writer() -> None:
+        await read.wait()
+        await current_session().execute(
+            text("UPDATE core_err_docs SET title = 'theirs' WHERE id = :id"), {"id": note.id}
+        )
+
+    async def then_signal() -> None:
+        await other_writer()
+        written.set()
+
+    results = await asyncio.gather(stale_writer(), then_signal(), return_exceptions=True)
+    error = single_failure(results)
+    assert isinstance(error, SerializationFailureError), repr(error)
+    assert "1020" in str(error)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from viveka_db.errors import (
     DuplicateKeyError,
     ForeignKeyViolationError,
     NotNullViolationError,
+    SerializationFailureError,
 )
 
 __all__ = ["MysqlAdapter"]
@@ -75,6 +76,7 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
     1364: _not_null,  # Field 'x' doesn't have a default value (strict mode)
     3819: _check,  # MySQL
     4025: _check,  # MariaDB
+    1020: _plain(SerializationFailureError),  # MariaDB snapshot isolation: row changed
     1213: _plain(DeadlockError),
     1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
 }
