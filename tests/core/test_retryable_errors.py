@@ -3,7 +3,7 @@
 Each is provoked for real: two SERIALIZABLE transactions that read what the other writes
 (PostgreSQL 40001), two transactions locking two rows in opposite order (PostgreSQL 40P01,
 MariaDB 1213 through aiomysql and asyncmy), and a write while another connection holds
-SQLite's write lock ("database is locked").
+SQLite's write lock ("database is locked"). Also: asyncmy's errors map like aiomysql's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from tests.core.error_models import Note, NoteRepo
 from viveka_db import (
     DatabaseSessionFactory,
     DeadlockError,
+    DuplicateKeyError,
     Isolation,
+    NotNullViolationError,
     RetryableTransactionError,
     SerializationFailureError,
     current_session,
@@ -181,3 +183,21 @@ async def test_sqlite_database_is_locked(db: DatabaseSessionFactory, backend: st
     assert isinstance(error, OperationalError)
     assert isinstance(error.orig, sqlite3.OperationalError)
     assert "locked" in str(error.orig)
+
+
+async def test_constraint_violations_are_mapped_on_asyncmy(
+    asyncmy_factory: DatabaseSessionFactory,
+) -> None:
+    """The same error numbers through asyncmy's exceptions (the suite's driver is aiomysql)."""
+    from tests.core.error_models import Member, MemberRepo
+
+    members = MemberRepo()
+    await members.insert_all([Member(id=1, email="taken@example.com", name="first")])
+    with pytest.raises(DuplicateKeyError) as duplicate:
+        await members.insert_all([Member(id=2, email="taken@example.com", name="second")])
+    assert duplicate.value.columns == ("email",)
+    assert type(duplicate.value.orig).__module__.startswith("asyncmy")
+    assert "taken@example.com" not in str(duplicate.value)
+    with pytest.raises(NotNullViolationError) as missing:
+        await members.insert_all([Member(id=3, email="x@example.com", name=None)])
+    assert missing.value.columns == ("name",)
