@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import PoolResetState
 
+from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
 from viveka_db.errors import ReadOnlyTransactionError
@@ -266,7 +267,7 @@ def _is_plain_select(context: Any) -> bool:
         return False
     statement = compiled.statement
     # SELECT ... FOR UPDATE (rendered as plain SELECT on SQLite) asks for the write lock
-    return bool(getattr(statement, "is_select", False)) and statement._for_update_arg is None
+    return bool(getattr(statement, "is_select", False)) and not requests_row_lock(statement)
 
 
 def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
