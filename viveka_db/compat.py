@@ -28,7 +28,7 @@ __all__ = [
 
 
 def _minor(version: str) -> tuple[int, int]:
-    major, minor = (version.split(".") + ["0"])[:2]
+    major, minor = [*version.split("."), "0"][:2]
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
 
 
@@ -82,7 +82,7 @@ def detached_entity_private(
 def detached_entity_public(
     mapper: Mapper[Any], primary_key: tuple[str, ...], values: Mapping[str, Any]
 ) -> Any:
-    """The same instance through public API: committed values, then ``make_transient_to_detached``."""
+    """The same instance through public API: committed values, ``make_transient_to_detached``."""
     instance = mapper.class_manager.new_instance()
     for key, value in values.items():
         set_committed_value(instance, key, value)

@@ -17,8 +17,7 @@ from sqlalchemy import ForeignKey, String, event, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from viveka_db import VivekaDbBase, entity, table
-from viveka_db import compat
+from viveka_db import VivekaDbBase, compat, entity, table
 from viveka_db.session import engine as engine_module
 from viveka_db.session.db_session import DatabaseSessionFactory
 
@@ -70,9 +69,7 @@ def test_the_fast_paths_are_taken_on_the_verified_releases() -> None:
     ids=lambda s: str(s).replace("\n", " ")[:60],
 )
 def test_row_lock_paths_agree(statement: Any) -> None:
-    assert compat.requests_row_lock_private(statement) is compat.requests_row_lock_public(
-        statement
-    )
+    assert compat.requests_row_lock_private(statement) is compat.requests_row_lock_public(statement)
 
 
 @pytest.fixture(params=["private", "public"])

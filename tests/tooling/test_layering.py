@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("importlinter", reason="the dev extra installs import-linter")
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+RUN = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:

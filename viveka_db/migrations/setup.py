@@ -41,7 +41,9 @@ README_TEMPLATE = """Migrations of this project (Alembic, driven by `viveka-db`)
 def create_directory(directory: Path) -> list[Path]:
     """Write ``env.py``, ``script.py.mako``, ``README`` and ``versions/`` into ``directory``."""
     if directory.exists() and any(directory.iterdir()):
-        raise ConfigurationError(f"{directory} already exists and is not empty; choose another --directory")
+        raise ConfigurationError(
+            f"{directory} already exists and is not empty; choose another --directory"
+        )
     template = Path(__file__).with_name("script.py.mako").read_text(encoding="utf-8")
     (directory / "versions").mkdir(parents=True, exist_ok=True)
     files = {

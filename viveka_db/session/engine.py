@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -257,7 +258,11 @@ def _run_on_driver(connection: Any, sql: str) -> None:
     ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
     method inside an event (public since 1.4.30; ``sqlalchemy.util``'s ``await_`` is not).
     """
-    connection.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))
+
+    def execute(driver: Any) -> Awaitable[Any]:
+        return cast("Awaitable[Any]", driver.execute(sql))
+
+    connection.connection.dbapi_connection.run_async(execute)
 
 
 def _is_plain_select(context: Any) -> bool:
