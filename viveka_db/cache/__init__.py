@@ -1,6 +1,7 @@
 """The cache layer behind ``@cacheable`` / ``@cache_evict`` (DESIGN D6)."""
 
-from viveka_db.cache import setup as _setup  # registers the [cache] start-up hook
+# Importing the package registers the [cache] start-up hook with the session layer.
+from viveka_db.cache import setup as setup
 from viveka_db.cache.db_cache import (
     CacheBackend,
     CacheStats,
@@ -12,8 +13,6 @@ from viveka_db.cache.db_cache import (
     register_backend,
     use_cache,
 )
-
-del _setup
 
 __all__ = [
     "CacheBackend",
