@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint typecheck complexity docs check clean
+.PHONY: demo test test-lowest bench lint typecheck complexity docs check clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The SQLite suite with the lowest versions pyproject.toml allows (a venv of its own).
+test-lowest:
+	bash .ci/lowest.sh $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check viveka_db tests benchmarks examples
 	$(VENV)/bin/ruff format --check viveka_db
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from viveka_db.cli.errors import CliError, describe_error, scrub
 from viveka_db.codegen.fields import FieldSpec
 from viveka_db.codegen.source import _Imports
+from viveka_db.errors import ConfigurationError
 
 
 def test_scrub_replaces_every_secret_longest_first() -> None:
@@ -26,6 +27,14 @@ def test_describe_error_prefers_the_drivers_message_and_one_line() -> None:
     )
     assert describe_error(CliError("no models given")) == "no models given"
     assert describe_error(TimeoutError()) == "timed out"
+
+
+def test_our_own_errors_are_shown_without_their_type_name() -> None:
+    """viveka_db's errors are worded for users (a bad --models, a migrations directory)."""
+    assert describe_error(ConfigurationError("no migrations directory at x")) == (
+        "no migrations directory at x"
+    )
+    assert describe_error(ValueError("bad")) == "ValueError: bad"
 
 
 def test_source_imports_render_stdlib_pydantic_then_models() -> None:

@@ -1,5 +1,7 @@
 """The cache layer behind ``@cacheable`` / ``@cache_evict`` (DESIGN D6)."""
 
+# Importing the package registers the [cache] start-up hook with the session layer.
+from viveka_db.cache import setup as setup
 from viveka_db.cache.db_cache import (
     CacheBackend,
     CacheStats,

@@ -33,9 +33,9 @@ from viveka_db.cache.backend import CacheBackend, Stamp
 from viveka_db.cache.current import get_cache
 from viveka_db.cache.keys import KeyBuilder
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
+from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
-from viveka_db.decorator.transactional import DATA_SOURCE_ATTR
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
 

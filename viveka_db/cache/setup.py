@@ -1,4 +1,9 @@
-"""Installing the cache backend described by the ``[cache]`` section (owned by the cache layer)."""
+"""Installing the cache backend described by the ``[cache]`` section (owned by the cache layer).
+
+Importing this module registers :func:`install_for_data_source` with the session layer, so
+initialising the ``default`` data source installs its ``[cache]`` backend; the package's
+``__init__`` imports it, so the hook is in place whenever :mod:`viveka_db` is imported.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,16 @@ from viveka_db.cache.backend import CacheBackend
 from viveka_db.cache.current import get_cache, install_configured, reset, use_cache
 from viveka_db.cache.null import NullCache
 from viveka_db.cache.registry import cache_from_url
-from viveka_db.config.settings import CacheSettings
+from viveka_db.config.settings import CacheSettings, VivekaSettings
+from viveka_db.context.db_context import DEFAULT
+from viveka_db.session.listeners import on_data_source_started
 
 __all__ = [
     "backend_from_settings",
     "close_cache",
     "get_cache",
     "install_cache",
+    "install_for_data_source",
     "install_from_settings",
 ]
 
@@ -40,6 +48,13 @@ def install_from_settings(settings: CacheSettings) -> None:
     """
     explicit = bool({"url", "enabled"} & settings.model_fields_set)
     install_configured(backend_from_settings(settings), explicit=explicit)
+
+
+@on_data_source_started
+def install_for_data_source(data_source: str, settings: VivekaSettings) -> None:
+    """The session layer's start-up hook: the ``default`` data source's settings own the cache."""
+    if data_source == DEFAULT:
+        install_from_settings(settings.cache)
 
 
 def install_cache(backend: CacheBackend) -> CacheBackend | None:

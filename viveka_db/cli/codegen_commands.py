@@ -21,7 +21,7 @@ def schemas(
     ] = None,
 ) -> None:
     """Generate {Entity}Create, {Entity}Update and {Entity}Read Pydantic models."""
-    from viveka_db.cli.models import entities_in, import_models
+    from viveka_db.base.discovery import entities_in, import_models
     from viveka_db.codegen import render_module
 
     import_models([module])

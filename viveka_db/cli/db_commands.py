@@ -33,8 +33,8 @@ def model_names(models: list[str] | None) -> list[str]:
 
 def init(models: ModelsOption = None) -> None:
     """Create the tables of the entities in MODELS that do not exist yet (never drops)."""
+    from viveka_db.base.discovery import entities_in, import_models
     from viveka_db.cache.setup import close_cache
-    from viveka_db.cli.models import entities_in, import_models
     from viveka_db.config import build_url, mask_url
     from viveka_db.session.db_session import DatabaseSessionFactory
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from viveka_db.errors import VivekaDbError
+
 __all__ = ["CliError", "describe_error", "scrub"]
 
 
@@ -38,5 +40,6 @@ def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
         message = f"no module named {cause.name!r} (is it on the path? run from your project root)"
     first = message.splitlines()[0].strip() if message else ""
     name = type(cause).__name__
-    line = first if isinstance(exc, CliError) else (f"{name}: {first}" if first else name)
+    worded = isinstance(cause, CliError | VivekaDbError)  # our own messages need no type name
+    line = first if worded else (f"{name}: {first}" if first else name)
     return scrub(line, secrets)

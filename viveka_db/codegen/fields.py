@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, Enum, Integer, String, inspect
+from sqlalchemy import JSON, Column, Enum, Integer, String, inspect
 from sqlalchemy.orm import Mapper
 
 __all__ = ["FieldSpec", "SchemaKind", "allows_none", "entity_fields", "include_in", "is_required"]
@@ -41,6 +41,8 @@ def _python_type(column: Column[Any]) -> Any:
     column_type = column.type
     if isinstance(column_type, Enum) and isinstance(column_type.enum_class, type):
         return column_type.enum_class
+    if isinstance(column_type, JSON):  # any JSON value; SQLAlchemy 2.0 says dict, 2.1 object
+        return Any
     try:
         python_type = column_type.python_type
     except NotImplementedError:

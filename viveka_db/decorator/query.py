@@ -36,8 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
+from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, current_session
-from viveka_db.decorator.transactional import DATA_SOURCE_ATTR, transactional
+from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityDefinitionError
 
 __all__ = ["query"]

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import (
     DEFAULT,
     active_scope,
@@ -33,7 +34,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("viveka_db.transaction")
 
-DATA_SOURCE_ATTR = "_viveka_data_source"
 _STARTING = (Propagation.REQUIRED, Propagation.REQUIRES_NEW, Propagation.NESTED)
 _JOINING = (Propagation.REQUIRED, Propagation.SUPPORTS, Propagation.MANDATORY)
 

@@ -55,7 +55,7 @@ def run_migrations(
     from alembic import context
 
     from viveka_db.base.db_base import VivekaDbBase
-    from viveka_db.cli.models import import_models
+    from viveka_db.base.discovery import import_models
     from viveka_db.config import VivekaSettings, build_url, load_settings
     from viveka_db.dialects import adapter_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from viveka_db.cli.errors import CliError
+from viveka_db.errors import ConfigurationError
 from viveka_db.migrations.env import CONFIG_ATTRIBUTE, MODELS_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ README_TEMPLATE = """Migrations of this project (Alembic, driven by `viveka-db`)
 def create_directory(directory: Path) -> list[Path]:
     """Write ``env.py``, ``script.py.mako``, ``README`` and ``versions/`` into ``directory``."""
     if directory.exists() and any(directory.iterdir()):
-        raise CliError(f"{directory} already exists and is not empty; choose another --directory")
+        raise ConfigurationError(
+            f"{directory} already exists and is not empty; choose another --directory"
+        )
     template = Path(__file__).with_name("script.py.mako").read_text(encoding="utf-8")
     (directory / "versions").mkdir(parents=True, exist_ok=True)
     files = {
@@ -59,7 +61,7 @@ def alembic_config(directory: Path, settings: VivekaSettings, models: list[str])
     from alembic.config import Config
 
     if not (directory / "env.py").is_file():
-        raise CliError(
+        raise ConfigurationError(
             f"no migrations directory at {directory} (no env.py); create one with "
             "`viveka-db db migrations init` or pass --directory"
         )

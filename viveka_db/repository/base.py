@@ -13,7 +13,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
-from viveka_db.decorator.transactional import DATA_SOURCE_ATTR, SessionAccessor
+from viveka_db.context.data_source import DATA_SOURCE_ATTR
+from viveka_db.decorator.transactional import SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
 
 __all__ = ["RepositoryBase", "T"]

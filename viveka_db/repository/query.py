@@ -7,19 +7,14 @@ given, so ``repo.with_deleted().where(...)`` keeps seeing deleted rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnExpressionArgument, Select, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
 from viveka_db.repository.soft_delete import SoftDeleteRepository
-
-if TYPE_CHECKING:
-    from sqlalchemy.sql._typing import (
-        _ColumnExpressionArgument,  # pyright: ignore[reportPrivateUsage]
-    )
 
 __all__ = ["QueryRepository"]
 
@@ -38,7 +33,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         criteria = self.visibility_criteria()
         return stmt.where(*criteria) if criteria else stmt
 
-    def where(self, *criteria: _ColumnExpressionArgument[bool]) -> Select[T]:
+    def where(self, *criteria: ColumnExpressionArgument[bool]) -> Select[T]:
         """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``."""
         return self.select().where(*criteria)
 

@@ -27,6 +27,7 @@ from viveka_db.session.engine import (
     create_write_engine,
     sessionmaker_for,
 )
+from viveka_db.session.listeners import notify_started
 
 __all__ = ["DatabaseSessionFactory"]
 
@@ -81,10 +82,7 @@ class DatabaseSessionFactory:
             self._setup(data_source, settings, url, engine_options)
             cls._instances[data_source] = self
         logger.info("data source %r initialised: %s", data_source, mask_url(url))
-        if data_source == "default":
-            from viveka_db.cache.setup import install_from_settings
-
-            install_from_settings(settings.cache)
+        notify_started(data_source, settings)
         return self
 
     def __init__(

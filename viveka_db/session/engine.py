@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import PoolResetState
-from sqlalchemy.util.concurrency import await_
 
+from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.config.urls import check_async_url
 from viveka_db.dialects import adapter_for
@@ -149,8 +149,7 @@ def _driver_in_transaction(driver: Any) -> bool:
     status = getattr(driver, "get_transaction_status", None)
     if status is not None:
         return bool(status())
-    inner = getattr(driver, "_conn", None)  # aiosqlite.Connection -> sqlite3.Connection
-    return bool(getattr(inner, "in_transaction", True))
+    return bool(getattr(driver, "in_transaction", True))  # aiosqlite: sqlite3's flag
 
 
 def create_read_engine(
@@ -256,7 +255,7 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
             if connection.get_execution_options().get("isolation_level") == "SERIALIZABLE":
                 # an explicit SERIALIZABLE wants every read in the write transaction
                 connection.info[_PENDING_BEGIN] = False
-                await_(connection.connection.driver_connection.execute(begin_sql))
+                _run_on_driver(connection, begin_sql)
             else:
                 connection.info[_PENDING_BEGIN] = True
 
@@ -268,7 +267,7 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
             if info.get(_PENDING_BEGIN) and not _is_plain_select(context):
                 info[_PENDING_BEGIN] = False
                 # one thread hop on the driver connection; exec_driver_sql costs three
-                await_(conn.connection.driver_connection.execute(begin_sql))
+                _run_on_driver(conn, begin_sql)
 
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
@@ -279,6 +278,19 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
 _PENDING_BEGIN = "viveka_pending_begin"
 
 
+def _run_on_driver(connection: Any, sql: str) -> None:
+    """Send ``sql`` straight to the asyncio driver from a sync event handler.
+
+    ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
+    method inside an event (public since 1.4.30; ``sqlalchemy.util``'s ``await_`` is not).
+    """
+
+    def execute(driver: Any) -> Awaitable[Any]:
+        return cast("Awaitable[Any]", driver.execute(sql))
+
+    connection.connection.dbapi_connection.run_async(execute)
+
+
 def _is_plain_select(context: Any) -> bool:
     """A compiled Core/ORM SELECT: it may run before the transaction's first write."""
     compiled = getattr(context, "compiled", None)
@@ -286,7 +298,7 @@ def _is_plain_select(context: Any) -> bool:
         return False
     statement = compiled.statement
     # SELECT ... FOR UPDATE (rendered as plain SELECT on SQLite) asks for the write lock
-    return bool(getattr(statement, "is_select", False)) and statement._for_update_arg is None
+    return bool(getattr(statement, "is_select", False)) and not requests_row_lock(statement)
 
 
 def _finish(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:

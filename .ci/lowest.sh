@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The SQLite suite against the lowest versions pyproject.toml allows for every direct
+# dependency (uv's `--resolution lowest-direct`), so the declared lower bounds stay true.
+# Transitive dependencies resolve normally. Redis tests use the local Redis when it runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${LOWEST_VENV:-build/lowest-venv}
+PYTHON=${PYTHON:-python3}
+
+"$PYTHON" -m venv --clear "$VENV"
+"$VENV/bin/python" -m pip install --quiet uv
+"$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" \
+  --resolution lowest-direct -e ".[all,asyncmy,test]"
+echo "lowest: direct dependencies as installed"
+"$VENV/bin/python" -m uv pip list --python "$VENV/bin/python" 2>/dev/null | grep -iE \
+  '^(sqlalchemy|aiosqlite|pydantic|orjson|asyncpg|aiomysql|asyncmy|redis|starlette|fastapi|typer|rich|alembic|pytest|pytest-asyncio|httpx|uvicorn|fakeredis|asgi-lifespan) '
+VIVEKA_TEST_BACKENDS=sqlite "$VENV/bin/python" -m pytest -q "$@"
