@@ -14,6 +14,7 @@ from sqlalchemy import exists as sa_exists
 from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import EntityNotFoundError
 from viveka_db.repository.base import T
 from viveka_db.repository.locking import flush_checked, merge_checked
 from viveka_db.repository.query import QueryRepository
@@ -22,7 +23,7 @@ __all__ = ["CrudRepository"]
 
 
 class CrudRepository(QueryRepository[T]):
-    """``insert_all``, ``get_by_id``, ``get_all``, ``update``, ``delete``, ``exists``, ..."""
+    """``insert_all``, ``get_by_id``, ``get_or_raise``, ``get_all``, ``update``, ``delete``, ..."""
 
     @transactional
     async def insert_all(self, entities: Iterable[T]) -> list[T]:
@@ -39,6 +40,18 @@ class CrudRepository(QueryRepository[T]):
         instance = await self.db.get(self.model, id)
         if instance is None or not self.is_visible(instance):
             return None
+        return instance
+
+    @transactional
+    async def get_or_raise(self, id: Any) -> T:
+        """The entity with primary key ``id``; :class:`EntityNotFoundError` if there is none.
+
+        For callers where a missing row is an error (a 404), so they need no ``None`` check;
+        rows this view hides (soft-deleted) count as missing, as in :meth:`get_by_id`.
+        """
+        instance = await self.get_by_id(id)
+        if instance is None:
+            raise EntityNotFoundError(self.model, id)
         return instance
 
     @transactional
