@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests/typing
 	$(VENV)/bin/pyright
 
 docs: $(STAMP)

@@ -7,7 +7,7 @@ the view's soft-delete visibility; version conflicts raise ``OptimisticLockError
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import exists as sa_exists
@@ -55,7 +55,7 @@ class CrudRepository(QueryRepository[T]):
         return instance
 
     @transactional
-    async def get_all(self, skip: int = 0, limit: int = 100) -> Sequence[T]:
+    async def get_all(self, skip: int = 0, limit: int = 100) -> list[T]:
         """Up to ``limit`` entities after skipping ``skip``, in primary-key order."""
         if skip < 0 or limit < 0:
             raise ValueError(f"skip and limit must be >= 0, got skip={skip!r}, limit={limit!r}")
