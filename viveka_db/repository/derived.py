@@ -56,7 +56,6 @@ from viveka_db.repository.sorting import order_clauses, resolve_sort
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
 
 
-
 def _eq(c: Any, v: Any) -> Any:
     return c == v
 
