@@ -8,8 +8,9 @@ pages define the same entities (a ``users`` table) and would collide in one proc
   file, so later blocks import it as the page says;
 * the other blocks of a page run in order in one namespace, top-level ``await`` allowed
   (as in ``python -m asyncio``);
-* a page that defines ``test_*`` functions is run with pytest instead (its tests use the
-  ``db_session``/``memory_cache`` fixtures of viveka_db's pytest plugin).
+* a page whose blocks define ``test_*`` functions, and file blocks named ``test_*.py``, are
+  run with pytest (their tests use the ``db_session``/``memory_cache`` fixtures of
+  viveka_db's pytest plugin).
 
 A block that cannot run on its own is a *fragment*: fenced as ```` ```py ```` (highlighted
 the same) right after an HTML comment ``<!-- fragment: why -->``. Fragments are listed by
@@ -28,7 +29,10 @@ from pathlib import Path
 import pytest
 from mktestdocs import grab_code_blocks
 
+from sqlalchemy.exc import IntegrityError
+
 from tests.tooling.cli import ROOT, cli_env
+from viveka_db import DuplicateKeyError
 
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FILE_COMMENT = re.compile(r"^# (?P<path>[\w/]+\.py)\s*$")
@@ -40,22 +44,21 @@ import ast, asyncio, json, sys, types
 module = types.ModuleType("docpage")
 module.__file__ = "docpage.py"
 sys.modules["docpage"] = module
+loop = asyncio.new_event_loop()  # one loop for every block, not running between them
+asyncio.set_event_loop(loop)
+for number, source in enumerate(json.load(open(sys.argv[1])), 1):
+    code = compile(source, f"<block {number}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = eval(code, module.__dict__)
+    if asyncio.iscoroutine(result):
+        loop.run_until_complete(result)
 
+from viveka_db import DatabaseSessionFactory
+from viveka_db.cache.setup import close_cache
 
-async def main() -> None:
-    for number, source in enumerate(json.load(open(sys.argv[1])), 1):
-        code = compile(source, f"<block {number}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        result = eval(code, module.__dict__)
-        if asyncio.iscoroutine(result):
-            await result
-    from viveka_db import DatabaseSessionFactory
-    from viveka_db.cache.setup import close_cache
-
-    await DatabaseSessionFactory.close_all()
-    await close_cache()
-
-
-asyncio.run(main())
+asyncio.set_event_loop(loop)
+loop.run_until_complete(DatabaseSessionFactory.close_all())
+loop.run_until_complete(close_cache())
+loop.close()
 print("page ran")
 '''
 
@@ -92,7 +95,27 @@ def _split(page: Path) -> tuple[dict[str, str], list[str]]:
 RUNNABLE = [page for page in PAGES if any(_split(page))]
 
 
-@pytest.mark.parametrize("page", RUNNABLE, ids=_relative)
+ERRORS_MAPPED = issubclass(DuplicateKeyError, IntegrityError)
+"""Whether driver errors become DuplicateKeyError (the docs' app answers 409 with it)."""
+
+
+def _params() -> list[object]:
+    needs_mapping = {"docs/fastapi.md"}
+    return [
+        pytest.param(
+            page,
+            id=_relative(page),
+            marks=pytest.mark.xfail(
+                _relative(page) in needs_mapping and not ERRORS_MAPPED,
+                reason="duplicate key -> 409 needs the driver-error mapping (errors branch)",
+                strict=True,
+            ),
+        )
+        for page in RUNNABLE
+    ]
+
+
+@pytest.mark.parametrize("page", _params())
 def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     files, blocks = _split(page)
     for name, source in files.items():
@@ -105,34 +128,29 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
         f"[database]\nurl = sqlite+aiosqlite:///{database}\n\n[cache]\nurl = memory://\n"
     )
     env = cli_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+
+    def run(*command: str) -> str:
+        result = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{_relative(page)}:\n{output}"
+        return result.stdout
+
+    tests = [name for name in files if Path(name).name.startswith("test_")]
     source = "\n\n".join(blocks)
-    if _defines_tests(source):
+    if blocks and _defines_tests(source):
         (tmp_path / "test_docpage.py").write_text(source)
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=auto",
-            "-o",
-            f"viveka_db_url=sqlite+aiosqlite:///{tmp_path / 'tests.db'}",
-            "test_docpage.py",
-        ]
-        expected = " passed"
-    else:
+        tests.append("test_docpage.py")
+    elif blocks:
         (tmp_path / "blocks.json").write_text(json.dumps(blocks))
         (tmp_path / "run_page.py").write_text(RUNNER)
-        command = [sys.executable, "run_page.py", "blocks.json"]
-        expected = "page ran"
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{_relative(page)}:\n{output}"
-    assert expected in result.stdout, output
+        assert "page ran" in run(sys.executable, "run_page.py", "blocks.json")
+    if tests:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'tests.db'}"
+        pytest_args = ["-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto"]
+        pytest_args += ["-o", f"viveka_db_url={url}", "--rootdir", str(tmp_path), *tests]
+        assert " passed" in run(sys.executable, "-m", "pytest", *pytest_args)
 
 
 def test_fragments_say_why() -> None:

@@ -39,7 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from viveka_db.config.sources import ConfigSource
 from viveka_db.context.db_context import DEFAULT
-from viveka_db.integrations.fastapi_paging import Page, PageParams, Slice, SliceParams
+from viveka_db.integrations.fastapi_paging import (
+    Page,
+    PageDep,
+    PageParams,
+    Slice,
+    SliceDep,
+    SliceParams,
+)
 from viveka_db.integrations.http_errors import (
     DEFAULT_RETRY_AFTER,
     HANDLED_ERRORS,
@@ -54,9 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Page",
+    "PageDep",
     "PageParams",
     "SessionDep",
     "Slice",
+    "SliceDep",
     "SliceParams",
     "add_exception_handlers",
     "get_session",

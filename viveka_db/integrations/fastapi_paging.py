@@ -12,13 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Self, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from viveka_db.repository.pagination import Page as RepositoryPage
 from viveka_db.repository.pagination import Slice as RepositorySlice
 
-__all__ = ["MAX_PAGE_SIZE", "Page", "PageParams", "Slice", "SliceParams"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "Page",
+    "PageDep",
+    "PageParams",
+    "Slice",
+    "SliceDep",
+    "SliceParams",
+]
 
 MAX_PAGE_SIZE = 100
 """The largest ``size`` the query-string dependencies accept (clients choose it)."""
@@ -69,6 +77,13 @@ class SliceParams:
     def kwargs(self) -> dict[str, Any]:
         """``after``, ``size`` and ``sort`` as :meth:`~viveka_db.DbRepo.get_slice` takes them."""
         return {"after": self.after or None, "size": self.size, "sort": _sort_list(self.sort)}
+
+
+PageDep = Annotated[PageParams, Depends()]
+"""``params: PageDep`` in an endpoint: the paging query parameters."""
+
+SliceDep = Annotated[SliceParams, Depends()]
+"""``params: SliceDep`` in an endpoint: the keyset-slice query parameters."""
 
 
 class Page(BaseModel, Generic[S]):
