@@ -36,7 +36,7 @@ from viveka_db import DuplicateKeyError
 
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FILE_COMMENT = re.compile(r"^# (?P<path>[\w/]+\.py)\s*$")
-FRAGMENT = re.compile(r"<!-- fragment: (?P<why>[^>]+?) -->\s*\n```py\n")
+FRAGMENT = re.compile(r"<!-- fragment: (?P<why>[^>]+?) -->[ \t]*\n[ \t]*```py\n")
 
 RUNNER = '''
 import ast, asyncio, json, sys, types
@@ -159,7 +159,7 @@ def test_fragments_say_why() -> None:
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         marked = len(FRAGMENT.findall(text))
-        fenced = len(re.findall(r"^```py$", text, flags=re.MULTILINE))
+        fenced = len(re.findall(r"^[ \t]*```py$", text, flags=re.MULTILINE))
         assert marked == fenced, f"{_relative(page)}: a ```py block lacks <!-- fragment: why -->"
         fragments += [f"{_relative(page)}: {m['why']}" for m in FRAGMENT.finditer(text)]
     print("\n".join(fragments))
