@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 from mktestdocs import grab_code_blocks
-
 from sqlalchemy.exc import IntegrityError
 
 from tests.tooling.cli import ROOT, cli_env

@@ -80,7 +80,7 @@ class CacheableSpec:
         fn: Callable[..., Any],
         prefix: str,
         ttl: float | None,
-        key: Callable[..., object] | None,
+        key: KeySpec | None,
         condition: Callable[..., bool] | None,
         unless: Callable[[Any], bool] | None,
         cache_none: bool,

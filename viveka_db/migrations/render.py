@@ -33,7 +33,7 @@ __all__ = [
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Import the module of a non-SQLAlchemy column type; leave the rendering to Alembic."""
     if type_ == "type" and isinstance(obj, TypeEngine):
-        module = type(obj).__module__
+        module = str(getattr(type(obj), "__module__", ""))  # pyright: ignore[reportUnknownArgumentType]
         if not module.startswith("sqlalchemy.") and module != "builtins":
             autogen_context.imports.add(f"import {module}")
     return False
