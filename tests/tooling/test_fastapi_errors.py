@@ -79,6 +79,14 @@ def make_app(*, middleware: bool = True) -> FastAPI:
     async def feed(params: Annotated[SliceParams, Depends()]) -> Slice[MemberRead]:
         return Slice[MemberRead].of(await members.get_slice(**params.kwargs()))
 
+    @app.get("/plain-page", response_model=Page[MemberRead])
+    async def plain_page(params: Annotated[PageParams, Depends()]) -> Any:
+        return await members.get_page(**params.kwargs())  # the repository's own Page
+
+    @app.get("/plain-slice", response_model=Slice[MemberRead])
+    async def plain_slice(params: Annotated[SliceParams, Depends()]) -> Any:
+        return await members.get_slice(**params.kwargs())
+
     @app.get("/raise/{kind}")
     async def raise_(kind: str) -> None:
         errors: dict[str, Exception] = {
@@ -257,6 +265,16 @@ async def test_page_and_slice_responses(db: DatabaseSessionFactory) -> None:
     }
     assert [m["email"] for m in first["items"] + rest["items"]] == [f"{i}@x.io" for i in range(5)]
     assert rest["next_cursor"] is None and rest["has_next"] is False
+
+
+async def test_repository_pages_can_be_returned_as_they_are(db: DatabaseSessionFactory) -> None:
+    await members.insert_all([Member(email=f"{i}@x.io") for i in range(3)])
+    async with client_for(make_app()) as client:
+        page = (await client.get("/plain-page", params={"size": 2})).json()
+        chunk = (await client.get("/plain-slice", params={"size": 2})).json()
+    assert page["items"] == [{"id": m["id"], "email": m["email"]} for m in page["items"]]
+    assert (page["total"], page["pages"], page["has_next"]) == (3, 2, True)
+    assert len(chunk["items"]) == 2 and chunk["has_next"] is True
 
 
 def test_openapi_shows_paging_parameters_and_generic_models() -> None:

@@ -4,16 +4,18 @@
 their limits declared, so OpenAPI documents them and FastAPI answers a bad value with 422
 before the endpoint runs. ``Page[Schema]``/``Slice[Schema]`` are pydantic models of a
 repository's :class:`~viveka_db.Page`/:class:`~viveka_db.Slice` with the items converted to
-``Schema``; build them with ``Page[UserRead].of(page)``.
+``Schema``; build them with ``Page[UserRead].of(page)``, or return the repository's page
+from an endpoint declared with ``response_model=Page[UserRead]``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from viveka_db.repository.pagination import Page as RepositoryPage
 from viveka_db.repository.pagination import Slice as RepositorySlice
@@ -95,9 +97,22 @@ class Page(BaseModel, Generic[S]):
     total: int
     page: int
     size: int
-    pages: int
-    has_next: bool
-    has_previous: bool
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pages(self) -> int:
+        """How many pages ``total`` items make (0 when there are none)."""
+        return math.ceil(self.total / self.size) if self.size else 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
 
     @classmethod
     def of(cls, page: RepositoryPage[Any]) -> Self:
@@ -112,8 +127,12 @@ class Slice(BaseModel, Generic[S]):
 
     items: list[S]
     next_cursor: str | None
-    size: int
-    has_next: bool
+    size: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
 
     @classmethod
     def of(cls, slice_: RepositorySlice[Any]) -> Self:
