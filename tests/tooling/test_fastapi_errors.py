@@ -206,8 +206,6 @@ async def test_unreachable_database_is_503(url: str) -> None:
 
 
 async def test_exhausted_pool_is_503(backend: str, backend_url: str) -> None:
-    if backend == "sqlite":
-        pytest.skip("in-memory SQLite has a single shared connection, no pool to exhaust")
     await DatabaseSessionFactory.close_all()
     factory = DatabaseSessionFactory(
         {
