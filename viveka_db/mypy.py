@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypy.nodes import Decorator, FuncDef
+from mypy.nodes import Decorator, FuncDef, TypeInfo
 from mypy.plugin import ClassDefContext, Plugin
 from mypy.semanal import is_trivial_body
 
@@ -53,8 +53,16 @@ class VivekaDbPlugin(Plugin):
     """Marks the derived query stubs of repository classes as implemented."""
 
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
-        # Every base is offered: a repository may derive from the user's own generic base.
-        return _mark_derived_stubs
+        # Only for repository bases (DbRepo, or the user's own generic base over it): mypy
+        # asks the plugins in order and uses the first hook, so answering for every class
+        # would hide other plugins' hooks (pydantic's for BaseModel).
+        if fullname in REPOSITORY_BASES:
+            return _mark_derived_stubs
+        symbol = self.lookup_fully_qualified(fullname)
+        base = symbol.node if symbol is not None else None
+        if isinstance(base, TypeInfo) and any(base.has_base(name) for name in REPOSITORY_BASES):
+            return _mark_derived_stubs
+        return None
 
 
 def plugin(version: str) -> type[Plugin]:
