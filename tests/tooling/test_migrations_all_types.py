@@ -181,7 +181,7 @@ def test_generated_revision_runs_on_every_backend(own_database: str, tmp_path: P
 
     cli("db", "migrations", "init")
     current = cli("db", "current")
-    assert "not versioned" in current
+    assert "unversioned" in current
     cli("db", "revision", "-m", "all types", "--autogenerate")
     [revision] = (project / "migrations" / "versions").glob("*all_types.py")
     source = revision.read_text()
@@ -238,4 +238,4 @@ def test_a_failed_upgrade_leaves_the_database_as_it_was(own_database: str, tmp_p
     assert "tool_no_such_table" in result.stderr
     assert asyncio.run(_tables(own_database)) == set()  # no table, no alembic_version
     status = run_cli("db", "current", cwd=project, env=env).stdout
-    assert "not versioned" in status
+    assert "unversioned" in status

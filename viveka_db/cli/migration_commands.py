@@ -30,7 +30,7 @@ SqlOption = Annotated[
     bool, typer.Option("--sql", help="Print the SQL instead of running it (offline mode).")
 ]
 UNVERSIONED = (
-    "(none: the database is not versioned; no migration has been applied to it. "
+    "(none: the database is unversioned, not versioned by any migration yet. "
     "Run `viveka-db db upgrade`)"
 )
 _RELATIVE = {"ignore_unknown_options": True}  # so `downgrade -1` is a revision, not an option
