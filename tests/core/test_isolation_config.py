@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal, select, text
 
 from viveka_db import ConfigurationError, DatabaseSessionFactory, Isolation, load_settings
 
@@ -79,3 +80,24 @@ async def test_a_level_the_database_lacks_is_refused_at_start_up() -> None:
     assert "not supported by sqlite" in str(info.value)
     assert "READ UNCOMMITTED, SERIALIZABLE" in str(info.value)
     await DatabaseSessionFactory.close_all()
+
+
+@pytest.mark.parametrize(("level", "locked"), [("SERIALIZABLE", True), (None, False)])
+async def test_sqlite_serializable_takes_the_write_lock_at_begin(
+    tmp_path: Path, level: str | None, locked: bool
+) -> None:
+    """SERIALIZABLE on SQLite: BEGIN IMMEDIATE at once, so reads are in the transaction too."""
+    await DatabaseSessionFactory.close_all()
+    section = {"url": f"sqlite+aiosqlite:///{tmp_path / 'iso.db'}"}
+    if level is not None:
+        section["isolation_level"] = level
+    factory = DatabaseSessionFactory({"database": section})
+    try:
+        async with factory.new_session() as session, session.begin():
+            await session.execute(select(literal(1)))
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            sqlite_connection = raw.driver_connection._conn  # type: ignore[union-attr]
+            assert sqlite_connection.in_transaction is locked
+    finally:
+        await DatabaseSessionFactory.close_all()
