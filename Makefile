@@ -7,13 +7,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-lowest bench lint typecheck complexity docs check clean
 
+# The first install takes a few minutes: say so, and let pip show each package it fetches.
 $(STAMP): pyproject.toml
+	@echo "==> creating the virtual environment $(VENV)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@echo "==> upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> installing viveka-db with its dev extras into $(VENV) (a few minutes the first time)"
+	@$(PY) -m pip install --progress-bar on -e ".[dev]"
+	@echo "==> $(VENV) is ready"
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "==> running viveka-db demo"
 	$(VENV)/bin/viveka-db demo
 
 test: $(STAMP)
@@ -33,6 +39,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests/typing
 	$(VENV)/bin/pyright
 
 # No function above cyclomatic complexity 20 (radon rank C at most); xenon exits non-zero.

@@ -153,6 +153,83 @@ async def test_evict_options(cache: CacheBackend) -> None:
     assert get_cache().stats().evictions == 2
 
 
+@dataclasses.dataclass
+class Named:
+    id: int
+    name: str
+
+
+@pytest.mark.parametrize(
+    "key",
+    [lambda person, new_name: person.name, "{person.name}"],
+    ids=["key-function", "key-template"],
+)
+async def test_evict_key_comes_from_the_arguments_as_they_were_at_call_time(
+    cache: CacheBackend, key: Any
+) -> None:
+    """A rename evicts the entry of the old name (the method changes the object it is given)."""
+    people = {"alice": Named(1, "alice")}
+    loads: list[str] = []
+
+    @cacheable("by-name")
+    async def by_name(name: str) -> int | None:
+        loads.append(name)
+        person = people.get(name)
+        return None if person is None else person.id
+
+    @cache_evict("by-name", key=key)
+    async def rename(person: Named, new_name: str) -> None:
+        del people[person.name]
+        person.name = new_name
+        people[new_name] = person
+
+    assert await by_name("alice") == 1
+    await rename(people["alice"], "alicia")
+    assert await by_name("alice") is None  # the old name's entry is gone, not stale
+    assert await by_name("alicia") == 1
+    assert loads == ["alice", "alice", "alicia"]
+
+
+def test_key_templates_and_functions_are_checked_when_the_decorator_is_applied() -> None:
+    async def rename(self: Any, person: Named, new_name: str, *, notify: bool = False) -> None:
+        return None
+
+    with pytest.raises(TypeError, match=r"key\(person, new_name, notify=\)"):
+        cache_evict("p", key=lambda person: person.name)(rename)
+    with pytest.raises(ValueError, match="names 'user', which is not one of its parameters"):
+        cache_evict("p", key="{user.name}")(rename)
+    with pytest.raises(ValueError, match="format specs"):
+        cacheable("p", key="{person.name!r}")(rename)
+    with pytest.raises(ValueError, match="names no parameter"):
+        cacheable("p", key="constant")(rename)
+    with pytest.raises(ValueError, match="malformed"):
+        cacheable("p", key="{person")(rename)
+    with pytest.raises(TypeError, match="template string"):
+        cacheable("p", key=42)(rename)  # type: ignore[arg-type]
+    # the right shapes are accepted
+    cache_evict("p", key=lambda person, new_name, notify: person.id)(rename)
+    cache_evict("p", key=lambda *args, **kwargs: args[0].id)(rename)
+    cache_evict("p", key="{person.id}:{notify}")(rename)
+
+
+async def test_a_template_key_matches_the_key_a_read_caches_under(cache: CacheBackend) -> None:
+    calls: list[int] = []
+
+    @cacheable("user")
+    async def get(user_id: int) -> int:
+        calls.append(user_id)
+        return user_id
+
+    @cache_evict("user", key="{person.id}")
+    async def touch(person: Named) -> None:
+        return None
+
+    await get(7), await get(7)
+    await touch(Named(7, "x"))
+    await get(7)
+    assert calls == [7, 7]
+
+
 def test_decorators_keep_the_signature() -> None:
     async def get(self: Any, user_id: int, *, active: bool = True) -> str:
         """Doc."""

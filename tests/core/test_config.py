@@ -273,6 +273,10 @@ BAD = [
         {"url": f"mysql://app:{PASSWORD}@h/db"},
         ["names no async driver", "mysql+aiomysql://"],
     ),
+    (  # Heroku-style URLs: the hint must name a scheme SQLAlchemy accepts, not postgres+asyncpg
+        {"url": f"postgres://app:{PASSWORD}@h/db"},
+        ["names no async driver", "'postgresql+asyncpg://"],
+    ),
     (
         {"url": f"nosuchdb+fastdrv://app:{PASSWORD}@h/db"},
         ["knows no dialect", "postgresql+asyncpg"],

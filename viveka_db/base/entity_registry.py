@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from viveka_db.base.db_base import VivekaDbBase
@@ -33,7 +34,7 @@ def _is_mapped(cls: type) -> bool:
 @overload
 def entity(cls: E, /) -> E: ...
 @overload
-def entity(*, name: str | None = None) -> Any: ...
+def entity(*, name: str | None = None) -> Callable[[E], E]: ...
 def entity(cls: Any = None, /, *, name: str | None = None) -> Any:
     """Register an entity class (``@entity`` or ``@entity()``); returns the class unchanged."""
 
@@ -46,8 +47,12 @@ def entity(cls: Any = None, /, *, name: str | None = None) -> Any:
     return register if cls is None else register(cls)
 
 
-def table(name: str) -> Any:
-    """Set ``__tablename__`` and map the class (``@entity @table("users") class User...``)."""
+def table(name: str) -> Callable[[E], E]:
+    """Set ``__tablename__`` and map the class (``@entity @table("users") class User...``).
+
+    Typed as returning the decorated class itself, so ``User`` stays ``type[User]`` for
+    type checkers and repository results are ``User``, not ``Any``.
+    """
     if not isinstance(name, str) or not name.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
         raise EntityDefinitionError(f"@table needs a non-empty table name, got {name!r}")
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from viveka_db.cache.backend import CacheBackend, Stamp
 from viveka_db.cache.current import get_cache
-from viveka_db.cache.keys import KeyBuilder
+from viveka_db.cache.keys import KeyBuilder, KeySpec
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
@@ -80,7 +80,7 @@ class CacheableSpec:
         fn: Callable[..., Any],
         prefix: str,
         ttl: float | None,
-        key: Callable[..., object] | None,
+        key: KeySpec | None,
         condition: Callable[..., bool] | None,
         unless: Callable[[Any], bool] | None,
         cache_none: bool,
@@ -102,13 +102,19 @@ class EvictSpec:
 
     __slots__ = ("keys", "prefix", "skip")
 
-    def __init__(
-        self, fn: Callable[..., Any], prefix: str, key: Callable[..., object] | None
-    ) -> None:
+    def __init__(self, fn: Callable[..., Any], prefix: str, key: KeySpec | None) -> None:
         self.prefix = prefix
         builder = KeyBuilder(fn, key)
         self.skip = builder.skip
         self.keys = builder if key is not None else None
+
+    def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The key to evict (``None``: the whole prefix), from the arguments as they are now.
+
+        Taken before the method runs: a method that changes its arguments (a rename) must
+        evict the entry cached under the old values, not one under the new values.
+        """
+        return self.keys.build(args, kwargs) if self.keys is not None else None
 
 
 def _scope_for(skip: int, args: tuple[Any, ...]) -> TransactionScope | None:
@@ -274,10 +280,12 @@ async def _write(
         _backend_failed(backend, "write", exc)
 
 
-async def evict(spec: EvictSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Evict the prefix (or the key ``spec`` builds), after the current transaction commits."""
+async def evict(spec: EvictSpec, args: tuple[Any, ...], key: str | None) -> None:
+    """Evict ``key`` (``None``: the prefix) of ``spec``, after the current transaction commits.
+
+    ``key`` comes from :meth:`EvictSpec.key_for`, taken when the call started.
+    """
     backend = get_cache()
-    key = spec.keys.build(args, kwargs) if spec.keys is not None else None
     scope = _scope_for(spec.skip, args)
     if scope is None:
         await _evict_now(backend, spec.prefix, key)

@@ -16,13 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+import string
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
-__all__ = ["KeyBuilder", "encode_key_value", "validate_prefix"]
+__all__ = ["KeyBuilder", "KeySpec", "encode_key_value", "validate_prefix"]
+
+KeySpec = Callable[..., object] | str
+"""``key=`` of ``@cacheable``/``@cache_evict``: a function of the method's arguments, or a
+template such as ``"{user.id}"`` naming them."""
 
 _MAX_KEY = 200
 """Longer argument keys are replaced by their SHA-256 (``~h...``) to keep Redis keys small."""
@@ -125,17 +130,89 @@ def _hash_if_long(key: str) -> str:
     return "~h" + hashlib.sha256(key.encode()).hexdigest()
 
 
+_FORMATTER = string.Formatter()
+
+
+class KeyTemplate:
+    """``key="{user.id}"``: fields name the method's parameters (with ``.attr``/``[i]``).
+
+    Each field's value is encoded like an argument, so ``"{user.id}"`` on an update gives
+    the key that ``get(user_id)`` caches under; literal text is kept as written. Fields are
+    checked against the parameters when the decorator is applied.
+    """
+
+    __slots__ = ("_parts", "text")
+
+    def __init__(self, text: str, owner: str, parameters: list[str]) -> None:
+        self.text = text
+        self._parts: list[tuple[str, str | None]] = []
+        try:
+            parsed = list(_FORMATTER.parse(text))
+        except ValueError as exc:
+            raise ValueError(f"key template {text!r} of {owner} is malformed: {exc}") from None
+        for literal, field, spec, conversion in parsed:
+            if field is not None:
+                root = field.split(".", 1)[0].split("[", 1)[0]
+                if root not in parameters:
+                    raise ValueError(
+                        f"key template {text!r} of {owner} names {root!r}, which is not one of "
+                        f"its parameters: {', '.join(parameters) or '(none)'}"
+                    )
+                if spec or conversion:
+                    raise ValueError(
+                        f"key template {text!r} of {owner}: format specs and conversions "
+                        "(':...', '!r') are not allowed; values are encoded like arguments"
+                    )
+            self._parts.append((literal, field))
+        if all(field is None for _, field in self._parts):
+            raise ValueError(
+                f"key template {text!r} of {owner} names no parameter; write e.g. "
+                f"'{{{parameters[0] if parameters else 'arg'}}}' (no key= evicts the prefix)"
+            )
+
+    def render(self, arguments: dict[str, Any]) -> str:
+        out: list[str] = []
+        for literal, field in self._parts:
+            out.append(literal)
+            if field is not None:
+                value, _ = _FORMATTER.get_field(field, (), arguments)
+                out.append(encode_key_value(value))
+        return "".join(out)
+
+
+def _check_key_function(
+    custom: Callable[..., object], owner: str, params: list[inspect.Parameter]
+) -> None:
+    """Refuse, at decoration time, a key function that cannot take the method's arguments."""
+    try:
+        signature = inspect.signature(custom)
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = {p.name: None for p in params if p.kind is p.KEYWORD_ONLY}
+    try:
+        signature.bind(*(None for _ in positional), **keyword)
+    except TypeError as exc:
+        shown = ", ".join([*positional, *(f"{k}=" for k in keyword)])
+        raise TypeError(
+            f"key= of {owner} is called with the method's arguments, key({shown}), but its "
+            f"signature {signature} cannot take them ({exc}); e.g. key=lambda {shown}: ..."
+        ) from None
+
+
 class KeyBuilder:
     """Builds the argument part of a key for one decorated function.
 
-    ``custom`` (the decorator's ``key=``) is called with the call's arguments (without
-    ``self``); its result is encoded like one argument, or, if it is a tuple, like the
-    argument list, so ``key=lambda user: user.id`` on an update matches ``get(user_id)``.
+    ``custom`` (the decorator's ``key=``) is a template (:class:`KeyTemplate`) or a function
+    called with the call's arguments (without ``self``, defaults applied, positionally as
+    the method declares them); its result is encoded like one argument, or, if it is a
+    tuple, like the argument list, so ``key=lambda user: user.id`` on an update matches
+    ``get(user_id)``. Both are checked against the method's signature here, at decoration.
     """
 
-    __slots__ = ("_custom", "_fast_arity", "_name", "_params", "_signature", "skip")
+    __slots__ = ("_custom", "_fast_arity", "_name", "_params", "_signature", "_template", "skip")
 
-    def __init__(self, fn: Callable[..., Any], custom: Callable[..., object] | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], custom: KeySpec | None = None) -> None:
         self._name = getattr(fn, "__qualname__", repr(fn))
         self._signature = inspect.signature(fn)
         params = list(self._signature.parameters.values())
@@ -145,11 +222,22 @@ class KeyBuilder:
         simple = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in self._params)
         self._fast_arity = len(params) if simple else -1
         """Calls passing exactly this many positional arguments need no binding."""
-        if custom is not None and not callable(custom):
-            raise TypeError(f"key= must be a callable returning the key value, got {custom!r}")
-        self._custom = custom
+        self._template: KeyTemplate | None = None
+        self._custom: Callable[..., object] | None = None
+        if isinstance(custom, str):
+            self._template = KeyTemplate(custom, self._name, [p.name for p in self._params])
+        elif custom is not None:
+            if not callable(custom):
+                raise TypeError(
+                    f"key= must be a callable returning the key value or a template string "
+                    f"such as '{{user_id}}', got {custom!r}"
+                )
+            _check_key_function(custom, self._name, self._params)
+            self._custom = custom
 
     def build(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        if self._template is not None:
+            return self._from_template(args, kwargs)
         if self._custom is not None:
             return self._from_custom(args, kwargs)
         if not kwargs and len(args) == self._fast_arity:
@@ -159,7 +247,7 @@ class KeyBuilder:
                     return str(value)
             values: Any = args[self.skip :] if self.skip else args
         else:
-            values = self._bind(args, kwargs)
+            values = list(self._bind(args, kwargs).arguments.values())[self.skip :]
         try:
             if len(values) == 1:
                 return _hash_if_long(encode_key_value(values[0]))
@@ -169,18 +257,31 @@ class KeyBuilder:
                 f"{self._name}: {exc}; pass key=... to @cacheable/@cache_evict"
             ) from None
 
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{self._name}() {exc}") from None
         bound.apply_defaults()
-        arguments = bound.arguments
-        return [arguments[p.name] for p in self._params]
+        return bound
+
+    def _from_template(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        assert self._template is not None
+        arguments = self._bind(args, kwargs).arguments
+        try:
+            return _hash_if_long(self._template.render(arguments))
+        except (AttributeError, LookupError, TypeError) as exc:
+            raise TypeError(
+                f"{self._name}: key template {self._template.text!r} failed: {exc}"
+            ) from None
 
     def _from_custom(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         assert self._custom is not None
-        value = self._custom(*args[self.skip :], **kwargs)
+        if not kwargs and len(args) == self._fast_arity:
+            value = self._custom(*args[self.skip :])
+        else:
+            bound = self._bind(args, kwargs)
+            value = self._custom(*bound.args[self.skip :], **bound.kwargs)
         try:
             if type(value) is tuple:
                 items = cast("tuple[object, ...]", value)

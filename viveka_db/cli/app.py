@@ -74,7 +74,9 @@ def _demo(
 def build_app() -> typer.Typer:
     """Assemble the command tree."""
     from viveka_db.cli import codegen_commands, db_commands, migration_commands
+    from viveka_db.cli.help_format import hide_flag_types
 
+    hide_flag_types()
     app = typer.Typer(
         name="viveka-db",
         no_args_is_help=True,

@@ -29,6 +29,10 @@ DirectoryOption = Annotated[
 SqlOption = Annotated[
     bool, typer.Option("--sql", help="Print the SQL instead of running it (offline mode).")
 ]
+UNVERSIONED = (
+    "(none: the database is unversioned, not versioned by any migration yet. "
+    "Run `viveka-db db upgrade`)"
+)
 _RELATIVE = {"ignore_unknown_options": True}  # so `downgrade -1` is a revision, not an option
 
 
@@ -87,10 +91,16 @@ def current(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     directory: DirectoryOption = Path("migrations"),
 ) -> None:
-    """Show the revision the database is at."""
+    """Show the revision the database is at (or that it is not versioned yet)."""
     from alembic import command
 
-    command.current(_config(directory), verbose=verbose)
+    from viveka_db.migrations.status import migration_status
+
+    config = _config(directory)
+    if not migration_status(config, STATE.settings()).current:
+        out.print(UNVERSIONED)
+        return
+    command.current(config, verbose=verbose)
 
 
 def status(directory: DirectoryOption = Path("migrations")) -> None:
@@ -98,7 +108,7 @@ def status(directory: DirectoryOption = Path("migrations")) -> None:
     from viveka_db.migrations.status import migration_status
 
     result = migration_status(_config(directory), STATE.settings())
-    out.print(f"current: {', '.join(result.current) or '(none: empty database)'}")
+    out.print(f"current: {', '.join(result.current) or UNVERSIONED}")
     out.print(f"head:    {', '.join(result.heads) or '(no revisions yet)'}")
     if result.pending:
         out.print(f"pending: {len(result.pending)}")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from viveka_db.errors import ConfigurationError
+from viveka_db.transaction.definition import Isolation
 
 __all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
 
@@ -48,6 +49,23 @@ class DatabaseSettings(BaseModel):
     echo: bool = False
     models: list[str] = Field(default_factory=list)
     """Modules whose entities the CLI and migrations load."""
+    isolation_level: Isolation | None = None
+    """The default isolation of the write engine's connections (``None``: the database's).
+
+    Set once per connection when it is opened; ``@transactional(isolation=...)`` still
+    overrides it per transaction. Read-only transactions run in autocommit regardless.
+    """
+
+    @field_validator("isolation_level", mode="before")
+    @classmethod
+    def _parse_isolation(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            return Isolation.parse(value)
+        except ValueError:
+            valid = ", ".join(member.value for member in Isolation)
+            raise ValueError(f"not an isolation level; valid levels are: {valid}") from None
 
     @field_validator("models", mode="before")
     @classmethod

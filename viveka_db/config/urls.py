@@ -42,6 +42,9 @@ DEFAULT_DRIVERS: dict[str, str] = {
     "mssql": "aioodbc",
 }
 
+#: dialect spellings SQLAlchemy accepts only without a driver -> the name it accepts with one
+DIALECT_ALIASES: dict[str, str] = {"postgres": "postgresql"}
+
 #: blocking DBAPI drivers that cannot run under asyncio, with the async one to use instead
 SYNC_DRIVERS: dict[str, str] = {
     "psycopg2": "asyncpg",
@@ -120,9 +123,10 @@ def check_async_url(url: URL) -> None:
     shown = mask_url(url)
     backend = url.get_backend_name()
     if "+" not in url.drivername:
+        canonical = DIALECT_ALIASES.get(backend, backend)
         suggestion = DEFAULT_DRIVERS.get(backend)
         hint = (
-            f"use '{backend}+{suggestion}://...'"
+            f"use '{canonical}+{suggestion}://...'"
             if suggestion
             else f"name an async driver, e.g. one of: {', '.join(sorted(DRIVER_DIALECTS))}"
         )
@@ -131,7 +135,8 @@ def check_async_url(url: URL) -> None:
     if driver in SYNC_DRIVERS:
         raise ConfigurationError(
             f"[database] url {shown!r} uses the blocking driver {driver!r}, which cannot run "
-            f"under asyncio; use '{backend}+{SYNC_DRIVERS[driver]}://...' instead"
+            f"under asyncio; use '{DIALECT_ALIASES.get(backend, backend)}+{SYNC_DRIVERS[driver]}"
+            "://...' instead"
         )
     try:
         url.get_dialect()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast
 
 from viveka_db.cache.aside import CacheableSpec, EvictSpec, cached, evict
-from viveka_db.cache.keys import validate_prefix
+from viveka_db.cache.keys import KeySpec, validate_prefix
 
 __all__ = ["cache_evict", "cacheable"]
 
@@ -33,7 +33,7 @@ def cacheable(
     key_prefix: str,
     ttl: float | None = 3600,
     *,
-    key: Callable[..., object] | None = None,
+    key: KeySpec | None = None,
     condition: Callable[..., bool] | None = None,
     unless: Callable[[Any], bool] | None = None,
     cache_none: bool = False,
@@ -43,7 +43,9 @@ def cacheable(
     The key is ``{key_prefix}:{first_arg}`` for one argument and is built from the bound
     call in general (``self`` excluded, defaults applied), so ``get(1)`` and
     ``get(user_id=1)`` share an entry. ``ttl`` is in seconds (``None``: the cache's
-    ``default_ttl``). ``key`` computes the key value from the arguments instead;
+    ``default_ttl``). ``key`` computes the key value from the arguments instead: a
+    template naming parameters (``"{user_id}"``, ``"{user.id}"``) or a function taking the
+    method's arguments (both checked against the signature here, at decoration);
     ``condition(*args, **kwargs)`` false skips the cache for that call; ``unless(result)``
     true does not cache that result; ``None`` is cached only with ``cache_none=True``.
     A hit returns a copy (an entity comes back detached), never the object first cached.
@@ -69,11 +71,16 @@ def cacheable(
 def cache_evict(
     key_prefix: str,
     *,
-    key: Callable[..., object] | None = None,
+    key: KeySpec | None = None,
     before_invocation: bool = False,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
     """Evict cached entries when the method succeeds: every entry under ``key_prefix``, or
-    with ``key`` (called with the method's arguments) the one entry it names.
+    with ``key`` the one entry it names.
+
+    ``key`` is a template (``"{user.id}"``) or a function of the method's arguments, as for
+    :func:`cacheable`, checked against the method's signature when the decorator is
+    applied. The key is computed from the arguments as they were when the call started, so
+    a method that renames the entity it is given evicts the entry of the old name.
 
     In a transaction the eviction runs after the outermost commit (and not at all on
     rollback); until then the transaction's own reads of the prefix skip the cache.
@@ -89,15 +96,16 @@ def cache_evict(
 
             @functools.wraps(fn)
             async def evict_first(*args: P.args, **kwargs: P.kwargs) -> R:
-                await evict(spec, args, kwargs)
+                await evict(spec, args, spec.key_for(args, kwargs))
                 return await fn(*args, **kwargs)
 
             return evict_first
 
         @functools.wraps(fn)
         async def evict_after(*args: P.args, **kwargs: P.kwargs) -> R:
+            key = spec.key_for(args, kwargs)  # before fn can change its arguments
             result = await fn(*args, **kwargs)
-            await evict(spec, args, kwargs)
+            await evict(spec, args, key)
             return result
 
         return evict_after

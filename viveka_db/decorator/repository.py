@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 __all__ = ["get_registered_repositories", "repository"]
@@ -14,7 +15,7 @@ _repository_registry: list[type[Any]] = []
 @overload
 def repository(cls: C, /) -> C: ...
 @overload
-def repository() -> Any: ...
+def repository() -> Callable[[C], C]: ...
 def repository(cls: Any = None, /) -> Any:
     """Mark ``cls`` as a repository (``@repository`` or ``@repository()``)."""
 

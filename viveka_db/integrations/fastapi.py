@@ -39,14 +39,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from viveka_db.config.sources import ConfigSource
 from viveka_db.context.db_context import DEFAULT
+from viveka_db.integrations.fastapi_paging import (
+    Page,
+    PageDep,
+    PageParams,
+    Slice,
+    SliceDep,
+    SliceParams,
+)
+from viveka_db.integrations.http_errors import (
+    DEFAULT_RETRY_AFTER,
+    HANDLED_ERRORS,
+    http_error_for,
+)
 from viveka_db.integrations.request_session import unit_of_work
 from viveka_db.session.db_session import DatabaseSessionFactory
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
 
 __all__ = [
+    "Page",
+    "PageDep",
+    "PageParams",
     "SessionDep",
+    "Slice",
+    "SliceDep",
+    "SliceParams",
+    "add_exception_handlers",
     "get_session",
     "session_dependency",
     "viveka_database",
@@ -135,3 +156,23 @@ def _function_scoped(dependency: Callable[..., Any]) -> Any:
 
 SessionDep = Annotated[AsyncSession, _function_scoped(get_session)]
 """``session: SessionDep`` in an endpoint: the request's session, committed before the response."""
+
+
+def add_exception_handlers(app: FastAPI, *, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
+    """Answer framework errors with the HTTP status they mean and a JSON body.
+
+    ``EntityNotFoundError`` 404; ``ConstraintViolationError`` 409 with ``constraint`` and
+    ``columns`` (never the values); ``PaginationError``/``UnknownFieldError`` 422; pool
+    exhausted or database unreachable 503 with ``Retry-After: retry_after``. Any other
+    driver error stays a 500 (it is re-raised, so the server logs it as before).
+    """
+    from fastapi.responses import JSONResponse
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = http_error_for(exc, retry_after=retry_after)
+        if answer is None:
+            raise exc
+        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+    for error in HANDLED_ERRORS:
+        app.add_exception_handler(error, handle)

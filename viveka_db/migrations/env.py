@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["CONFIG_ATTRIBUTE", "MODELS_ATTRIBUTE", "run_migrations"]
 
@@ -25,11 +28,10 @@ MODELS_ATTRIBUTE = "viveka_models"
 """``Config.attributes`` key holding the model module names given on the command line."""
 
 
-def _refuse_dropping_everything(context: Any, revision: Any, directives: list[Any]) -> None:
+def _refuse_dropping_everything(script: Any) -> None:
     """With no entities loaded, autogenerate would drop every table: refuse instead."""
     from viveka_db.errors import ConfigurationError
 
-    script = directives[0] if directives else None
     ops = getattr(script, "upgrade_ops", None)
     if ops is not None and not ops.is_empty():
         raise ConfigurationError(
@@ -37,6 +39,41 @@ def _refuse_dropping_everything(context: Any, revision: Any, directives: list[An
             "written. Name the model modules with --models or [database] models "
             "(VIVEKA_DATABASE__MODELS)"
         )
+
+
+def _revision_directives(
+    metadata: MetaData, user_hook: Callable[..., None] | None
+) -> Callable[[Any, Any, list[Any]], None]:
+    """Our checks and additions to a generated revision, then the caller's own hook."""
+    from viveka_db.migrations.render import drop_enum_types, skip_index_drops_of_dropped_tables
+
+    def process(context: Any, revision: Any, directives: list[Any]) -> None:
+        script = directives[0] if directives else None
+        if script is not None:
+            if not metadata.tables:
+                _refuse_dropping_everything(script)
+            skip_index_drops_of_dropped_tables(script)
+            drop_enum_types(metadata, script)
+        if user_hook is not None:
+            user_hook(context, revision, directives)
+
+    return process
+
+
+def _transactional_sqlite(engine: AsyncEngine) -> None:
+    """Let SQLite run DDL inside the migration's transaction (SQLAlchemy's pysqlite recipe).
+
+    The driver otherwise commits before every DDL statement, so a failed upgrade leaves the
+    tables it created, and an empty ``alembic_version``, behind.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 def run_migrations(
@@ -58,6 +95,7 @@ def run_migrations(
     from viveka_db.base.discovery import import_models
     from viveka_db.config import VivekaSettings, build_url, load_settings
     from viveka_db.dialects import adapter_for
+    from viveka_db.migrations.render import render_item
 
     config = context.config
     settings = config.attributes.get(CONFIG_ATTRIBUTE)
@@ -71,16 +109,20 @@ def run_migrations(
     import_models(list(dict.fromkeys(names)))
     metadata = target_metadata if target_metadata is not None else VivekaDbBase.metadata
     url = build_url(settings.database)
+    sqlite = url.get_backend_name() == "sqlite"
     options: dict[str, Any] = {
         "target_metadata": metadata,
         "compare_type": True,
         "render_as_batch": adapter_for(url.get_backend_name()).batch_migrations,
+        "transactional_ddl": True if sqlite else None,  # see _transactional_sqlite
+        "render_item": render_item,
         **configure_options,
     }
     if include_object is not None:
         options["include_object"] = include_object
-    if not metadata.tables and "process_revision_directives" not in options:
-        options["process_revision_directives"] = _refuse_dropping_everything
+    options["process_revision_directives"] = _revision_directives(
+        metadata, configure_options.get("process_revision_directives")
+    )
 
     def run_on(connection: Connection) -> None:
         context.configure(connection=connection, **options)
@@ -104,6 +146,8 @@ def run_migrations(
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(url, poolclass=NullPool)
+        if sqlite:
+            _transactional_sqlite(engine)
         try:
             async with engine.connect() as conn:
                 await conn.run_sync(run_on)

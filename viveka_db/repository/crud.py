@@ -7,13 +7,14 @@ the view's soft-delete visibility; version conflicts raise ``OptimisticLockError
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import exists as sa_exists
 from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import EntityNotFoundError
 from viveka_db.repository.base import T
 from viveka_db.repository.locking import merge_checked
 from viveka_db.repository.query import QueryRepository
@@ -22,7 +23,7 @@ __all__ = ["CrudRepository"]
 
 
 class CrudRepository(QueryRepository[T]):
-    """``insert_all``, ``get_by_id``, ``get_all``, ``update``, ``delete``, ``exists``, ..."""
+    """``insert_all``, ``get_by_id``, ``get_or_raise``, ``get_all``, ``update``, ``delete``, ..."""
 
     @transactional
     async def insert_all(self, entities: Iterable[T]) -> list[T]:
@@ -42,7 +43,19 @@ class CrudRepository(QueryRepository[T]):
         return instance
 
     @transactional
-    async def get_all(self, skip: int = 0, limit: int = 100) -> Sequence[T]:
+    async def get_or_raise(self, id: Any) -> T:
+        """The entity with primary key ``id``; :class:`EntityNotFoundError` if there is none.
+
+        For callers where a missing row is an error (a 404), so they need no ``None`` check;
+        rows this view hides (soft-deleted) count as missing, as in :meth:`get_by_id`.
+        """
+        instance = await self.get_by_id(id)
+        if instance is None:
+            raise EntityNotFoundError(self.model, id)
+        return instance
+
+    @transactional
+    async def get_all(self, skip: int = 0, limit: int = 100) -> list[T]:
         """Up to ``limit`` entities after skipping ``skip``, in primary-key order."""
         if skip < 0 or limit < 0:
             raise ValueError(f"skip and limit must be >= 0, got skip={skip!r}, limit={limit!r}")

@@ -29,7 +29,6 @@ import ast
 import dis
 import functools
 import inspect
-import re
 import textwrap
 import types
 import typing
@@ -49,14 +48,11 @@ from viveka_db.repository.base import (
     T,
     _model_from_generic,  # pyright: ignore[reportPrivateUsage]
 )
+from viveka_db.repository.derived_names import DERIVED_NAME as _SUBJECT
 from viveka_db.repository.query import QueryRepository
 from viveka_db.repository.sorting import order_clauses, resolve_sort
 
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
-
-_SUBJECT = re.compile(
-    r"^(?P<kind>find_by|find_first_by|find_all_by|find_top_(?P<top>\d+)_by|count_by|exists_by|delete_by)_(?P<rest>.+)$"
-)
 
 
 def _eq(c: Any, v: Any) -> Any:

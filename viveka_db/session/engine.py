@@ -122,13 +122,34 @@ def create_write_engine(
     settings: DatabaseSettings, url: URL, overrides: dict[str, Any]
 ) -> AsyncEngine:
     options = {"echo": settings.echo, **_pool_options(settings, url), **overrides}
+    if settings.isolation_level is not None:
+        options.setdefault("isolation_level", settings.isolation_level.value)
+    if "isolation_level" in options:
+        _check_isolation(url, options["isolation_level"])
     if not _is_memory_sqlite(url):
         options.setdefault("pool_reset_on_return", None)  # _reset_if_in_transaction instead
     engine = create_async_engine(url, **options)
     if options.get("pool_reset_on_return", "rollback") is None:
         event.listen(engine.sync_engine.pool, "reset", _reset_if_in_transaction)
-    _finish(engine, url, read_only=False)
+    serializable = options.get("isolation_level") == "SERIALIZABLE"
+    _finish(engine, url, read_only=False, serializable=serializable)
     return engine
+
+
+def _check_isolation(url: URL, level: object) -> None:
+    """Refuse a level the dialect does not have now, not at the first connection."""
+    from viveka_db.errors import ConfigurationError
+
+    try:
+        dialect: Any = url.get_dialect()()  # the values need no connection on these dialects
+        valid = list(dialect.get_isolation_level_values(None))
+    except Exception:  # pragma: no cover - a third-party dialect that needs a connection
+        return  # it checks the level itself on the first connection
+    if level not in valid:
+        raise ConfigurationError(
+            f"[database] isolation_level {level!r} is not supported by "
+            f"{url.get_backend_name()}; valid levels there are: {', '.join(sorted(valid))}"
+        )
 
 
 def _reset_if_in_transaction(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
@@ -215,7 +236,9 @@ async def _kill(engine: AsyncEngine, server_id: int) -> None:
         logger.debug("could not KILL abandoned MySQL connection %d: %s", server_id, exc)
 
 
-def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool = False
+) -> None:
     """Make SQLite behave like the server databases.
 
     pysqlite's own transaction handling breaks SAVEPOINT, so we take it over (SQLAlchemy's
@@ -226,7 +249,8 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
     busy timeout. So a transaction that has only read never blocks anyone (``REQUIRES_NEW``
     inside it works, readers and a writer interleave freely), and read-then-write
     transactions running concurrently queue for the lock instead of failing with
-    "database is locked". An explicit ``Isolation.SERIALIZABLE`` takes the lock at once.
+    "database is locked". An explicit ``Isolation.SERIALIZABLE`` (per transaction, or the
+    ``[database] isolation_level`` of the data source) takes the lock at once.
     File databases use WAL so readers never block the writer. SQLite still has one writer:
     a ``REQUIRES_NEW`` that writes inside a transaction that has already written waits for
     a lock its own caller holds, and fails after the busy timeout.
@@ -252,7 +276,8 @@ def _configure_sqlite(engine: AsyncEngine, url: URL, *, read_only: bool) -> None
         def _on_begin(connection: Any) -> None:
             # Reads before the first write run in autocommit (READ COMMITTED, PostgreSQL's
             # default); the first write takes the write lock, waiting for it (busy_timeout).
-            if connection.get_execution_options().get("isolation_level") == "SERIALIZABLE":
+            asked = connection.get_execution_options().get("isolation_level")
+            if asked == "SERIALIZABLE" or (serializable and asked is None):
                 # an explicit SERIALIZABLE wants every read in the write transaction
                 connection.info[_PENDING_BEGIN] = False
                 _run_on_driver(connection, begin_sql)
@@ -301,17 +326,23 @@ def _is_plain_select(context: Any) -> bool:
     return bool(getattr(statement, "is_select", False)) and not requests_row_lock(statement)
 
 
-def _finish(engine: AsyncEngine, url: URL, *, read_only: bool) -> None:
-    """What every engine gets: mapped errors, and its dialect family's connection set-up."""
+def _finish(engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool = False) -> None:
+    """What every engine gets: mapped errors, and its dialect family's connection set-up.
+
+    ``serializable``: the data source's default isolation is SERIALIZABLE (SQLite then
+    takes its write lock at BEGIN).
+    """
     install_error_translation(engine)
     setup = _ENGINE_SETUP.get(adapter_for(url.get_backend_name()).name)
     if setup is not None:
-        setup(engine, url, read_only)
+        setup(engine, url, read_only, serializable)
 
 
-_ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool], None]] = {
-    "sqlite": lambda engine, url, read_only: _configure_sqlite(engine, url, read_only=read_only),
-    "mysql": _kill_abandoned_statements,
+_ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
+    "sqlite": lambda engine, url, read_only, serializable: _configure_sqlite(
+        engine, url, read_only=read_only, serializable=serializable
+    ),
+    "mysql": lambda engine, url, read_only, _: _kill_abandoned_statements(engine, url, read_only),
 }
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
