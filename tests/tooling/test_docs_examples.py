@@ -28,10 +28,8 @@ from pathlib import Path
 
 import pytest
 from mktestdocs import grab_code_blocks
-from sqlalchemy.exc import IntegrityError
 
 from tests.tooling.cli import ROOT, cli_env
-from viveka_db import DuplicateKeyError
 
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FILE_COMMENT = re.compile(r"^# (?P<path>[\w/]+\.py)\s*$")
@@ -94,27 +92,7 @@ def _split(page: Path) -> tuple[dict[str, str], list[str]]:
 RUNNABLE = [page for page in PAGES if any(_split(page))]
 
 
-ERRORS_MAPPED = issubclass(DuplicateKeyError, IntegrityError)
-"""Whether driver errors become DuplicateKeyError (the docs' app answers 409 with it)."""
-
-
-def _params() -> list[object]:
-    needs_mapping = {"docs/fastapi.md"}
-    return [
-        pytest.param(
-            page,
-            id=_relative(page),
-            marks=pytest.mark.xfail(
-                _relative(page) in needs_mapping and not ERRORS_MAPPED,
-                reason="duplicate key -> 409 needs the driver-error mapping (errors branch)",
-                strict=True,
-            ),
-        )
-        for page in RUNNABLE
-    ]
-
-
-@pytest.mark.parametrize("page", _params())
+@pytest.mark.parametrize("page", RUNNABLE, ids=_relative)
 def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     files, blocks = _split(page)
     for name, source in files.items():

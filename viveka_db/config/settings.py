@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from viveka_db.config.isolation import Isolation
 from viveka_db.errors import ConfigurationError
-from viveka_db.transaction.definition import Isolation
 
 __all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
 

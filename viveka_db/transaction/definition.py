@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import cast
 
+from viveka_db.config.isolation import Isolation
+
 __all__ = ["MAX_RETRY", "Isolation", "Propagation", "TransactionDefinition"]
 
 MAX_RETRY = 100
@@ -29,29 +31,6 @@ class Propagation(enum.Enum):
     """Suspend the current transaction and run without one."""
     NEVER = "NEVER"
     """Run without a transaction; raise IllegalTransactionStateError if one is active."""
-
-
-class Isolation(enum.Enum):
-    """Transaction isolation levels, passed to SQLAlchemy as an execution option.
-
-    The value is never formatted into SQL; the dialect validates it.
-    """
-
-    READ_UNCOMMITTED = "READ UNCOMMITTED"
-    READ_COMMITTED = "READ COMMITTED"
-    REPEATABLE_READ = "REPEATABLE READ"
-    SERIALIZABLE = "SERIALIZABLE"
-
-    @classmethod
-    def parse(cls, value: object) -> Isolation:
-        if isinstance(value, Isolation):
-            return value
-        if isinstance(value, str):
-            key = value.strip().upper().replace(" ", "_").replace("-", "_")
-            if key in cls.__members__:
-                return cls[key]
-        valid = ", ".join(f"Isolation.{m.name}" for m in cls)
-        raise ValueError(f"isolation {value!r} is not a valid isolation level; use one of: {valid}")
 
 
 def _parse_propagation(value: object) -> Propagation:
