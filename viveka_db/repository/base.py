@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import DATA_SOURCE_ATTR, SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
+from viveka_db.repository.lazy_guard import watch_entity
 
 __all__ = ["RepositoryBase", "T"]
 
@@ -56,6 +57,7 @@ class RepositoryBase(Generic[T]):
                 "with @entity @table('name') (or give it a __tablename__) before using it in a "
                 "repository"
             )
+        watch_entity(mapper)
         self.model = typing.cast("type[T]", resolved)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
