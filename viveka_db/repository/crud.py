@@ -62,9 +62,9 @@ class CrudRepository(QueryRepository[T]):
     ) -> Sequence[T]:
         """Up to ``limit`` entities after skipping ``skip``, in primary-key order.
 
-        ``query`` (from :meth:`where`) narrows the rows (its order comes first). ``skip`` runs from 0 to
-        ``MAX_OFFSET`` and ``limit`` from 0 to ``max_page_size``; anything else raises
-        :class:`~viveka_db.PaginationError` before any SQL.
+        ``query`` (from :meth:`where`) narrows the rows (its order comes first). ``skip``
+        runs from 0 to ``MAX_OFFSET`` and ``limit`` from 0 to ``max_page_size``; anything
+        else raises :class:`~viveka_db.PaginationError` before any SQL.
         """
         check_int("skip", skip, 0, MAX_OFFSET)
         check_int("limit", limit, 0, self.max_page_size)

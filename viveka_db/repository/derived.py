@@ -59,8 +59,12 @@ from viveka_db.repository.base import (
 )
 from viveka_db.repository.loading import load_options
 from viveka_db.repository.paths import AttributePath, attribute_paths, path_criterion
-from viveka_db.repository.projection import Projection, projection_for, projection_target
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.projection import (
+    Projection,
+    ProjectionRepository,
+    projection_for,
+    projection_target,
+)
 from viveka_db.repository.sorting import order_clauses, resolve_sort
 
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
@@ -420,7 +424,7 @@ def _valid_names(mapper: Mapper[Any]) -> str:
     return ", ".join(columns + relationships)
 
 
-class DerivedQueryRepository(QueryRepository[T]):
+class DerivedQueryRepository(ProjectionRepository[T]):
     """Implements derived query methods of subclasses when they are created."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -469,9 +473,7 @@ class DerivedQueryRepository(QueryRepository[T]):
                 arity, build = _OPERATORS[cond.operator]
                 operands = [next(args) for _ in range(arity)]
                 conjuncts.append(
-                    path_criterion(
-                        self.model, self.mapper, next(paths), lambda c: build(c, *operands)
-                    )
+                    path_criterion(self.model, self.mapper, next(paths), build, operands)
                 )
             disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
         where = disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
@@ -501,22 +503,6 @@ class DerivedQueryRepository(QueryRepository[T]):
         if query.kind in ("find_by", "find_first_by"):
             return found[0] if found else None
         return found
-
-    async def project_statement(
-        self, projection: Projection, stmt: Any, load: Any = None
-    ) -> list[Any]:
-        """Instances of ``projection`` for the rows of entity statement ``stmt``."""
-        if not projection.relationships and load is None:
-            rows = await self.db.execute(projection.select(self.model, stmt))
-            return [projection.from_mapping(row._mapping) for row in rows]
-        extra = [rel for rel in projection.relationships]
-        entities = await self.fetch_entities(stmt, [*self._load_list(load), *extra])
-        return [projection.from_entity(entity) for entity in entities]
-
-    def _load_list(self, load: Any) -> list[Any]:
-        if load is None:
-            return []
-        return list(load) if isinstance(load, list | tuple) else [load]
 
     async def _delete_where(self, where: ColumnElement[bool]) -> int:
         """One ``DELETE`` (soft delete: one ``UPDATE``) of the visible rows ``where`` matches."""

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import MissingGreenlet
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import LoaderCallableStatus, Mapper, PassiveFlag
 from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.util.concurrency import in_greenlet
 
 from viveka_db.base.db_base import VivekaDbBase
 from viveka_db.errors import LazyLoadError
@@ -30,24 +30,38 @@ from viveka_db.errors import LazyLoadError
 __all__ = ["guard_lazy_loads", "watch_entity"]
 
 _GUARDED = "_viveka_lazy_guard"
+_DETACHED = "the entity is detached: its session ended with the call that loaded it"
 
 
 def _guarded(loader: Callable[..., Any], entity: type, key: str) -> Callable[..., Any]:
-    def load(state: Any, passive: Any) -> Any:
-        try:
-            return loader(state, passive)
-        except DetachedInstanceError as exc:
-            raise LazyLoadError(
-                entity, key, "the entity is detached: its session closed when the call ended"
-            ) from exc
-        except MissingGreenlet as exc:
-            raise LazyLoadError(
-                entity, key, "implicit I/O is not possible in async code; or use "
-                f"`await obj.awaitable_attrs.{key}`"
-            ) from exc
+    def load(state: Any, passive: PassiveFlag) -> Any:
+        if passive & PassiveFlag.SQL_OK and state.key is not None and state.session is None:
+            raise LazyLoadError(entity, key, _DETACHED)
+        if passive & PassiveFlag.SQL_OK and not in_greenlet():
+            # async code outside SQLAlchemy's greenlet: SQL would raise MissingGreenlet.
+            # Try without SQL (a many-to-one may be in the identity map), else explain.
+            found = _load(loader, state, passive & ~PassiveFlag.SQL_OK, entity, key)
+            if found is LoaderCallableStatus.PASSIVE_NO_RESULT:
+                raise LazyLoadError(
+                    entity,
+                    key,
+                    "async code cannot load it implicitly; inside a transaction "
+                    f"`await obj.awaitable_attrs.{key}` also works",
+                )
+            return found
+        return _load(loader, state, passive, entity, key)
 
     setattr(load, _GUARDED, True)
     return load
+
+
+def _load(
+    loader: Callable[..., Any], state: Any, passive: PassiveFlag, entity: type, key: str
+) -> Any:
+    try:
+        return loader(state, passive)
+    except DetachedInstanceError as exc:
+        raise LazyLoadError(entity, key, _DETACHED) from exc
 
 
 def guard_lazy_loads(mapper: Mapper[Any]) -> None:

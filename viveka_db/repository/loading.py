@@ -95,8 +95,5 @@ def load_options(model: type[Any], load: object) -> list[ORMOption]:
         return []
     mapper = typing.cast("Mapper[Any]", sa_inspect(model))
     items: Sequence[object]
-    if isinstance(load, list | tuple):
-        items = typing.cast("Sequence[object]", load)
-    else:
-        items = (load,)
+    items = typing.cast("Sequence[object]", load) if isinstance(load, list | tuple) else (load,)
     return [_item_option(model, mapper, item) for item in items]

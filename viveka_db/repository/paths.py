@@ -12,7 +12,7 @@ a ``DELETE``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,15 +52,16 @@ def path_criterion(
     entity: Any,
     mapper: Mapper[Any],
     path: AttributePath,
-    predicate: Callable[[Any], ColumnElement[bool]],
+    build: Callable[..., ColumnElement[bool]],
+    operands: Sequence[Any],
 ) -> ColumnElement[bool]:
-    """``predicate`` applied to the column at the end of ``path``, starting from ``entity``."""
+    """``build(column, *operands)`` for the column at the end of ``path`` from ``entity``."""
     if not path.relationships:
-        return predicate(getattr(entity, path.column))
+        return build(getattr(entity, path.column), *operands)
     first, *rest = path.relationships
     prop = mapper.relationships[first]
     inner = path_criterion(
-        prop.mapper.class_, prop.mapper, AttributePath(tuple(rest), path.column), predicate
+        prop.mapper.class_, prop.mapper, AttributePath(tuple(rest), path.column), build, operands
     )
     attribute = getattr(entity, first)
     return attribute.any(inner) if prop.uselist else attribute.has(inner)

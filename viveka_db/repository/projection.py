@@ -19,9 +19,19 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import Mapper
 
+from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import UnknownFieldError
+from viveka_db.repository.base import T
+from viveka_db.repository.loading import LoadSpec
+from viveka_db.repository.query import QueryRepository
 
-__all__ = ["Projection", "projection_for", "projection_target", "returned_class"]
+__all__ = [
+    "Projection",
+    "ProjectionRepository",
+    "projection_for",
+    "projection_target",
+    "returned_class",
+]
 
 X = TypeVar("X")
 
@@ -50,8 +60,8 @@ class Projection:
         return query.with_only_columns(*(getattr(model, name) for name in self.columns))
 
     def from_mapping(self, values: typing.Mapping[str, Any]) -> Any:
-        """An instance of ``cls`` from a row mapping or an entity's attributes."""
-        return self.cls(**{name: values[name] for name in self.columns + self.relationships})
+        """An instance of ``cls`` from a row of the projected columns."""
+        return self.cls(**{name: values[name] for name in self.columns})
 
     def from_entity(self, entity: object) -> Any:
         if issubclass(self.cls, BaseModel):
@@ -64,9 +74,7 @@ def projection_for(mapper: Mapper[Any], cls: type[Any]) -> Projection:
     """The projection of ``cls`` over ``mapper``'s entity; unknown fields are refused."""
     fields = projection_fields(cls)
     if fields is None:
-        raise TypeError(
-            f"project() takes a dataclass, NamedTuple or Pydantic model, got {cls!r}"
-        )
+        raise TypeError(f"project() takes a dataclass, NamedTuple or Pydantic model, got {cls!r}")
     columns = tuple(name for name in fields if name in mapper.column_attrs)
     relationships = tuple(name for name in fields if name in mapper.relationships)
     unknown = [name for name in fields if name not in columns and name not in relationships]
@@ -94,3 +102,38 @@ def projection_target(annotation: object, model: type[Any]) -> type[Any] | None:
     if cls is None or issubclass(cls, model) or projection_fields(cls) is None:
         return None
     return cls
+
+
+def _as_list(load: LoadSpec) -> list[Any]:
+    if load is None:
+        return []
+    return list(load) if isinstance(load, list | tuple) else [load]
+
+
+class ProjectionRepository(QueryRepository[T]):
+    """``project``: query results as dataclasses, ``NamedTuple`` s or Pydantic models."""
+
+    @transactional
+    async def project(
+        self, cls: type[X], query: Select[Any] | None = None, load: LoadSpec = None
+    ) -> list[X]:
+        """Instances of ``cls`` for the entities ``query`` selects (default: all, key order).
+
+        Fields that are columns are selected alone; fields named like relationships
+        (``author: AuthorRead``) make it load the entities, those relationships and
+        ``load``, and build ``cls`` from them.
+        """
+        projection = projection_for(self.mapper, cls)
+        stmt = self.select().order_by(*self.mapper.primary_key) if query is None else query
+        return typing.cast("list[X]", await self.project_statement(projection, stmt, load))
+
+    async def project_statement(
+        self, projection: Projection, stmt: Select[Any], load: LoadSpec = None
+    ) -> list[Any]:
+        """Instances of ``projection`` for the rows of entity statement ``stmt``."""
+        if not projection.relationships and load is None:
+            rows = await self.db.execute(projection.select(self.model, stmt))
+            return [projection.from_mapping(row._mapping) for row in rows]
+        wanted = [*_as_list(load), *projection.relationships]
+        entities = await self.fetch_entities(stmt, wanted)
+        return [projection.from_entity(entity) for entity in entities]

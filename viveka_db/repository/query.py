@@ -138,6 +138,22 @@ class QueryRepository(SoftDeleteRepository[T]):
         return int(await self.db.scalar(stmt) or 0)
 
     @transactional
+    async def count_grouped_by(
+        self, column: Any, query: Select[Any] | None = None
+    ) -> dict[Any, int]:
+        """``{value: number of rows}`` for each value of ``column`` among the rows ``query``
+        selects (default: the rows this view sees); one ``GROUP BY`` query.
+
+        ``column`` is a field name or mapped attribute (``Favorite.article_id``); values
+        with no rows are absent from the result.
+        """
+        grouped = self.column_for(column)
+        base = self.select() if query is None else query
+        stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
+        rows = await self.db.execute(stmt)
+        return {value: int(counted) for value, counted in rows.tuples()}
+
+    @transactional
     async def find_by(self, *, load: LoadSpec = None, **equals: Any) -> T | None:
         """The first entity (in key order) whose fields equal ``equals``, or ``None``."""
         stmt = self._equals_statement("find_by", equals)
