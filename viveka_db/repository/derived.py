@@ -44,19 +44,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy import exists as sa_exists
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
-from viveka_db.base.types import utc_now
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import DerivedQueryError, UnknownFieldError
 from viveka_db.repository.base import (
     T,
     _model_from_generic,  # pyright: ignore[reportPrivateUsage]
 )
+from viveka_db.repository.bulk_delete import delete_where
 from viveka_db.repository.loading import load_options
 from viveka_db.repository.paths import AttributePath, attribute_paths, path_criterion
 from viveka_db.repository.projection import (
@@ -483,7 +483,9 @@ class DerivedQueryRepository(ProjectionRepository[T]):
             counted = await session.scalar(counting.where(*self.visibility_criteria(), where))
             return int(counted or 0)
         if query.kind == "exists_by":
-            condition = sa_exists().where(*self.visibility_criteria(), where)
+            condition = (
+                sa_exists().select_from(self.model).where(*self.visibility_criteria(), where)
+            )
             return bool(await session.scalar(select(condition)))
         if query.kind == "delete_by":
             return await self._delete_where(where)
@@ -505,18 +507,5 @@ class DerivedQueryRepository(ProjectionRepository[T]):
         return found
 
     async def _delete_where(self, where: ColumnElement[bool]) -> int:
-        """One ``DELETE`` (soft delete: one ``UPDATE``) of the visible rows ``where`` matches."""
         criteria = [*self.visibility_criteria(), where]
-        if self.soft_deletes:
-            deleted_at: Any = getattr(self.model, "deleted_at")  # noqa: B009
-            values: dict[Any, Any] = {deleted_at: utc_now()}
-            version = self.mapper.version_id_col
-            if version is not None:
-                values[version] = version + 1
-            stmt: Any = update(self.model).where(*criteria, deleted_at.is_(None)).values(values)
-        else:
-            stmt = delete(self.model).where(*criteria)
-        result: Any = await self.db.execute(
-            stmt, execution_options={"synchronize_session": "fetch"}
-        )
-        return int(result.rowcount)
+        return await delete_where(self.db, self.mapper, criteria, soft=self.soft_deletes)

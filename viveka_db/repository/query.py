@@ -151,7 +151,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         base = self.select() if query is None else query
         stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
         rows = await self.db.execute(stmt)
-        return {value: int(counted) for value, counted in rows.tuples()}
+        return {value: int(counted) for value, counted in rows}
 
     @transactional
     async def find_by(self, *, load: LoadSpec = None, **equals: Any) -> T | None:
