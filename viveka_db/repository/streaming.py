@@ -12,7 +12,7 @@ at row 1,000,000 as at row 1. Entities the caller has let go of are not kept by 
 session's weak identity map. So memory follows ``chunk_size``, not the size of the result.
 
 Inside a transaction the stream uses its session and sees its uncommitted writes. Outside
-one (a worker, a script) it opens a read-only session of its own, holds it for the
+one (a worker, a script) it opens a read-only transaction of its own, holds it for the
 iteration and closes it when the iteration ends; the entities are then detached. Stop
 early with ``async with contextlib.aclosing(repo.stream(...))`` to release the
 connection at once rather than when the iterator is garbage-collected.
@@ -66,7 +66,10 @@ class StreamRepository(QueryRepository[T]):
                 yield entity
             return
         factory = DatabaseSessionFactory.get_instance(self.data_source)
-        async with factory.new_session(read_only=True) as own, own.begin():
+        # a real transaction: the read engine may run in autocommit, where PostgreSQL has
+        # no cursors; writes are refused as in any read-only transaction
+        async with factory.new_session() as own, own.begin():
+            factory.mark_read_only(own)
             async for entity in self._rows(own, stmt, loaded, chunk_size):
                 yield entity
 
