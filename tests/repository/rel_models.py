@@ -25,9 +25,7 @@ from viveka_db import (
 article_tags = Table(
     "repo_rel_article_tags",
     VivekaDbBase.metadata,
-    Column(
-        "article_id", ForeignKey("repo_rel_articles.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("article_id", ForeignKey("repo_rel_articles.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("repo_rel_tags.id", ondelete="CASCADE"), primary_key=True),
 )
 
@@ -77,9 +75,7 @@ class Article(VivekaDbBase, IntPKMixin, VersionMixin):
 @table("repo_rel_comments")
 class Comment(VivekaDbBase, IntPKMixin, SoftDeleteMixin):
     body: Mapped[str] = mapped_column(String(200))
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("repo_rel_articles.id", ondelete="CASCADE")
-    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("repo_rel_articles.id", ondelete="CASCADE"))
     article: Mapped[Article] = relationship(back_populates="comments")
 
 
@@ -118,13 +114,18 @@ async def seed(authors: int = 20, *, per_author: int = 2) -> list[Article]:
     ]
     articles = await ArticleRepo().insert_all(articles)
     await CommentRepo().insert_all(
-        [Comment(body=f"comment {c} on {a.title}", article_id=a.id) for a in articles for c in range(2)]
+        [
+            Comment(body=f"comment {c} on {a.title}", article_id=a.id)
+            for a in articles
+            for c in range(2)
+        ]
     )
     rows = [
         {"article_id": a.id, "tag_id": tags[(i + k) % len(tags)].id}
         for i, a in enumerate(articles)
         for k in range(2)
     ]
+
     @transactional
     async def link() -> None:
         await current_session().execute(article_tags.insert(), rows)

@@ -56,7 +56,7 @@ async def test_a_cache_hit_keeps_loaded_relationships(
     assert [t.name for t in hit.tags] == ["async", "sql"]
     assert [c.body for c in hit.comments] == [c.body for c in first.comments]
     assert inspect(hit.author).detached
-    with pytest.raises(LazyLoadError, match="Author.articles"):
+    with pytest.raises(LazyLoadError, match=r"Author\.articles"):
         _ = hit.author.articles  # not loaded when cached
 
 
@@ -68,7 +68,7 @@ async def test_unloaded_relationships_of_a_cached_entity_raise_lazy_load_error(
     await repo.bare(seeded[0].id)
     hit = await repo.bare(seeded[0].id)
     assert hit is not None and hit.title == "user00 post 0"
-    with pytest.raises(LazyLoadError, match="Article.author"):
+    with pytest.raises(LazyLoadError, match=r"Article\.author"):
         _ = hit.author
 
 

@@ -196,7 +196,7 @@ async def test_detached_entity_raises_lazy_load_error(db: DatabaseSessionFactory
     assert err.entity is Article and err.attribute == "author"
     assert "Article.author" in str(err) and "load=[Article.author]" in str(err)
     assert "detached" in str(err)
-    with pytest.raises(LazyLoadError, match="Author.articles.*detached"):
+    with pytest.raises(LazyLoadError, match=r"Author\.articles.*detached"):
         _ = (await AuthorRepo().first()).articles  # type: ignore[union-attr]
 
 
@@ -269,4 +269,3 @@ async def test_identity_map_instance_gets_its_relationships_loaded(
 async def test_load_is_refused_for_column_statements(db: DatabaseSessionFactory) -> None:
     with pytest.raises(TypeError, match="load="):
         await repo.all(repo.select().with_only_columns(Article.id), load=Article.author)
-

@@ -71,7 +71,10 @@ async def test_derived_finders_select_only_the_dto_columns(db: DatabaseSessionFa
     await seed(2)
     with statements(db.engine) as seen:
         found = await repo.find_all_by_author_username("user01")
-    assert found == [TitleOnly(found[0].id, "user01 post 0"), TitleOnly(found[1].id, "user01 post 1")]
+    assert found == [
+        TitleOnly(found[0].id, "user01 post 0"),
+        TitleOnly(found[1].id, "user01 post 1"),
+    ]
     columns = _selected_columns(seen[0])
     assert "TITLE" in columns and "VIEWS" not in columns and "VERSION" not in columns
 

@@ -227,9 +227,8 @@ async def test_count_grouped_by(db: DatabaseSessionFactory) -> None:
 async def test_bad_paging_input_is_rejected_before_sql(
     db: DatabaseSessionFactory, call: object, match: str
 ) -> None:
-    with statements(db.engine) as seen:
-        with pytest.raises(PaginationError, match=match):
-            await call()  # type: ignore[operator]
+    with statements(db.engine) as seen, pytest.raises(PaginationError, match=match):
+        await call()  # type: ignore[operator]
     assert seen == []
 
 

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from tests.repository.models import Item, ItemRepo
+from tests.repository.models import ItemRepo
 from tests.repository.rel_models import Article, ArticleRepo, seed
 from viveka_db import DatabaseSessionFactory, LazyLoadError, current_session, transactional
 
@@ -40,7 +40,6 @@ async def test_stream_inside_a_transaction_sees_its_writes_and_allows_queries(
     await seed(3)
 
     @transactional
-
     @transactional
     async def rename() -> list[tuple[str, int]]:
         first = await articles.first()

@@ -290,7 +290,8 @@ def _restore_relationships(instance: Any, plan: _EntityPlan, related: object) ->
         if uselist:
             if type(encoded) is not list:
                 raise CorruptPayloadError(f"cached {plan.cls.__name__}.{key} is not a list")
-            value: Any = [_decode_related(item) for item in cast("list[Any]", encoded)]
+            items = cast("list[object]", encoded)
+            value: Any = [_decode_related(item) for item in items]
         else:
             value = None if encoded is None else _decode_related(encoded)
         set_committed_value(instance, key, value)

@@ -57,8 +57,8 @@ class RepositoryBase(Generic[T]):
                 "with @entity @table('name') (or give it a __tablename__) before using it in a "
                 "repository"
             )
-        watch_entity(mapper)
         self.model = typing.cast("type[T]", resolved)
+        watch_entity(self.mapper)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
     @property

@@ -418,6 +418,15 @@ class _Plan:
     returns: _Returns | None
 
 
+def _is_mapper(found: object) -> typing.TypeGuard[Mapper[Any]]:
+    return isinstance(found, Mapper)
+
+
+def _mapper_of(model: type[Any] | None) -> Mapper[Any] | None:
+    found: object = None if model is None else sa_inspect(typing.cast(Any, model), False)
+    return found if _is_mapper(found) else None
+
+
 def _valid_names(mapper: Mapper[Any]) -> str:
     columns = sorted(prop.key for prop in mapper.column_attrs)
     relationships = sorted(f"{rel.key}_<attribute>" for rel in mapper.relationships)
@@ -438,15 +447,15 @@ class DerivedQueryRepository(ProjectionRepository[T]):
         model = _model_from_generic(cls)
         if model is None and len(getattr(cls, "__parameters__", ())) > 0:
             return  # still generic (class Base(DbRepo[T])): its concrete subclasses implement them
-        mapper: Any = None if model is None else sa_inspect(typing.cast(Any, model), raiseerr=False)
-        if isinstance(mapper, Mapper) and "default_load" in vars(cls):
+        mapper = _mapper_of(model)
+        if mapper is not None and "default_load" in vars(cls):
             try:
                 load_options(mapper.class_, vars(cls)["default_load"])
             except (TypeError, UnknownFieldError) as exc:
                 raise DerivedQueryError(f"{cls.__name__}.default_load: {exc}") from exc
         if not candidates:
             return
-        if not isinstance(mapper, Mapper):
+        if mapper is None:
             name = next(iter(candidates))
             raise DerivedQueryError(
                 f"{cls.__name__}.{name}: derived queries need the entity at class creation; "

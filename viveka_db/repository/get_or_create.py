@@ -18,6 +18,7 @@ Key lookups ignore soft-delete visibility: the key is unique across all rows.
 from __future__ import annotations
 
 import contextlib
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -98,5 +99,6 @@ class GetOrCreateRepository(UpsertRepository[T]):
 
 def _key_of(item: object, attrs: list[str]) -> Key:
     if isinstance(item, Mapping):
-        return tuple(item[attr] for attr in attrs)  # pyright: ignore[reportUnknownVariableType]
+        row = typing.cast("Mapping[str, Any]", item)
+        return tuple(row[attr] for attr in attrs)
     return tuple(getattr(item, attr) for attr in attrs)

@@ -63,10 +63,11 @@ def _path_option(mapper: Mapper[Any], path: str) -> ORMOption:
         option = _chain(option, prop)
         current = prop.mapper
     assert option is not None
-    return option
+    return typing.cast(ORMOption, option)
 
 
 def _item_option(model: type[Any], mapper: Mapper[Any], item: object) -> ORMOption:
+    asked: object = item  # for the error message (not narrowed below)
     if isinstance(item, ORMOption):
         return item
     if isinstance(item, str):
@@ -74,15 +75,11 @@ def _item_option(model: type[Any], mapper: Mapper[Any], item: object) -> ORMOpti
             raise UnknownFieldError(model, item, (rel.key for rel in mapper.relationships))
         return _path_option(mapper, item)
     if isinstance(item, InstrumentedAttribute):
-        owner: object = item.class_
-        prop: object = item.property
-        if (
-            isinstance(owner, type)
-            and issubclass(model, owner)
-            and isinstance(prop, RelationshipProperty)
-        ):
-            return _path_option(mapper, item.key)
-        raise UnknownFieldError(model, item, (rel.key for rel in mapper.relationships))
+        owner: Any = item.class_
+        key: str = item.key
+        if isinstance(owner, type) and issubclass(model, owner) and key in mapper.relationships:
+            return _path_option(mapper, key)
+        raise UnknownFieldError(model, asked, (rel.key for rel in mapper.relationships))
     raise TypeError(
         f"load= takes relationship attributes (e.g. {model.__name__}.<relationship>), dotted "
         f"path strings or SQLAlchemy loader options, got {type(item).__name__}"

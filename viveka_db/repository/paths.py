@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = ["MAX_PATH_DEPTH", "AttributePath", "attribute_paths", "path_criterion"]
@@ -63,5 +63,5 @@ def path_criterion(
     inner = path_criterion(
         prop.mapper.class_, prop.mapper, AttributePath(tuple(rest), path.column), build, operands
     )
-    attribute = getattr(entity, first)
+    attribute: InstrumentedAttribute[Any] = getattr(entity, first)
     return attribute.any(inner) if prop.uselist else attribute.has(inner)

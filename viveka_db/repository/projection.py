@@ -40,8 +40,9 @@ def projection_fields(cls: type[Any]) -> tuple[str, ...] | None:
     """The field names of a dataclass, ``NamedTuple`` or Pydantic model; ``None`` otherwise."""
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls) if f.init)
-    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
-        return tuple(typing.cast("tuple[str, ...]", getattr(cls, "_fields")))  # noqa: B009
+    fields: object = getattr(cls, "_fields", None)
+    if issubclass(cls, tuple) and isinstance(fields, tuple):
+        return tuple(str(name) for name in typing.cast("tuple[object, ...]", fields))
     if issubclass(cls, BaseModel):
         return tuple(cls.model_fields)
     return None
@@ -57,9 +58,10 @@ class Projection:
 
     def select(self, model: type[Any], query: Select[Any]) -> Select[Any]:
         """``query`` reduced to the projected columns (its WHERE/ORDER/LIMIT kept)."""
-        return query.with_only_columns(*(getattr(model, name) for name in self.columns))
+        columns: list[Any] = [getattr(model, name) for name in self.columns]
+        return typing.cast("Select[Any]", query.with_only_columns(*columns))
 
-    def from_mapping(self, values: typing.Mapping[str, Any]) -> Any:
+    def from_mapping(self, values: typing.Mapping[Any, Any]) -> Any:
         """An instance of ``cls`` from a row of the projected columns."""
         return self.cls(**{name: values[name] for name in self.columns})
 
@@ -133,7 +135,7 @@ class ProjectionRepository(QueryRepository[T]):
         """Instances of ``projection`` for the rows of entity statement ``stmt``."""
         if not projection.relationships and load is None:
             rows = await self.db.execute(projection.select(self.model, stmt))
-            return [projection.from_mapping(row._mapping) for row in rows]
+            return [projection.from_mapping(mapping) for mapping in rows.mappings()]
         wanted = [*_as_list(load), *projection.relationships]
         entities = await self.fetch_entities(stmt, wanted)
         return [projection.from_entity(entity) for entity in entities]
