@@ -2,7 +2,8 @@
 
 ``Author`` 1-1 ``Profile``; ``Author`` 1-n ``Article`` (versioned); ``Article`` 1-n
 ``Comment`` (soft delete); ``Article`` n-m ``Tag``. Foreign keys cascade in the database,
-which is what a bulk ``delete_by`` relies on.
+which is what a bulk ``delete_by`` relies on. Relationships name their classes by object,
+never by string: other modules (the docs' example) map classes of the same names.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ article_tags = Table(
 @table("repo_rel_authors")
 class Author(VivekaDbBase, IntPKMixin):
     username: Mapped[str] = mapped_column(String(80), unique=True)
-    profile: Mapped[Profile | None] = relationship(back_populates="author")
+    profile: Mapped[Profile | None] = relationship(lambda: Profile, back_populates="author")
     articles: Mapped[list[Article]] = relationship(
-        back_populates="author", order_by="Article.id", passive_deletes=True
+        lambda: Article, back_populates="author", order_by=lambda: Article.id, passive_deletes=True
     )
 
 
@@ -64,10 +65,10 @@ class Article(VivekaDbBase, IntPKMixin, VersionMixin):
     author_id: Mapped[int] = mapped_column(ForeignKey("repo_rel_authors.id", ondelete="CASCADE"))
     author: Mapped[Author] = relationship(back_populates="articles")
     comments: Mapped[list[Comment]] = relationship(
-        back_populates="article", order_by="Comment.id", passive_deletes=True
+        lambda: Comment, back_populates="article", order_by=lambda: Comment.id, passive_deletes=True
     )
     tags: Mapped[list[Tag]] = relationship(
-        secondary=article_tags, order_by="Tag.name", passive_deletes=True
+        secondary=article_tags, order_by=Tag.name, passive_deletes=True
     )
 
 

@@ -22,10 +22,15 @@ from viveka_db import (
     transactional,
 )
 from viveka_db.middleware.db_middleware import DbMiddleware
+from viveka_db.repository.loading import LoadSpec
 
 
 class Articles(ArticleRepo):
     async def find_all_by_views_greater_than_equal(self, views: int) -> list[Article]: ...
+
+    # declaring load= keeps type checkers happy; it is accepted either way
+    async def find_by_title(self, title: str, *, load: LoadSpec = None) -> Article | None: ...
+    async def count_by_views(self, views: int) -> int: ...
 
 
 repo = Articles()
@@ -269,3 +274,15 @@ async def test_identity_map_instance_gets_its_relationships_loaded(
 async def test_load_is_refused_for_column_statements(db: DatabaseSessionFactory) -> None:
     with pytest.raises(TypeError, match="load="):
         await repo.all(repo.select().with_only_columns(Article.id), load=Article.author)
+
+
+async def test_derived_finders_take_load_and_others_refuse_it(db: DatabaseSessionFactory) -> None:
+    await seed(1)
+    found = await repo.find_by_title("user00 post 0", load="author")
+    assert found is not None and found.author.username == "user00"
+    bare = await repo.find_by_title("user00 post 0")
+    assert bare is not None
+    with pytest.raises(LazyLoadError):
+        _ = bare.author
+    with pytest.raises(TypeError, match="takes no load="):
+        await repo.count_by_views(0, load="author")  # type: ignore[call-arg]

@@ -358,11 +358,20 @@ class _Returns:
 
     def get(self) -> Projection | None:
         if not self.resolved:
-            hints = typing.get_type_hints(self.stub)
-            target = projection_target(hints.get("return"), self.mapper.class_)
+            target = projection_target(_return_annotation(self.stub), self.mapper.class_)
             self.projection = None if target is None else projection_for(self.mapper, target)
             self.resolved = True
         return self.projection
+
+
+def _return_annotation(fn: Callable[..., Any]) -> object:
+    """``fn``'s return annotation, evaluated alone (parameter annotations may not resolve)."""
+    annotation = inspect.get_annotations(fn).get("return")
+    if not isinstance(annotation, str):
+        return annotation
+    holder = types.SimpleNamespace(__annotations__={"return": annotation})
+    holder.__globals__ = getattr(fn, "__globals__", {})
+    return typing.get_type_hints(holder).get("return")
 
 
 def _build(

@@ -31,8 +31,8 @@ from viveka_db.errors import UnknownFieldError
 
 __all__ = ["LoadSpec", "load_options"]
 
-LoadItem: TypeAlias = "InstrumentedAttribute[Any] | str | ORMOption"
-LoadSpec: TypeAlias = "LoadItem | Sequence[LoadItem] | None"
+LoadItem: TypeAlias = InstrumentedAttribute[Any] | str | ORMOption
+LoadSpec: TypeAlias = LoadItem | Sequence[LoadItem] | None
 """What ``load=`` accepts (``None``: the repository's ``default_load``)."""
 
 

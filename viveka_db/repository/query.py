@@ -11,7 +11,7 @@ entity (``select(Post.id, Post.title)``) returns rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm.interfaces import ORMOption
@@ -99,6 +99,14 @@ class QueryRepository(SoftDeleteRepository[T]):
     def _in_key_order(self, stmt: Select[T]) -> Select[T]:
         return stmt.order_by(*self.mapper.primary_key)
 
+    @overload
+    async def all(
+        self, query: None = None, limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[T]: ...
+    @overload
+    async def all(
+        self, query: Select[Any], limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[Any]: ...
     @transactional
     async def all(
         self, query: Select[Any] | None = None, limit: int | None = None, *, load: LoadSpec = None
@@ -121,6 +129,10 @@ class QueryRepository(SoftDeleteRepository[T]):
             return list(result.scalars().all())
         return list(result.all())
 
+    @overload
+    async def first(self, query: None = None, *, load: LoadSpec = None) -> T | None: ...
+    @overload
+    async def first(self, query: Select[Any], *, load: LoadSpec = None) -> Any: ...
     @transactional
     async def first(self, query: Select[Any] | None = None, *, load: LoadSpec = None) -> Any:
         """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
