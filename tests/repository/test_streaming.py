@@ -32,6 +32,8 @@ async def test_stream_of_a_query_keeps_its_order(db: DatabaseSessionFactory) -> 
     query = articles.where(Article.views > 0).order_by(Article.title.desc())
     titles = [a.title async for a in articles.stream(query, chunk_size=2)]
     assert titles == ["user03 post 1", "user02 post 1", "user01 post 1", "user00 post 1"]
+    limited = [a.title async for a in articles.stream(query.limit(3).offset(1), chunk_size=2)]
+    assert limited == ["user02 post 1", "user01 post 1", "user00 post 1"]
 
 
 async def test_stream_inside_a_transaction_sees_its_writes_and_allows_queries(

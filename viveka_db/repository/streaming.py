@@ -37,6 +37,13 @@ from viveka_db.session.db_session import DatabaseSessionFactory
 __all__ = ["StreamRepository"]
 
 
+def _has_limit(stmt: Select[Any]) -> bool:
+    """Whether ``stmt`` has a ``LIMIT`` or ``OFFSET`` (keyset chunks would replace them)."""
+    limit: object = stmt._limit_clause  # pyright: ignore[reportPrivateUsage]
+    offset: object = stmt._offset_clause  # pyright: ignore[reportPrivateUsage]
+    return limit is not None or offset is not None
+
+
 class StreamRepository(QueryRepository[T]):
     """``stream``."""
 
@@ -92,6 +99,11 @@ class StreamRepository(QueryRepository[T]):
     async def _keyset_chunks(
         self, session: AsyncSession, stmt: Select[Any], loaded: Select[Any], chunk_size: int
     ) -> AsyncIterator[Any]:
+        if _has_limit(stmt):  # the caller bounded the result already: one buffered read
+            result = await session.scalars(loaded)
+            for entity in result.unique().all() if loaded is not stmt else result.all():
+                yield entity
+            return
         ordering = list(stmt._order_by_clauses)  # pyright: ignore[reportPrivateUsage]
         keys = resolve_sort(self.model, self.mapper, ordering)
         base = loaded.order_by(None)
