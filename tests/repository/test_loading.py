@@ -286,3 +286,23 @@ async def test_derived_finders_take_load_and_others_refuse_it(db: DatabaseSessio
         _ = bare.author
     with pytest.raises(TypeError, match="takes no load="):
         await repo.count_by_views(0, load="author")  # type: ignore[call-arg]
+
+
+async def test_detached_entities_with_unloaded_relationships_can_be_saved(
+    db: DatabaseSessionFactory,
+) -> None:
+    """merge/save of a detached entity never trips over its unloaded relationships."""
+    await seed(1)
+    article = await repo.first()
+    assert article is not None
+    article.title = "edited"
+    merged = await repo.update(article)
+    assert merged.title == "edited"
+    again = await repo.first()
+    assert again is not None
+    again.views = 99
+    saved = await repo.save(again)
+    assert saved.views == 99
+    fresh = await repo.first(load=[Article.tags, Article.author])
+    assert fresh is not None and (fresh.title, fresh.views) == ("edited", 99)
+    assert [t.name for t in fresh.tags] == ["python", "sql"]

@@ -44,6 +44,9 @@ class Articles(ArticleRepo):
     async def exists_by_tags_name(self, name: str) -> bool: ...
     async def count_by_author_username(self, username: str) -> int: ...
     async def count_by_tags_name(self, name: str) -> int: ...
+    async def find_all_by_author_username_and_author_profile_bio_like(
+        self, username: str, bio: str
+    ) -> list[Article]: ...
     async def delete_by_author_username(self, username: str) -> int: ...
     async def delete_by_views_greater_than_equal(self, views: int) -> int: ...
 
@@ -55,6 +58,7 @@ class Authors(AuthorRepo):
 
 
 class Comments(CommentRepo):
+    async def find_all_by_article_tags_name(self, name: str) -> list[Comment]: ...
     async def find_all_by_article_author_username(self, username: str) -> list[Comment]: ...
     async def delete_by_article_author_username(self, username: str) -> int: ...
     async def delete_by_body_like(self, pattern: str) -> int: ...
@@ -69,18 +73,30 @@ def titles(found: list[Article]) -> list[str]:
 
 async def test_many_to_one_and_nested_paths(db: DatabaseSessionFactory) -> None:
     await seed(3)
-    assert titles(await articles.find_all_by_author_username("user01")) == [
-        "user01 post 0",
-        "user01 post 1",
-    ]
+    with statements(db.engine) as seen:
+        by_author = await articles.find_all_by_author_username("user01")
+    assert titles(by_author) == ["user01 post 0", "user01 post 1"]
+    assert "LEFT OUTER JOIN" in seen[0].upper() and "EXISTS" not in seen[0].upper()
     assert titles(await articles.find_all_by_author_profile_bio_like("%user02")) == [
         "user02 post 0",
         "user02 post 1",
     ]
     assert await articles.count_by_author_username("user00") == 2
     assert await articles.count_by_author_username("nobody") == 0
-    found = await comments.find_all_by_article_author_username("user00")
+    with statements(db.engine) as seen:
+        found = await comments.find_all_by_article_author_username("user00")
     assert len(found) == 4 and all("user00" in c.body for c in found)
+    assert seen[0].upper().count("LEFT OUTER JOIN") == 2  # comment -> article -> author
+    # a many-to-one then a many-to-many: joined, then EXISTS
+    on_orm = await comments.find_all_by_article_tags_name("orm")
+    assert len(on_orm) == 4 and all("user01" in c.body for c in on_orm)
+    # two conditions through the same relationship share its join
+    with statements(db.engine) as seen:
+        both = await articles.find_all_by_author_username_and_author_profile_bio_like(
+            "user02", "bio%"
+        )
+    assert titles(both) == ["user02 post 0", "user02 post 1"]
+    assert seen[0].upper().count("LEFT OUTER JOIN") == 2  # author once, its profile once
     author = await authors.find_by_profile_bio("bio of user01")
     assert author is not None and author.username == "user01"
 

@@ -44,8 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy import exists as sa_exists
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
@@ -58,7 +57,7 @@ from viveka_db.repository.base import (
 )
 from viveka_db.repository.bulk_delete import delete_where
 from viveka_db.repository.loading import load_options
-from viveka_db.repository.paths import AttributePath, attribute_paths, path_criterion
+from viveka_db.repository.paths import AttributePath, JoinPlan, attribute_paths, path_criterion
 from viveka_db.repository.projection import (
     Projection,
     ProjectionRepository,
@@ -482,6 +481,7 @@ class DerivedQueryRepository(ProjectionRepository[T]):
     async def run_derived(self, plan: _Plan, values: list[Any], load: Any = None) -> Any:
         """Run a derived query with ``values`` bound to its conditions in order."""
         query = plan.query
+        joins = None if query.kind == "delete_by" else JoinPlan(self.model, self.mapper)
         args = iter(values)
         paths = iter(plan.paths)
         disjuncts: list[ColumnElement[bool]] = []
@@ -491,26 +491,23 @@ class DerivedQueryRepository(ProjectionRepository[T]):
                 arity, build = _OPERATORS[cond.operator]
                 operands = [next(args) for _ in range(arity)]
                 conjuncts.append(
-                    path_criterion(self.model, self.mapper, next(paths), build, operands)
+                    path_criterion(self.model, self.mapper, next(paths), build, operands, joins)
                 )
             disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
         where = disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
-        session = self.db
-        if query.kind == "count_by":
-            counting = select(func.count()).select_from(self.model)
-            counted = await session.scalar(counting.where(*self.visibility_criteria(), where))
-            return int(counted or 0)
-        if query.kind == "exists_by":
-            condition = (
-                sa_exists().select_from(self.model).where(*self.visibility_criteria(), where)
-            )
-            return bool(await session.scalar(select(condition)))
-        if query.kind == "delete_by":
+        if joins is None:
             return await self._delete_where(where)
+        session = self.db
+        criteria = [*self.visibility_criteria(), where]
+        if query.kind == "count_by":
+            counting = joins.apply(select(func.count()).select_from(self.model))
+            return int(await session.scalar(counting.where(*criteria)) or 0)
+        if query.kind == "exists_by":
+            probe = joins.apply(select(literal(1)).select_from(self.model)).where(*criteria)
+            return bool(await session.scalar(select(probe.exists())))
         sort = [f"-{attr}" if desc else attr for attr, desc in query.order]
-        stmt = self.where(where).order_by(
-            *order_clauses(resolve_sort(self.model, self.mapper, sort))
-        )
+        stmt = joins.apply(self.select()).where(where)
+        stmt = stmt.order_by(*order_clauses(resolve_sort(self.model, self.mapper, sort)))
         if query.kind in ("find_by", "find_first_by"):
             stmt = stmt.limit(1)
         elif query.limit is not None:
