@@ -8,6 +8,7 @@ import warnings
 import pytest
 from sqlalchemy.exc import SAWarning
 
+from tests.repository.models import Account, AccountRepo
 from tests.repository.rel_models import (
     Article,
     ArticleRepo,
@@ -265,3 +266,30 @@ async def test_get_all_filters_with_a_query(db: DatabaseSessionFactory) -> None:
         "user02 post 1",
     ]
     assert titles(list(await articles.get_all(1, 1, query=popular))) == ["user01 post 1"]
+
+
+class Accounts(AccountRepo):
+    async def delete_by_owner(self, owner: str) -> int: ...
+
+
+async def test_soft_delete_of_a_versioned_entity_bumps_the_version(
+    db: DatabaseSessionFactory,
+) -> None:
+    accounts = Accounts()
+    (ann, _bob) = await accounts.insert_all([Account(owner="ann"), Account(owner="bob")])
+
+    @transactional
+    async def delete_while_loaded() -> int:
+        loaded = await accounts.get_by_id(ann.id)  # in the session during the bulk UPDATE
+        assert loaded is not None and loaded.version == 1
+        deleted = await accounts.delete_by_owner("ann")
+        # the instance in the session was updated or expired: never left stale
+        assert await loaded.awaitable_attrs.deleted_at is not None
+        assert await loaded.awaitable_attrs.version == 2
+        return deleted
+
+    assert await delete_while_loaded() == 1
+    assert await accounts.delete_by_owner("ann") == 0
+    gone = await accounts.only_deleted().all()
+    assert [(a.owner, a.version) for a in gone] == [("ann", 2)]
+    assert [a.owner for a in await accounts.all()] == ["bob"]

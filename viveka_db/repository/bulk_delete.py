@@ -10,7 +10,8 @@ not run, so related rows rely on the database's ``ON DELETE`` actions.
 Entities of the class that are in the session are kept consistent: where the database
 can return the affected keys (``RETURNING``) in the same statement, SQLAlchemy removes or
 updates exactly those; elsewhere (MySQL, MariaDB's ``UPDATE``) every instance of the class
-in the session is expired instead, so no extra ``SELECT`` is sent first.
+in the session is expired instead, so no extra ``SELECT`` is sent first. In async code read
+an expired attribute with ``await obj.awaitable_attrs.<name>`` (or ``session.refresh``).
 """
 
 from __future__ import annotations
