@@ -88,8 +88,8 @@ def _item_option(model: type[Any], mapper: Mapper[Any], item: object) -> ORMOpti
 
 def load_options(model: type[Any], load: object) -> list[ORMOption]:
     """The loader options ``load`` asks for on ``model`` (checked, nothing run)."""
-    if load is None:
-        return []
+    if load is None or (isinstance(load, list | tuple) and not load):
+        return []  # the common case, on every read: no work
     mapper = typing.cast("Mapper[Any]", sa_inspect(model))
     items: Sequence[object]
     items = typing.cast("Sequence[object]", load) if isinstance(load, list | tuple) else (load,)

@@ -91,7 +91,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     async def fetch_entities(self, stmt: Select[Any], load: LoadSpec) -> list[T]:
         """Run ``stmt`` with ``load`` applied; the entities it returns, each once."""
         loaded = self.with_load(stmt, load)
-        result = await self.db.scalars(loaded)
+        result = await self.db.scalars(loaded)  # (unique() only when options were added)
         if loaded is not stmt:
             result = result.unique()  # a joined collection load repeats the parent row
         return list(result.all())
@@ -120,7 +120,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         stmt = self._in_key_order(self.select()) if query is None else query
         if limit is not None:
             stmt = stmt.limit(limit)
-        shape = result_shape(stmt)
+        shape = "entities" if query is None else result_shape(stmt)
         if shape == "entities":
             return await self.fetch_entities(stmt, load)
         self.with_load(stmt, load)  # refuses an explicit load= on columns
