@@ -21,6 +21,9 @@ __all__ = [
     "detached_entity",
     "detached_entity_public",
     "detached_entity_private",
+    "order_by_clauses",
+    "order_by_clauses_private",
+    "order_by_clauses_public",
     "requests_row_lock",
     "requests_row_lock_public",
     "requests_row_lock_private",
@@ -97,3 +100,34 @@ detached_entity: Callable[[Mapper[Any], tuple[str, ...], Mapping[str, Any]], Any
 
 ``primary_key`` names the attributes of the mapper's primary key columns, in order.
 """
+
+
+# -- the ORDER BY of a SELECT (keyset streaming on MySQL/MariaDB) ----------------------------
+
+
+def order_by_clauses_private(statement: Select[Any]) -> tuple[Any, ...]:
+    """The statement's ORDER BY expressions, read from its private field."""
+    return tuple(statement._order_by_clauses)  # pyright: ignore[reportPrivateUsage]
+
+
+def order_by_clauses_public(statement: Select[Any]) -> tuple[Any, ...]:
+    """No public accessor exists: an ordered statement cannot be taken apart safely.
+
+    Unordered statements need nothing; an ordered one raises instead of being streamed in
+    the wrong order.
+    """
+    if " ORDER BY " in str(statement.compile()):
+        from viveka_db.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"streaming an ordered query on MySQL/MariaDB reads its ORDER BY, which this "
+            f"SQLAlchemy release ({sqlalchemy.__version__}) does not expose; use SQLAlchemy "
+            "2.0 or 2.1, or stream the query unordered"
+        )
+    return ()
+
+
+order_by_clauses: Callable[[Select[Any]], tuple[Any, ...]] = (
+    order_by_clauses_private if PRIVATE_FAST_PATHS else order_by_clauses_public
+)
+"""The ORDER BY expressions of a SELECT (keyset streaming needs them as its sort keys)."""

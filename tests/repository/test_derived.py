@@ -114,8 +114,10 @@ async def test_derived_finders(db: DatabaseSessionFactory) -> None:
     assert await repo.exists_by_email("dan@x.io") is False
     assert [u.name for u in await repo.only_deleted().find_all_by_age_greater_than(0)] == ["Dan"]
 
-    assert await repo.delete_by_age_less_than(30) == 1
-    assert [u.name for u in await repo.with_deleted().all()] == ["Ann", "Cid", "Dan"]
+    assert await repo.delete_by_age_less_than(30) == 1  # User soft-deletes: one UPDATE
+    assert [u.name for u in await repo.all()] == ["Ann", "Cid"]
+    assert [u.name for u in await repo.only_deleted().all()] == ["Bob", "Dan"]
+    assert await repo.delete_by_age_less_than(30) == 0
 
 
 def test_derived_methods_keep_their_signature() -> None:

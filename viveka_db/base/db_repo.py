@@ -1,25 +1,28 @@
 """``DbRepo[T]``: the generic repository (the seed's import path).
 
 It is composed of one module per concern in :mod:`viveka_db.repository`: ``crud`` (the
-original methods), ``query`` (fluent queries), ``save``, ``soft_delete``, ``pagination``,
-``bulk`` (``insert_all``), ``upsert`` and ``derived`` (methods implemented from their name).
+original methods), ``query`` (fluent queries, ``load=``), ``save``, ``soft_delete``,
+``pagination``, ``bulk`` (``insert_all``), ``upsert``, ``get_or_create``, ``streaming``,
+``projection`` and ``derived`` (methods implemented from their name).
 """
 
 from __future__ import annotations
 
 from viveka_db.repository.base import T
 from viveka_db.repository.derived import DerivedQueryRepository
+from viveka_db.repository.get_or_create import GetOrCreateRepository
 from viveka_db.repository.pagination import Page, PagingRepository, Slice
 from viveka_db.repository.save import SaveRepository
-from viveka_db.repository.upsert import UpsertRepository
+from viveka_db.repository.streaming import StreamRepository
 
 __all__ = ["DbRepo", "Page", "Slice"]
 
 
 class DbRepo(
-    UpsertRepository[T],
+    GetOrCreateRepository[T],
     SaveRepository[T],
     PagingRepository[T],
+    StreamRepository[T],
     DerivedQueryRepository[T],
 ):
     """Generic async repository of one entity type (Spring Data's ``JpaRepository``).

@@ -4,8 +4,12 @@ A writable Redis must never mean code execution, so payloads are JSON (orjson). 
 JSON lacks are written as tagged objects ``{"~": tag, ...}`` and restored exactly:
 ``datetime``/``date``/``time``/``timedelta``, ``Decimal``, ``UUID``, ``Enum``, ``bytes``,
 tuples, sets, dicts with non-string keys, dataclasses, Pydantic models and ORM entities
-(restored as *detached* instances of their class holding every column value). A plain
-dict that happens to contain the key ``"~"`` is tagged too, so it cannot be mistaken.
+(restored as *detached* instances of their class holding every column value, and the
+relationships that were loaded when the entity was cached, to :data:`MAX_RELATIONSHIP_DEPTH`
+levels; a relationship that leads back to an entity being written is cut). A relationship
+that was not stored raises :class:`~viveka_db.LazyLoadError` when touched, as on any
+detached entity. A plain dict that happens to contain the key ``"~"`` is tagged too, so it
+cannot be mistaken.
 
 Classes are looked up, never imported: a payload can only name a class of a module that
 is already loaded, and only of the expected kind (an entity, a dataclass, a model, an
@@ -29,11 +33,14 @@ from typing import Any, cast
 import orjson
 from pydantic import BaseModel
 from sqlalchemy.orm import Mapper, configure_mappers
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from viveka_db.compat import detached_entity
 
-__all__ = ["CorruptPayloadError", "UnserializableError", "dumps", "loads"]
+__all__ = ["MAX_RELATIONSHIP_DEPTH", "CorruptPayloadError", "UnserializableError", "dumps", "loads"]
+
+MAX_RELATIONSHIP_DEPTH = 3
+"""How many levels of loaded relationships a cached entity keeps (``article.author.profile``)."""
 
 _TAG = "~"
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -105,7 +112,7 @@ def _encode_object(value: Any, kind: type[Any]) -> Any:
         return {_TAG: "enum", "c": _class_name(kind), "v": _encode(value.value)}
     mapper: object = getattr(kind, "__mapper__", None)
     if isinstance(mapper, Mapper):
-        return _encode_entity(value, kind, mapper)  # pyright: ignore[reportUnknownArgumentType]
+        return _encode_entity(value, kind, mapper, ())  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(value, BaseModel):
         return {_TAG: "model", "c": _class_name(kind), "v": value.model_dump(mode="json")}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -124,7 +131,8 @@ def _encode_object(value: Any, kind: type[Any]) -> Any:
     raise UnserializableError(f"cannot cache a value of type {kind.__module__}.{kind.__qualname__}")
 
 
-def _encode_entity(value: Any, kind: type[Any], mapper: Mapper[Any]) -> Any:
+def _encode_entity(value: Any, kind: type[Any], mapper: Mapper[Any], path: tuple[int, ...]) -> Any:
+    """Columns under ``"v"``; loaded relationships under ``"r"`` (``path``: ancestors' ids)."""
     state = instance_state(value)
     loaded = state.dict
     columns: dict[str, Any] = {}
@@ -136,7 +144,31 @@ def _encode_entity(value: Any, kind: type[Any], mapper: Mapper[Any]) -> Any:
                 "column value (load it, or do not defer that column)"
             )
         columns[key] = _encode(loaded[key])
-    return {_TAG: "orm", "c": _class_name(kind), "v": columns}
+    node: dict[str, Any] = {_TAG: "orm", "c": _class_name(kind), "v": columns}
+    if len(path) < MAX_RELATIONSHIP_DEPTH:
+        related = _encode_relationships(value, mapper, loaded, (*path, id(value)))
+        if related:
+            node["r"] = related
+    return node
+
+
+def _encode_relationships(
+    value: Any, mapper: Mapper[Any], loaded: dict[str, Any], path: tuple[int, ...]
+) -> dict[str, Any]:
+    related: dict[str, Any] = {}
+    for rel in mapper.relationships:
+        if rel.key not in loaded:
+            continue  # not loaded: stays unloaded (LazyLoadError when touched)
+        target = loaded[rel.key]
+        members: list[Any] = [] if target is None else list(target) if rel.uselist else [target]
+        if any(id(member) in path for member in members):
+            continue  # a cycle back to an entity being written: cut here
+        encoded = [
+            _encode_entity(m, type(m), m.__mapper__, path)  # pyright: ignore[reportUnknownArgumentType]
+            for m in members
+        ]
+        related[rel.key] = encoded if rel.uselist else (encoded[0] if encoded else None)
+    return related
 
 
 def _encode_datetime(value: dt.datetime) -> Any:
@@ -197,7 +229,7 @@ def _resolve(name: object, check: Callable[[type[Any]], bool]) -> type[Any]:
 class _EntityPlan:
     """What decoding one entity class needs, worked out once (entity hits are the hot path)."""
 
-    __slots__ = ("cls", "columns", "mapper", "primary_key")
+    __slots__ = ("cls", "columns", "mapper", "primary_key", "relationships")
 
     def __init__(self, cls: type[Any]) -> None:
         configure_mappers()
@@ -206,6 +238,7 @@ class _EntityPlan:
         self.mapper = mapper
         self.columns = frozenset(prop.key for prop in mapper.column_attrs)
         self.primary_key = tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key)
+        self.relationships = {rel.key: rel.uselist for rel in mapper.relationships}
 
 
 _entity_plans: dict[str, _EntityPlan] = {}
@@ -234,7 +267,34 @@ def _decode_entity(node: dict[str, Any]) -> Any:
     for key, value in values.items():
         if type(value) is dict or type(value) is list:
             values[key] = _decode(value)
-    return detached_entity(plan.mapper, plan.primary_key, values)
+    instance = detached_entity(plan.mapper, plan.primary_key, values)
+    related = node.get("r")
+    if related is not None:
+        _restore_relationships(instance, plan, related)
+    return instance
+
+
+def _restore_relationships(instance: Any, plan: _EntityPlan, related: object) -> None:
+    if type(related) is not dict:
+        raise CorruptPayloadError("cached relationships are not a mapping")
+    for key, encoded in cast("dict[str, Any]", related).items():
+        uselist = plan.relationships.get(key)
+        if uselist is None:
+            raise CorruptPayloadError(f"{plan.cls.__name__} has no relationship {key!r}")
+        if uselist:
+            if type(encoded) is not list:
+                raise CorruptPayloadError(f"cached {plan.cls.__name__}.{key} is not a list")
+            items = cast("list[object]", encoded)
+            value: Any = [_decode_related(item) for item in items]
+        else:
+            value = None if encoded is None else _decode_related(encoded)
+        set_committed_value(instance, key, value)
+
+
+def _decode_related(node: object) -> Any:
+    if type(node) is not dict or cast("dict[str, Any]", node).get(_TAG) != "orm":
+        raise CorruptPayloadError("a cached relationship holds something other than an entity")
+    return _decode_entity(cast("dict[str, Any]", node))
 
 
 def _decode_dataclass(node: dict[str, Any]) -> Any:

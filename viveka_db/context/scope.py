@@ -140,10 +140,15 @@ class TransactionScope:
                 raise
 
     async def rollback(self) -> None:
-        """Roll back the database transaction (cleanup: runs to completion despite cancellation)."""
+        """Roll back the database transaction (cleanup: runs to completion despite cancellation).
+
+        A read-only transaction has nothing to undo: it is left to :meth:`close`, which
+        ends it on the connection without expiring the entities it loaded (a rollback
+        would, and a detached, expired entity cannot be read any more).
+        """
         session = self._session
         self.callbacks.clear()
-        if session is not None and session.in_transaction():
+        if session is not None and not self.read_only and session.in_transaction():
             await run_uncancellable(session.rollback())
 
     async def close(self) -> None:

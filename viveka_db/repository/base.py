@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.decorator.transactional import SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
+from viveka_db.repository.lazy_guard import watch_entity
 
 __all__ = ["RepositoryBase", "T"]
 
@@ -58,6 +59,7 @@ class RepositoryBase(Generic[T]):
                 "repository"
             )
         self.model = typing.cast("type[T]", resolved)
+        watch_entity(self.mapper)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
     @property

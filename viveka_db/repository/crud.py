@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import Select, select
 from sqlalchemy import exists as sa_exists
-from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityNotFoundError
 from viveka_db.repository.base import T
+from viveka_db.repository.limits import MAX_OFFSET, check_int
+from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.locking import merge_checked
 from viveka_db.repository.query import QueryRepository
 
@@ -35,32 +37,53 @@ class CrudRepository(QueryRepository[T]):
         return items
 
     @transactional
-    async def get_by_id(self, id: Any) -> T | None:
-        """The entity with primary key ``id``, or ``None`` (also when this view hides it)."""
-        instance = await self.db.get(self.model, id)
+    async def get_by_id(self, id: Any, *, load: LoadSpec = None) -> T | None:
+        """The entity with primary key ``id``, or ``None`` (also when this view hides it).
+
+        Without relationships to load, an entity already in the session costs no SQL.
+        """
+        if not self.loader_options(load):
+            instance = await self.db.get(self.model, id)
+        else:  # a SELECT, so the relationships load even for an entity already in the session
+            stmt = select(self.model).where(*self.primary_key_criteria(id))
+            found = await self.fetch_entities(stmt, load)
+            instance = found[0] if found else None
         if instance is None or not self.is_visible(instance):
             return None
         return instance
 
     @transactional
-    async def get_or_raise(self, id: Any) -> T:
+    async def get_or_raise(self, id: Any, *, load: LoadSpec = None) -> T:
         """The entity with primary key ``id``; :class:`EntityNotFoundError` if there is none.
 
         For callers where a missing row is an error (a 404), so they need no ``None`` check;
         rows this view hides (soft-deleted) count as missing, as in :meth:`get_by_id`.
         """
-        instance = await self.get_by_id(id)
+        instance = await self.get_by_id(id, load=load)
         if instance is None:
             raise EntityNotFoundError(self.model, id)
         return instance
 
     @transactional
-    async def get_all(self, skip: int = 0, limit: int = 100) -> list[T]:
-        """Up to ``limit`` entities after skipping ``skip``, in primary-key order."""
-        if skip < 0 or limit < 0:
-            raise ValueError(f"skip and limit must be >= 0, got skip={skip!r}, limit={limit!r}")
-        stmt = self.select().order_by(*self.mapper.primary_key).offset(skip).limit(limit)
-        return list((await self.db.scalars(stmt)).all())
+    async def get_all(
+        self,
+        skip: int = 0,
+        limit: int = 100,
+        query: Select[Any] | None = None,
+        *,
+        load: LoadSpec = None,
+    ) -> list[T]:
+        """Up to ``limit`` entities after skipping ``skip``, in primary-key order.
+
+        ``query`` (from :meth:`where`) narrows the rows (its order comes first). ``skip``
+        runs from 0 to ``MAX_OFFSET`` and ``limit`` from 0 to ``max_page_size``; anything
+        else raises :class:`~viveka_db.PaginationError` before any SQL.
+        """
+        check_int("skip", skip, 0, MAX_OFFSET)
+        check_int("limit", limit, 0, self.max_page_size)
+        base = self.select() if query is None else query
+        stmt = base.order_by(*self.mapper.primary_key).offset(skip).limit(limit)
+        return await self.fetch_entities(stmt, load)
 
     @transactional
     async def update(self, entity: T) -> T:
@@ -95,15 +118,16 @@ class CrudRepository(QueryRepository[T]):
         return bool(await self.db.scalar(select(condition)))
 
     @transactional
-    async def find_by_field(self, field: Any, value: Any) -> T | None:
+    async def find_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> T | None:
         """The first entity whose ``field`` equals ``value`` (``field``: name or attribute)."""
         column = self.column_for(field)
         stmt = self.where(column == value).order_by(*self.mapper.primary_key).limit(1)
-        return (await self.db.scalars(stmt)).first()
+        found = await self.fetch_entities(stmt, load)
+        return found[0] if found else None
 
     @transactional
-    async def find_all_by_field(self, field: Any, value: Any) -> list[T]:
+    async def find_all_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> list[T]:
         """Every entity whose ``field`` equals ``value``, in primary-key order."""
         column = self.column_for(field)
         stmt = self.where(column == value).order_by(*self.mapper.primary_key)
-        return list((await self.db.scalars(stmt)).all())
+        return await self.fetch_entities(stmt, load)

@@ -17,10 +17,17 @@ Grammar (snake case, Spring Data's)::
     order      _order_by_<attribute>[_asc|_desc][_and_<attribute>[_asc|_desc]...]
                (then the primary key; NULLs last ascending, first descending, as ``sort=``)
 
+An attribute may walk relationships (``author_username``, ``tags_name``, nested up to
+:data:`~viveka_db.repository.paths.MAX_PATH_DEPTH`); see :mod:`~viveka_db.repository.paths`.
+
 ``find_by``/``find_first_by`` return the entity or ``None``, ``find_top_N_by`` and
-``find_all_by`` a list, ``count_by`` an ``int``, ``exists_by`` a ``bool``, ``delete_by``
-the number of entities deleted (through the ORM, so cascades and versions apply). All
-honour the view's soft-delete visibility and run under ``@transactional``.
+``find_all_by`` a list, ``count_by`` an ``int``, ``exists_by`` a ``bool``. Finders take
+``load=``; a finder annotated to return a dataclass, ``NamedTuple`` or Pydantic model
+(``-> list[TitleOnly]``) selects only that class's columns and returns instances of it.
+``delete_by`` is one ``DELETE ... WHERE`` (one ``UPDATE`` of ``deleted_at`` for a
+soft-delete entity) returning the row count: no row is loaded, so ORM cascades and version
+checks do not run (use the database's ``ON DELETE`` actions), and rows already gone simply
+do not count. All honour the view's soft-delete visibility and run under ``@transactional``.
 """
 
 from __future__ import annotations
@@ -36,20 +43,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy import exists as sa_exists
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import transactional
-from viveka_db.errors import DerivedQueryError
+from viveka_db.errors import DerivedQueryError, UnknownFieldError
 from viveka_db.repository.base import (
     T,
     _model_from_generic,  # pyright: ignore[reportPrivateUsage]
 )
+from viveka_db.repository.bulk_delete import delete_where
 from viveka_db.repository.derived_names import DERIVED_NAME as _SUBJECT
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.loading import load_options
+from viveka_db.repository.paths import AttributePath, JoinPlan, attribute_paths, path_criterion
+from viveka_db.repository.projection import (
+    Projection,
+    ProjectionRepository,
+    projection_for,
+    projection_target,
+)
 from viveka_db.repository.sorting import order_clauses, resolve_sort
 
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
@@ -160,10 +174,19 @@ def _match_attribute(name: str, pos: int, attributes: Sequence[str]) -> str | No
     return None
 
 
-def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> DerivedQuery | None:
+def parse_derived_name(
+    method: str,
+    entity: str,
+    attributes: Sequence[str],
+    order_attributes: Sequence[str] | None = None,
+    valid: str | None = None,
+) -> DerivedQuery | None:
     """Parse ``method``; ``None`` if it is not a derived-query name at all.
 
-    Raises :class:`DerivedQueryError` naming the bad part and the valid attributes.
+    ``attributes`` are the names a condition may use (paths through relationships
+    included), ``order_attributes`` those ``_order_by_`` may use (default: the same) and
+    ``valid`` how an error describes them. Raises :class:`DerivedQueryError` naming the
+    bad part and the valid attributes.
     """
     match = _SUBJECT.match(method)
     if match is None:
@@ -179,12 +202,15 @@ def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> D
         limit = 1
     name = match["rest"]
     ordered = sorted(attributes, key=len, reverse=True)
-    valid = ", ".join(sorted(attributes))
+    ordered_sort = (
+        ordered if order_attributes is None else sorted(order_attributes, key=len, reverse=True)
+    )
+    described = valid if valid is not None else ", ".join(sorted(attributes))
 
     def fail(pos: int, what: str) -> DerivedQueryError:
         return DerivedQueryError(
             f"derived query {method!r}: {what} at {name[pos:]!r}; {entity}'s attributes are: "
-            f"{valid}"
+            f"{described}"
         )
 
     groups: list[list[Condition]] = [[]]
@@ -204,7 +230,7 @@ def parse_derived_name(method: str, entity: str, attributes: Sequence[str]) -> D
             pos += 4
             groups.append([])
         elif name.startswith("_order_by_", pos):
-            order = _order_by(name, pos + 10, ordered, fail)
+            order = _order_by(name, pos + 10, ordered_sort, fail)
             break
         else:
             raise fail(pos, "expected _and_, _or_, _order_by_ or an operator")
@@ -322,29 +348,105 @@ def is_stub(fn: object) -> bool:
     return True if from_source is None else from_source
 
 
-def _build(query: DerivedQuery, stub: Callable[..., Any], owner: str) -> Callable[..., Any]:
+_FINDERS = frozenset({"find_by", "find_first_by", "find_top_by", "find_all_by"})
+
+
+@dataclass
+class _Returns:
+    """The DTO a finder returns, from its return annotation (resolved on first need)."""
+
+    stub: Callable[..., Any]
+    mapper: Mapper[Any]
+    resolved: bool = False
+    projection: Projection | None = None
+
+    def get(self) -> Projection | None:
+        if not self.resolved:
+            target = projection_target(_return_annotation(self.stub), self.mapper.class_)
+            self.projection = None if target is None else projection_for(self.mapper, target)
+            self.resolved = True
+        return self.projection
+
+
+def _return_annotation(fn: Callable[..., Any]) -> object:
+    """``fn``'s return annotation, evaluated alone (parameter annotations may not resolve)."""
+    annotation = inspect.get_annotations(fn).get("return")
+    if not isinstance(annotation, str):
+        return annotation
+    holder = types.SimpleNamespace(__annotations__={"return": annotation})
+    holder.__globals__ = getattr(fn, "__globals__", {})
+    return typing.get_type_hints(holder).get("return")
+
+
+def _build(
+    query: DerivedQuery,
+    stub: Callable[..., Any],
+    owner: str,
+    paths: dict[str, AttributePath],
+    mapper: Mapper[Any],
+) -> Callable[..., Any]:
     signature = inspect.signature(stub)
-    params = list(signature.parameters.values())[1:]
+    params = [p for p in list(signature.parameters.values())[1:] if p.name != "load"]
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY) for p in params):
         raise DerivedQueryError(
-            f"{owner}.{stub.__name__}: derived query methods take plain positional parameters"
+            f"{owner}.{stub.__name__}: derived query methods take plain positional parameters "
+            "(and an optional keyword-only load=)"
         )
     if len(params) != query.arity:
         raise DerivedQueryError(
             f"{owner}.{stub.__name__} takes {len(params)} argument(s) but its name needs "
             f"{query.arity} (between takes 2, is_null/is_not_null take none)"
         )
+    plan = _Plan(
+        query,
+        tuple(paths[cond.attribute] for group in query.groups for cond in group),
+        _Returns(stub, mapper) if query.kind in _FINDERS else None,
+    )
+    if plan.returns is not None:
+        try:
+            plan.returns.get()
+        except NameError:
+            pass  # an annotation naming a class defined later: resolved on the first call
+        except (TypeError, UnknownFieldError) as exc:
+            raise DerivedQueryError(f"{owner}.{stub.__name__}: {exc}") from exc
+    positional = signature.replace(parameters=[next(iter(signature.parameters.values())), *params])
 
     @functools.wraps(stub)
     async def derived(self: DerivedQueryRepository[Any], *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
+        load = kwargs.pop("load", None)
+        if load is not None and plan.returns is None:
+            raise TypeError(f"{stub.__name__}() loads no entities; it takes no load=")
+        bound = positional.bind(self, *args, **kwargs)
         values = list(bound.arguments.values())[1:]
-        return await self.run_derived(query, values)
+        return await self.run_derived(plan, values, load)
 
     return transactional(derived)
 
 
-class DerivedQueryRepository(QueryRepository[T]):
+@dataclass(frozen=True)
+class _Plan:
+    query: DerivedQuery
+    paths: tuple[AttributePath, ...]
+    """The path of each condition, in the order of ``query.groups``."""
+    returns: _Returns | None
+
+
+def _is_mapper(found: object) -> typing.TypeGuard[Mapper[Any]]:
+    return isinstance(found, Mapper)
+
+
+def _mapper_of(model: type[Any] | None) -> Mapper[Any] | None:
+    found: object = None if model is None else sa_inspect(typing.cast(Any, model), False)
+    return found if _is_mapper(found) else None
+
+
+def _valid_names(mapper: Mapper[Any]) -> str:
+    columns = sorted(prop.key for prop in mapper.column_attrs)
+    relationships = sorted(f"{rel.key}_<attribute>" for rel in mapper.relationships)
+    return ", ".join(columns + relationships)
+
+
+class DerivedQueryRepository(ProjectionRepository[T]):
     """Implements derived query methods of subclasses when they are created."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -355,56 +457,75 @@ class DerivedQueryRepository(QueryRepository[T]):
                 (name, fn) for name, fn in vars(klass).items() if _SUBJECT.match(name) is not None
             )
         candidates = {name: fn for name, fn in merged.items() if is_stub(fn)}
-        if not candidates:
-            return
         model = _model_from_generic(cls)
         if model is None and len(getattr(cls, "__parameters__", ())) > 0:
             return  # still generic (class Base(DbRepo[T])): its concrete subclasses implement them
-        mapper: Any = None if model is None else sa_inspect(typing.cast(Any, model), raiseerr=False)
+        mapper = _mapper_of(model)
+        if mapper is not None and "default_load" in vars(cls):
+            try:
+                load_options(mapper.class_, vars(cls)["default_load"])
+            except (TypeError, UnknownFieldError) as exc:
+                raise DerivedQueryError(f"{cls.__name__}.default_load: {exc}") from exc
+        if not candidates:
+            return
+        if mapper is None:
+            name = next(iter(candidates))
+            raise DerivedQueryError(
+                f"{cls.__name__}.{name}: derived queries need the entity at class creation; "
+                f"declare the repository as DbRepo[Entity] with a mapped entity"
+            )
+        paths = attribute_paths(mapper)
+        columns = [prop.key for prop in mapper.column_attrs]
+        valid = _valid_names(mapper)
+        entity_name = getattr(model, "__name__", "?")
         for name, fn in candidates.items():
-            if not isinstance(mapper, Mapper):
-                raise DerivedQueryError(
-                    f"{cls.__name__}.{name}: derived queries need the entity at class creation; "
-                    f"declare the repository as DbRepo[Entity] with a mapped entity"
-                )
-            attributes = [prop.key for prop in mapper.column_attrs]
-            query = parse_derived_name(name, getattr(model, "__name__", "?"), attributes)
+            query = parse_derived_name(name, entity_name, list(paths), columns, valid)
             assert query is not None
-            setattr(cls, name, _build(query, fn, cls.__name__))
+            setattr(cls, name, _build(query, fn, cls.__name__, paths, mapper))
 
-    async def run_derived(self, query: DerivedQuery, values: list[Any]) -> Any:
-        """Run a parsed derived query with ``values`` bound in order."""
+    async def run_derived(self, plan: _Plan, values: list[Any], load: Any = None) -> Any:
+        """Run a derived query with ``values`` bound to its conditions in order."""
+        query = plan.query
+        joins = None if query.kind == "delete_by" else JoinPlan(self.model, self.mapper)
         args = iter(values)
+        paths = iter(plan.paths)
         disjuncts: list[ColumnElement[bool]] = []
         for group in query.groups:
             conjuncts: list[ColumnElement[bool]] = []
             for cond in group:
-                column = getattr(self.model, cond.attribute)
                 arity, build = _OPERATORS[cond.operator]
-                conjuncts.append(build(column, *(next(args) for _ in range(arity))))
+                operands = [next(args) for _ in range(arity)]
+                conjuncts.append(
+                    path_criterion(self.model, self.mapper, next(paths), build, operands, joins)
+                )
             disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
         where = disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
+        if joins is None:
+            return await self._delete_where(where)
         session = self.db
+        criteria = [*self.visibility_criteria(), where]
         if query.kind == "count_by":
-            counting = select(func.count()).select_from(self.model)
-            counted = await session.scalar(counting.where(*self.visibility_criteria(), where))
-            return int(counted or 0)
+            counting = joins.apply(select(func.count()).select_from(self.model))
+            return int(await session.scalar(counting.where(*criteria)) or 0)
         if query.kind == "exists_by":
-            condition = sa_exists().where(*self.visibility_criteria(), where)
-            return bool(await session.scalar(select(condition)))
+            probe = joins.apply(select(literal(1)).select_from(self.model)).where(*criteria)
+            return bool(await session.scalar(select(probe.exists())))
         sort = [f"-{attr}" if desc else attr for attr, desc in query.order]
-        stmt = self.where(where).order_by(
-            *order_clauses(resolve_sort(self.model, self.mapper, sort))
-        )
-        if query.kind == "delete_by":
-            doomed = list((await session.scalars(stmt)).all())
-            for entity in doomed:
-                await session.delete(entity)
-            if doomed:
-                await session.flush()
-            return len(doomed)
+        stmt = joins.apply(self.select()).where(where)
+        stmt = stmt.order_by(*order_clauses(resolve_sort(self.model, self.mapper, sort)))
         if query.kind in ("find_by", "find_first_by"):
-            return (await session.scalars(stmt.limit(1))).first()
-        if query.limit is not None:
+            stmt = stmt.limit(1)
+        elif query.limit is not None:
             stmt = stmt.limit(query.limit)
-        return list((await session.scalars(stmt)).all())
+        projection = None if plan.returns is None else plan.returns.get()
+        if projection is not None:
+            found = await self.project_statement(projection, stmt, load)
+        else:
+            found = await self.fetch_entities(stmt, load)
+        if query.kind in ("find_by", "find_first_by"):
+            return found[0] if found else None
+        return found
+
+    async def _delete_where(self, where: ColumnElement[bool]) -> int:
+        criteria = [*self.visibility_criteria(), where]
+        return await delete_where(self.db, self.mapper, criteria, soft=self.soft_deletes)

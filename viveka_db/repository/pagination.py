@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic
+from typing import Any, Generic
 
 from sqlalchemy import Select
 
@@ -18,6 +18,8 @@ from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import PaginationError
 from viveka_db.repository.base import T
 from viveka_db.repository.cursor import decode_cursor, encode_cursor, sort_fingerprint
+from viveka_db.repository.limits import MAX_OFFSET, check_int
+from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
 from viveka_db.repository.sorting import SortKey, keyset_after, order_clauses, resolve_sort
 
@@ -60,17 +62,8 @@ class Slice(Generic[T]):
         return self.next_cursor is not None
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise PaginationError(f"{name} must be an int from {low} to {high}, got {value!r}")
-    return value
-
-
 class PagingRepository(QueryRepository[T]):
     """``get_page`` and ``get_slice``."""
-
-    max_page_size: ClassVar[int] = 10_000
-    """The largest ``size`` accepted (sizes often come straight from a query string)."""
 
     def _sort_keys(self, sort: object) -> list[SortKey]:
         return resolve_sort(self.model, self.mapper, sort)
@@ -83,17 +76,20 @@ class PagingRepository(QueryRepository[T]):
         sort: object = None,
         *,
         query: Select[Any] | None = None,
+        load: LoadSpec = None,
     ) -> Page[T]:
         """Page ``page`` of ``size`` entities ordered by ``sort`` (then the primary key).
 
         ``query`` (from :meth:`where`) narrows the rows; a page past the end is empty.
         """
-        _check_int("page", page, 1, 2**31)
-        _check_int("size", size, 1, self.max_page_size)
+        check_int("page", page, 1, MAX_OFFSET)
+        check_int("size", size, 1, self.max_page_size)
+        if (page - 1) * size > MAX_OFFSET:
+            raise PaginationError(f"page {page} of size {size} is past the largest offset")
         base = self.select() if query is None else query
         stmt = base.order_by(None).order_by(*order_clauses(self._sort_keys(sort)))
         offset = (page - 1) * size
-        items = list((await self.db.scalars(stmt.offset(offset).limit(size))).all())
+        items = await self.fetch_entities(stmt.offset(offset).limit(size), load)
         if 0 < len(items) < size or (offset == 0 and not items):
             total = offset + len(items)  # the last page: no COUNT needed
         else:
@@ -108,13 +104,14 @@ class PagingRepository(QueryRepository[T]):
         sort: object = None,
         *,
         query: Select[Any] | None = None,
+        load: LoadSpec = None,
     ) -> Slice[T]:
         """Up to ``size`` entities following cursor ``after`` in ``sort`` order.
 
         Give the same ``sort`` (and ``query``) for every slice of one walk; a cursor from
         another sort or entity is refused with :class:`~viveka_db.InvalidCursorError`.
         """
-        _check_int("size", size, 1, self.max_page_size)
+        check_int("size", size, 1, self.max_page_size)
         keys = self._sort_keys(sort)
         fingerprint = sort_fingerprint(
             f"{self.model.__module__}.{self.model.__qualname__}",
@@ -126,7 +123,7 @@ class PagingRepository(QueryRepository[T]):
             values = decode_cursor(after, fingerprint, len(keys))
             stmt = stmt.where(keyset_after(keys, values))
         stmt = stmt.order_by(*order_clauses(keys)).limit(size + 1)
-        items = list((await self.db.scalars(stmt)).all())
+        items = await self.fetch_entities(stmt, load)
         if len(items) <= size:
             return Slice(items=items, next_cursor=None, size=size)
         items = items[:size]

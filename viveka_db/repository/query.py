@@ -3,29 +3,58 @@
 Statements start from :meth:`QueryRepository.select`, which already carries the view's
 soft-delete criteria; a statement passed back to ``all``/``first``/``count`` runs as
 given, so ``repo.with_deleted().where(...)`` keeps seeing deleted rows.
+
+Every read takes ``load=`` (see :mod:`~viveka_db.repository.loading`); without it the
+repository's ``default_load`` applies. A statement that selects columns rather than the
+entity (``select(Post.id, Post.title)``) returns rows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from sqlalchemy import ColumnExpressionArgument, Select, func, select
+from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import transactional
+from viveka_db.errors import PaginationError
 from viveka_db.repository.base import T
+from viveka_db.repository.limits import MAX_PAGE_SIZE
+from viveka_db.repository.loading import LoadSpec, load_options
 from viveka_db.repository.soft_delete import SoftDeleteRepository
 
-__all__ = ["QueryRepository"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Result
+
+__all__ = ["QueryRepository", "Shape", "result_shape"]
+
+Shape = Literal["entities", "scalars", "rows"]
 
 
 def check_limit(limit: object) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be an int >= 0 or None, got {limit!r}")
+        raise PaginationError(f"limit must be an int >= 0 or None, got {limit!r}")
+
+
+def result_shape(stmt: Select[Any]) -> Shape:
+    """What a statement returns: entities (one mapped entity), scalars (one column), rows."""
+    described = stmt.column_descriptions
+    if len(described) != 1:
+        return "rows"
+    only = described[0]
+    entity = only.get("entity")
+    return "entities" if entity is not None and only.get("expr") is entity else "scalars"
 
 
 class QueryRepository(SoftDeleteRepository[T]):
     """``select``, ``where``, ``all``, ``first``, ``count``, ``find_by``, ``find_all_by``."""
+
+    default_load: ClassVar[LoadSpec] = ()
+    """Relationships every read loads when it is given no ``load=`` (see ``loading``)."""
+
+    max_page_size: ClassVar[int] = MAX_PAGE_SIZE
+    """The largest ``limit``/``size``/``chunk_size`` accepted (they often come from a URL)."""
 
     def select(self) -> Select[T]:
         """``SELECT`` of the entity with this view's soft-delete criteria applied."""
@@ -41,23 +70,72 @@ class QueryRepository(SoftDeleteRepository[T]):
         """``field == value`` for each item (``None`` means ``IS NULL``); names are checked."""
         return [self.column_for(name) == value for name, value in equals.items()]
 
+    def loader_options(self, load: LoadSpec) -> list[ORMOption]:
+        """The options ``load`` asks for (``None``: this repository's ``default_load``)."""
+        return load_options(self.model, self.default_load if load is None else load)
+
+    def with_load(self, stmt: Select[Any], load: LoadSpec) -> Select[Any]:
+        """``stmt`` with the loader options of ``load`` (entity statements only)."""
+        options = self.loader_options(load)
+        if not options:
+            return stmt
+        if result_shape(stmt) != "entities":
+            if load is None:
+                return stmt  # default_load is about entities; a projection ignores it
+            raise TypeError("load= applies to statements that select the entity, not columns")
+        return stmt.options(*options)
+
+    async def fetch_entities(self, stmt: Select[Any], load: LoadSpec) -> list[T]:
+        """Run ``stmt`` with ``load`` applied; the entities it returns, each once."""
+        loaded = self.with_load(stmt, load)
+        result = await self.db.scalars(loaded)  # (unique() only when options were added)
+        if loaded is not stmt:
+            result = result.unique()  # a joined collection load repeats the parent row
+        return list(result.all())
+
     def _in_key_order(self, stmt: Select[T]) -> Select[T]:
         return stmt.order_by(*self.mapper.primary_key)
 
+    @overload
+    async def all(
+        self, query: None = None, limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[T]: ...
+    @overload
+    async def all(
+        self, query: Select[Any], limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[Any]: ...
     @transactional
-    async def all(self, query: Select[Any] | None = None, limit: int | None = None) -> list[T]:
-        """The entities ``query`` selects (default: every visible row, in key order)."""
+    async def all(
+        self, query: Select[Any] | None = None, limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[Any]:
+        """What ``query`` selects (default: every visible entity, in key order).
+
+        Entities for a statement of the entity, values for one column, ``Row`` s for
+        several columns (``select(Post.id, Post.title)``).
+        """
         check_limit(limit)
         stmt = self._in_key_order(self.select()) if query is None else query
         if limit is not None:
             stmt = stmt.limit(limit)
-        return list((await self.db.scalars(stmt)).all())
+        shape = "entities" if query is None else result_shape(stmt)
+        if shape == "entities":
+            return await self.fetch_entities(stmt, load)
+        self.with_load(stmt, load)  # refuses an explicit load= on columns
+        result: Result[Any] = await self.db.execute(stmt)
+        if shape == "scalars":
+            return list(result.scalars().all())
+        return list(result.all())
 
+    @overload
+    async def first(self, query: None = None, *, load: LoadSpec = None) -> T | None: ...
+    @overload
+    async def first(self, query: Select[Any], *, load: LoadSpec = None) -> Any: ...
     @transactional
-    async def first(self, query: Select[Any] | None = None) -> T | None:
-        """The first entity ``query`` selects, or ``None`` (fetches one row only)."""
+    async def first(self, query: Select[Any] | None = None, *, load: LoadSpec = None) -> Any:
+        """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
         stmt = self._in_key_order(self.select()) if query is None else query
-        return (await self.db.scalars(stmt.limit(1))).first()
+        found = await self.all(stmt.limit(1), load=load)
+        return found[0] if found else None
 
     @transactional
     async def count(self, query: Select[Any] | None = None) -> int:
@@ -69,16 +147,33 @@ class QueryRepository(SoftDeleteRepository[T]):
         return int(await self.db.scalar(stmt) or 0)
 
     @transactional
-    async def find_by(self, **equals: Any) -> T | None:
-        """The first entity (in key order) whose fields equal ``equals``, or ``None``."""
-        stmt = self._equals_statement("find_by", equals)
-        return (await self.db.scalars(stmt.limit(1))).first()
+    async def count_grouped_by(
+        self, column: Any, query: Select[Any] | None = None
+    ) -> dict[Any, int]:
+        """``{value: number of rows}`` for each value of ``column`` among the rows ``query``
+        selects (default: the rows this view sees); one ``GROUP BY`` query.
+
+        ``column`` is a field name or mapped attribute (``Favorite.article_id``); values
+        with no rows are absent from the result.
+        """
+        grouped = self.column_for(column)
+        base = self.select() if query is None else query
+        stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
+        rows = await self.db.execute(stmt)
+        return {value: int(counted) for value, counted in rows}
 
     @transactional
-    async def find_all_by(self, **equals: Any) -> list[T]:
+    async def find_by(self, *, load: LoadSpec = None, **equals: Any) -> T | None:
+        """The first entity (in key order) whose fields equal ``equals``, or ``None``."""
+        stmt = self._equals_statement("find_by", equals)
+        found = await self.fetch_entities(stmt.limit(1), load)
+        return found[0] if found else None
+
+    @transactional
+    async def find_all_by(self, *, load: LoadSpec = None, **equals: Any) -> list[T]:
         """Every entity whose fields equal ``equals``, in key order."""
         stmt = self._equals_statement("find_all_by", equals)
-        return list((await self.db.scalars(stmt)).all())
+        return await self.fetch_entities(stmt, load)
 
     def _equals_statement(self, name: str, equals: dict[str, Any]) -> Select[T]:
         if not equals:
