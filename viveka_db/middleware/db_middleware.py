@@ -12,10 +12,12 @@ client disconnects and cancellation. Websocket and lifespan scopes pass straight
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.db_context import current_task, scope_var
 from viveka_db.errors import UnexpectedRollbackError
+from viveka_db.telemetry.transaction import TransactionSpan, request_span
 from viveka_db.transaction.scope import TransactionScope
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ class DbMiddleware:
         )
         var = scope_var(data_source)
         token = var.set(tx)
+        span = request_span(scope, data_source=data_source, read_only=tx.read_only).start()
         rollback_status = self.rollback_status
         replaced = False
 
@@ -108,7 +111,7 @@ class DbMiddleware:
                 return
             if message["type"] == "http.response.start" and not tx.finished:
                 try:
-                    await _end_transaction(tx, message["status"], rollback_status)
+                    await _end_transaction(tx, message["status"], rollback_status, span)
                 except Exception as exc:
                     replaced = True
                     await _send_error(send)
@@ -124,6 +127,7 @@ class DbMiddleware:
                 exc_info=failure.__cause__,
             )
         except BaseException:
+            span.set_outcome("rolled_back")
             await tx.rollback()
             raise
         finally:
@@ -131,19 +135,24 @@ class DbMiddleware:
                 await tx.close()
             finally:
                 var.reset(token)
+                span.finish(sys.exc_info()[1])
 
 
-async def _end_transaction(tx: TransactionScope, status: int, rollback_status: int) -> None:
+async def _end_transaction(
+    tx: TransactionScope, status: int, rollback_status: int, span: TransactionSpan
+) -> None:
     """Commit or roll back the request's transaction as the response ``status`` starts.
 
     Raises when the client must not get the app's response: the commit failed, or the
     transaction was marked rollback-only (an inner failure the app swallowed) while the
     status claims success. An error status is already honest, so it is sent as it is.
     """
+    span.set_outcome("rolled_back")  # until the commit succeeds
     try:
         if status >= rollback_status:
             await tx.rollback()
         elif tx.rollback_only:
+            span.set_outcome("rollback_only")
             await tx.rollback()
             if status < 400:
                 raise UnexpectedRollbackError(
@@ -152,6 +161,7 @@ async def _end_transaction(tx: TransactionScope, status: int, rollback_status: i
                 )
         else:
             await tx.commit()  # rolls back itself if COMMIT fails
+            span.set_outcome("committed")
             await tx.run_after_commit()
     finally:
         tx.finished = True

@@ -19,6 +19,7 @@ from viveka_db.errors import (
     UnexpectedRollbackError,
 )
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.telemetry.transaction import transaction_span
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
 from viveka_db.transaction.scope import TransactionScope
 
@@ -84,6 +85,30 @@ async def join(
 
 
 async def run_in_new_transaction(
+    definition: TransactionDefinition,
+    data_source: str,
+    work: Callable[[], Awaitable[R]],
+    *,
+    name: str = "",
+) -> R:
+    """Run ``work`` in a transaction of its own, inside the transaction's span."""
+    with transaction_span(
+        name,
+        propagation=definition.propagation.value,
+        read_only=definition.read_only,
+        data_source=data_source,
+    ) as span:
+        try:
+            return await _run_in_new_transaction(definition, data_source, work, name=name)
+        except UnexpectedRollbackError:
+            span.set_outcome("rollback_only")
+            raise
+        except BaseException as exc:
+            span.set_outcome("rolled_back" if definition.should_rollback(exc) else "committed")
+            raise
+
+
+async def _run_in_new_transaction(
     definition: TransactionDefinition,
     data_source: str,
     work: Callable[[], Awaitable[R]],
