@@ -161,6 +161,12 @@ class RedisCache(CacheBackend):
         """``False`` while the circuit breaker is open (Redis considered down)."""
         return not self._breaker.is_open
 
+    remote = True
+
+    async def ping(self) -> None:
+        with cache_span("PING", self.span_attributes):
+            await self._client.ping()  # pyright: ignore[reportUnknownMemberType]
+
     def key_for(self, prefix: str, key: str) -> str:
         """The Redis key of one entry (for tools and tests)."""
         return self._base(prefix) + key

@@ -105,7 +105,9 @@ class DatabaseSessionFactory:
         self.url = url
         self._engine_options = dict(engine_options)
         self.engine = create_write_engine(settings.database, url, self._engine_options)
-        instrument_engine(self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms)
+        instrument_engine(
+            self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
+        )
         self.session_factory = sessionmaker_for(self.engine, read_only=False)
         self._read_engine = None
         self._read_session_factory = None

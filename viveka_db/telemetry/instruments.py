@@ -23,7 +23,13 @@ DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 class Instruments:
     """One meter's instruments; :func:`viveka_db.telemetry.providers.instruments` holds them."""
 
-    __slots__ = ("cache_requests", "connection_count", "operation_duration", "retries", "transactions")
+    __slots__ = (
+        "cache_requests",
+        "connection_count",
+        "operation_duration",
+        "retries",
+        "transactions",
+    )
 
     def __init__(self, meter: Meter) -> None:
         self.operation_duration = meter.create_histogram(

@@ -40,6 +40,9 @@ def observe_pools(options: CallbackOptions) -> Iterable[Observation]:
         if checked_out is None or checked_in is None:  # StaticPool, NullPool: nothing to count
             continue
         for state, count in (("used", checked_out()), ("idle", checked_in())):
-            attributes = {"db.client.connection.state": state, "db.client.connection.pool.name": name}
+            attributes = {
+                "db.client.connection.state": state,
+                "db.client.connection.pool.name": name,
+            }
             observations.append(Observation(int(count), attributes))
     return observations

@@ -27,7 +27,9 @@ __all__ = ["OTEL_AVAILABLE", "SCOPE_NAME", "active_tracer", "instruments", "set_
 SCOPE_NAME = "viveka_db"
 """The instrumentation scope name of every span and metric viveka_db emits."""
 
-OTEL_AVAILABLE = find_spec("opentelemetry") is not None and find_spec("opentelemetry.trace") is not None
+OTEL_AVAILABLE = (
+    find_spec("opentelemetry") is not None and find_spec("opentelemetry.trace") is not None
+)
 """Whether ``opentelemetry-api`` is importable (``pip install "viveka-db[otel]"``)."""
 
 _explicit_tracer_provider: TracerProvider | None = None

@@ -39,7 +39,7 @@ _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def pool_name(data_source: str, role: str) -> str:
-    """``db.client.connection.pool.name`` of a data source's engine (``default``, ``default.read``)."""
+    """``db.client.connection.pool.name`` of an engine: ``default``, ``default.read``..."""
     return data_source if role == "primary" else f"{data_source}.{role}"
 
 

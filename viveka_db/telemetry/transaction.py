@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from viveka_db.telemetry.providers import active_tracer, instruments
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
 __all__ = ["Outcome", "TransactionSpan", "request_span", "transaction_span"]
@@ -46,7 +49,7 @@ class TransactionSpan:
         self._outcome: Outcome | None = None
         self._retries = 0
         self._span: Span | None = None
-        self._token: object = None
+        self._token: Token[Context] | None = None
 
     def start(self) -> TransactionSpan:
         tracer = active_tracer()
@@ -103,7 +106,9 @@ class TransactionSpan:
         elif outcome == "rollback_only":
             span.set_attribute("error.type", "rollback_only")
             span.set_status(Status(StatusCode.ERROR, "rolled back: marked rollback-only"))
-        context.detach(self._token)  # pyright: ignore[reportArgumentType]
+        if self._token is not None:
+            context.detach(self._token)
+            self._token = None
         span.end()
 
     def __enter__(self) -> TransactionSpan:
