@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine, ExceptionContext
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SLOW_LOGGER", "instrument_engine", "pool_name"]
+__all__ = ["SLOW_LOGGER", "driver_statement", "instrument_engine", "pool_name"]
 
 SLOW_LOGGER = "viveka_db.sql.slow"
 slow_logger = logging.getLogger(SLOW_LOGGER)
@@ -36,6 +38,9 @@ _STATE = "_viveka_telemetry"
 """Attribute of the execution context holding ``(start, span)`` between the events."""
 
 _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
+_listeners: weakref.WeakKeyDictionary[Engine, _StatementListener] = weakref.WeakKeyDictionary()
+_State = tuple[float, "Span | None"]
+"""A statement in flight: its start on the ``perf_counter`` clock and its span."""
 
 
 def pool_name(data_source: str, role: str) -> str:
@@ -81,27 +86,37 @@ def instrument_engine(
 
 
 class _StatementListener:
-    """The engine events of one engine, with the attributes that never change computed once."""
+    """The engine events of one engine, with the attributes that never change computed once.
+
+    Once, or rather twice for MySQL: whether the server is MariaDB is known only after the
+    first connection, so the attributes are computed again when the dialect learns it.
+    """
 
     def __init__(
         self, engine: Engine, data_source: str, role: str, slow_query_ms: int | None
     ) -> None:
         self.engine = engine
-        self.system = _system_name(engine)
-        self.double_quotes_are_strings = self.system in ("mysql", "mariadb")
+        self.data_source = data_source
+        self.role = role
+        self.slow_seconds = None if slow_query_ms is None else slow_query_ms / 1000
+        self.double_quotes_are_strings = engine.dialect.name in ("mysql", "mariadb")
+        self._describe()
+
+    def _describe(self) -> None:
+        self.mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+        self.system = _system_name(self.engine)
         self.base: dict[str, str | int] = {
             "db.system.name": self.system,
-            **_server_attributes(engine.url),
+            **_server_attributes(self.engine.url),
         }
         self.span_base: dict[str, str | int] = {
             **self.base,
-            "viveka_db.data_source": data_source,
-            "viveka_db.engine.role": role,
+            "viveka_db.data_source": self.data_source,
+            "viveka_db.engine.role": self.role,
         }
-        self.data_source = data_source
-        self.slow_seconds = None if slow_query_ms is None else slow_query_ms / 1000
 
     def listen(self) -> None:
+        _listeners[self.engine] = self
         event.listen(self.engine, "before_cursor_execute", self.before)
         event.listen(self.engine, "after_cursor_execute", self.after)
         event.listen(self.engine, "handle_error", self.failed)
@@ -111,6 +126,31 @@ class _StatementListener:
     ) -> None:
         if context is None:
             return
+        batch = None
+        if many and isinstance(parameters, (list, tuple)):
+            batch = len(parameters)  # pyright: ignore[reportUnknownArgumentType]
+        setattr(context, _STATE, self.start(statement, batch))
+
+    def after(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        state: _State | None = getattr(context, _STATE, None)
+        if state is not None:
+            setattr(context, _STATE, None)
+            self.finish(state, statement, None)
+
+    def failed(self, exception_context: ExceptionContext) -> None:
+        context = exception_context.execution_context
+        state: _State | None = getattr(context, _STATE, None)
+        if state is not None:
+            setattr(context, _STATE, None)
+            error = exception_context.original_exception or exception_context.sqlalchemy_exception
+            self.finish(state, exception_context.statement or "", error)
+
+    def start(self, statement: str, batch: int | None) -> _State:
+        """Open the statement's span (when tracing) and start its clock."""
+        if self.mariadb is not bool(getattr(self.engine.dialect, "is_mariadb", False)):
+            self._describe()
         span: Span | None = None
         tracer = active_tracer()
         if tracer is not None:
@@ -119,8 +159,8 @@ class _StatementListener:
             shape = shape_of(statement, self.double_quotes_are_strings)
             attributes: dict[str, Any] = {**self.span_base, "db.query.text": shape.text}
             operation = shape.operation
-            if many and isinstance(parameters, (list, tuple)) and len(parameters) > 1:  # pyright: ignore[reportUnknownArgumentType]
-                attributes["db.operation.batch.size"] = len(parameters)  # pyright: ignore[reportUnknownArgumentType]
+            if batch is not None and batch > 1:
+                attributes["db.operation.batch.size"] = batch
                 operation = f"BATCH {operation}" if operation else "BATCH"
             if operation:
                 attributes["db.operation.name"] = operation
@@ -128,23 +168,10 @@ class _StatementListener:
                 attributes["db.collection.name"] = shape.collection
             name = " ".join(part for part in (operation, shape.collection) if part) or self.system
             span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        setattr(context, _STATE, (time.perf_counter(), span))
+        return time.perf_counter(), span
 
-    def after(
-        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        self._finish(context, statement, None)
-
-    def failed(self, exception_context: ExceptionContext) -> None:
-        context = exception_context.execution_context
-        error = exception_context.original_exception or exception_context.sqlalchemy_exception
-        self._finish(context, exception_context.statement or "", error)
-
-    def _finish(self, context: Any, statement: str, error: BaseException | None) -> None:
-        state: tuple[float, Span | None] | None = getattr(context, _STATE, None)
-        if state is None:
-            return
-        setattr(context, _STATE, None)
+    def finish(self, state: _State, statement: str, error: BaseException | None) -> None:
+        """End the span, record the duration, log the statement if it was slow."""
         start, span = state
         duration = time.perf_counter() - start
         error_type = None if error is None else _error_type(error)
@@ -180,6 +207,23 @@ class _StatementListener:
                 self.system,
                 shape.text,
             )
+
+
+@contextmanager
+def driver_statement(engine: Engine, statement: str, *, batch: int | None = None) -> Iterator[None]:
+    """Trace and time a statement sent to the driver directly, bypassing SQLAlchemy's events
+    (the bulk insert fast paths); ``statement`` is its shape, with ``?`` for the values."""
+    listener = _listeners.get(engine)
+    if listener is None:
+        yield
+        return
+    state = listener.start(statement, batch)
+    try:
+        yield
+    except BaseException as exc:
+        listener.finish(state, statement, exc)
+        raise
+    listener.finish(state, statement, None)
 
 
 def _status_code(error: BaseException) -> str | None:
