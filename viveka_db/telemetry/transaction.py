@@ -35,17 +35,36 @@ class TransactionSpan:
     Used as a context manager (``with transaction_span(...) as span:``) or, where a
     ``with`` block does not fit the code, with :meth:`start` and :meth:`finish`.
     Without an explicit outcome, leaving with an exception counts as ``rolled_back``.
+    Attributes are built only when a span is really recorded.
     """
 
-    __slots__ = ("_attributes", "_name", "_outcome", "_retries", "_scope", "_span", "_token")
+    __slots__ = (
+        "_data_source",
+        "_name",
+        "_outcome",
+        "_propagation",
+        "_read_only",
+        "_retries",
+        "_scope",
+        "_span",
+        "_token",
+    )
 
     def __init__(
-        self, name: str, attributes: dict[str, Any], scope: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        propagation: str,
+        read_only: bool,
+        data_source: str,
+        scope: Mapping[str, Any] | None = None,
     ) -> None:
         self._name = name
+        self._propagation = propagation
+        self._read_only = read_only
+        self._data_source = data_source
         self._scope = scope
         """The ASGI scope of a request: its route, known once routed, renames the span."""
-        self._attributes = attributes
         self._outcome: Outcome | None = None
         self._retries = 0
         self._span: Span | None = None
@@ -56,7 +75,14 @@ class TransactionSpan:
         if tracer is not None:
             from opentelemetry import context, trace
 
-            span = tracer.start_span(self._name, attributes=self._attributes)
+            attributes: dict[str, Any] = {
+                "viveka_db.transaction.propagation": self._propagation,
+                "viveka_db.transaction.read_only": self._read_only,
+                "viveka_db.data_source": self._data_source,
+            }
+            if self._scope is not None:
+                attributes["http.request.method"] = self._name
+            span = tracer.start_span(self._name, attributes=attributes)
             self._span = span
             self._token = context.attach(trace.set_span_in_context(span))
         return self
@@ -71,21 +97,16 @@ class TransactionSpan:
         """How many times the work was re-run after a retryable error (0: ran once)."""
         metrics = instruments()
         if metrics is not None and retries > self._retries:
-            metrics.retries.add(retries - self._retries, {"viveka_db.data_source": self._source})
+            source = {"viveka_db.data_source": self._data_source}
+            metrics.retries.add(retries - self._retries, source)
         self._retries = retries
-
-    @property
-    def _source(self) -> Any:
-        return self._attributes["viveka_db.data_source"]
 
     def finish(self, error: BaseException | None = None) -> None:
         """End the span; ``error`` is the exception leaving the boundary, if any."""
         outcome = self._outcome or ("rolled_back" if error is not None else "committed")
         metrics = instruments()
         if metrics is not None:
-            metrics.transactions.add(
-                1, {"viveka_db.data_source": self._source, "viveka_db.transaction.outcome": outcome}
-            )
+            metrics.transactions.add(1, _outcome_attributes(self._data_source, outcome))
         span = self._span
         if span is None:
             return
@@ -93,19 +114,22 @@ class TransactionSpan:
         from opentelemetry import context
         from opentelemetry.trace import Status, StatusCode
 
+        attributes: dict[str, Any] = {
+            "viveka_db.transaction.outcome": outcome,
+            "viveka_db.transaction.retries": self._retries,
+        }
         if self._scope is not None:
             route = _route_of(self._scope)
             if route:
                 span.update_name(f"{self._name} {route}")
-                span.set_attribute("http.route", route)
-        span.set_attribute("viveka_db.transaction.outcome", outcome)
-        span.set_attribute("viveka_db.transaction.retries", self._retries)
+                attributes["http.route"] = route
         if error is not None:
-            span.set_attribute("error.type", type(error).__qualname__)
+            attributes["error.type"] = type(error).__qualname__
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         elif outcome == "rollback_only":
-            span.set_attribute("error.type", "rollback_only")
+            attributes["error.type"] = "rollback_only"
             span.set_status(Status(StatusCode.ERROR, "rolled back: marked rollback-only"))
+        span.set_attributes(attributes)
         if self._token is not None:
             context.detach(self._token)
             self._token = None
@@ -129,11 +153,9 @@ def transaction_span(
     """The span of one transaction boundary named ``name`` (the function, or the request)."""
     return TransactionSpan(
         name or "transaction",
-        {
-            "viveka_db.transaction.propagation": propagation,
-            "viveka_db.transaction.read_only": read_only,
-            "viveka_db.data_source": data_source,
-        },
+        propagation=propagation,
+        read_only=read_only,
+        data_source=data_source,
     )
 
 
@@ -145,14 +167,26 @@ def request_span(scope: Mapping[str, Any], *, data_source: str, read_only: bool)
     """
     return TransactionSpan(
         str(scope.get("method", "HTTP")),
-        {
-            "viveka_db.transaction.propagation": "REQUIRED",
-            "viveka_db.transaction.read_only": read_only,
-            "viveka_db.data_source": data_source,
-            "http.request.method": str(scope.get("method", "")),
-        },
-        scope,
+        propagation="REQUIRED",
+        read_only=read_only,
+        data_source=data_source,
+        scope=scope,
     )
+
+
+_outcome_cache: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _outcome_attributes(data_source: str, outcome: str) -> dict[str, str]:
+    """The (few, reused) attribute sets of ``viveka_db.transactions``."""
+    key = (data_source, outcome)
+    attributes = _outcome_cache.get(key)
+    if attributes is None:
+        attributes = _outcome_cache[key] = {
+            "viveka_db.data_source": data_source,
+            "viveka_db.transaction.outcome": outcome,
+        }
+    return attributes
 
 
 def _route_of(scope: Mapping[str, Any]) -> str | None:
