@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -210,7 +210,9 @@ class _StatementListener:
 
 
 @contextmanager
-def driver_statement(engine: Engine, statement: str, *, batch: int | None = None) -> Iterator[None]:
+def driver_statement(
+    engine: Engine, statement: str, *, batch: int | None = None
+) -> Generator[None]:
     """Trace and time a statement sent to the driver directly, bypassing SQLAlchemy's events
     (the bulk insert fast paths); ``statement`` is its shape, with ``?`` for the values."""
     listener = _listeners.get(engine)
