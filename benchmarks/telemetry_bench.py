@@ -22,13 +22,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from harness import ArmResult, run_interleaved
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from sqlalchemy import text
 
+from harness import ArmResult, run_interleaved
 from viveka_db import DatabaseSessionFactory, current_session, transactional
 from viveka_db.context.db_context import scope_var, set_scope
 from viveka_db.telemetry import providers, set_providers
