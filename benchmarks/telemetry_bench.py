@@ -5,7 +5,10 @@ Three kinds of call, each in three telemetry states, interleaved in one process:
 * ``@transactional`` joining a transaction the task already owns (the hot path: no span);
 * ``@transactional`` opening a transaction whose work never touches the database (the span
   of a boundary, nothing else: a cache hit, say);
-* ``@transactional`` running one ``SELECT 1`` on in-memory SQLite (boundary + statement).
+* ``@transactional`` running one ``SELECT 1`` on in-memory SQLite (boundary + statement);
+* a ``@cacheable`` hit on the in-process cache, outside a transaction (the request counter);
+* the statement instrumentation alone (what the engine events run around one statement),
+  since the SQLite arm's thread hops make its CPU time vary by more than the overhead.
 
 States: "no API" (``opentelemetry-api`` absent: simulated, and the SQLite arms use a data
 source created in that state, so with no engine listeners); "no SDK" (the API installed, no
@@ -27,11 +30,12 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from harness import ArmResult, run_interleaved
-from viveka_db import DatabaseSessionFactory, current_session, transactional
+from viveka_db import DatabaseSessionFactory, cacheable, current_session, transactional
 from viveka_db.context.db_context import scope_var, set_scope
-from viveka_db.telemetry import providers, set_providers
+from viveka_db.telemetry import providers, set_providers, statements
 from viveka_db.transaction.scope import TransactionScope
 
 BATCH = 500
@@ -86,6 +90,15 @@ async def select_one() -> int:
     return int((await current_session().execute(text("SELECT 1"))).scalar_one())
 
 
+async def noop() -> int:
+    return 1
+
+
+@cacheable("bench_hit")
+async def cached() -> int:
+    return 1
+
+
 @transactional(data_source="bench_plain")
 async def select_one_plain() -> int:
     result = await current_session("bench_plain").execute(text("SELECT 1"))
@@ -106,6 +119,16 @@ def arm(state: Callable[[], None], call: Callable[[], Awaitable[int]], *, join: 
     return batch
 
 
+def statement_events(engine: Engine) -> Callable[[], Awaitable[int]]:
+    listener = statements._listeners[engine]
+
+    async def events() -> int:
+        listener.finish(listener.start("SELECT 1", None), "SELECT 1", None)
+        return 1
+
+    return events
+
+
 def us_per_call(result: ArmResult) -> list[float]:
     return [1e6 / (rate * BATCH) for rate in result.samples]
 
@@ -115,11 +138,14 @@ async def main() -> None:
     no_api()
     DatabaseSessionFactory(url, data_source="bench_plain")  # no engine listeners
     no_sdk()
-    DatabaseSessionFactory(url)
+    traced = DatabaseSessionFactory(url)
+    await cached()  # the entry every later call hits
     kinds = {
         "join": (joined, joined, True),
         "new transaction, no I/O": (boundary, boundary, False),
         "new transaction + SELECT 1 (SQLite)": (select_one_plain, select_one, False),
+        "@cacheable hit (in-process cache)": (cached, cached, False),
+        "statement events alone": (noop, statement_events(traced.engine.sync_engine), False),
     }
     arms = {}
     for kind, (plain, traced, join) in kinds.items():
