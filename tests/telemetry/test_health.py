@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.telemetry.conftest import Telemetry
 from viveka_db import DatabaseSessionFactory, RedisCache, check_health, health_endpoint
 from viveka_db.cache import current
 
@@ -152,3 +153,12 @@ async def test_a_reachable_redis_reports_its_round_trip(
         assert report.status == "up"
     finally:
         await backend.close()
+
+
+async def test_health_probes_are_not_traced(
+    db: DatabaseSessionFactory, telemetry: Telemetry
+) -> None:
+    assert (await check_health()).status == "up"
+    assert telemetry.spans() == []
+    # the probe's statement is still measured
+    assert telemetry.points("db.client.operation.duration")

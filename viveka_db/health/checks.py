@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from viveka_db.cache.current import get_cache
 from viveka_db.config.urls import mask_url
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.telemetry.providers import untraced
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -126,7 +127,8 @@ async def check_health(
         for role, engine, url in database_targets(factory):
             checks.append(_check_database(name, role, engine, url, seconds=timeout))
     checks.append(_check_cache(require_cache, seconds=timeout))
-    return HealthReport(tuple(await asyncio.gather(*checks)))
+    with untraced():  # the probes are copied into the gathered tasks' contexts
+        return HealthReport(tuple(await asyncio.gather(*checks)))
 
 
 async def _not_initialised(name: str) -> ComponentHealth:

@@ -10,7 +10,9 @@ use, not with ``viveka_db`` (it loads its context implementation through entry p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,14 @@ if TYPE_CHECKING:
 
     from viveka_db.telemetry.instruments import Instruments
 
-__all__ = ["OTEL_AVAILABLE", "SCOPE_NAME", "active_tracer", "instruments", "set_providers"]
+__all__ = [
+    "OTEL_AVAILABLE",
+    "SCOPE_NAME",
+    "active_tracer",
+    "instruments",
+    "set_providers",
+    "untraced",
+]
 
 SCOPE_NAME = "viveka_db"
 """The instrumentation scope name of every span and metric viveka_db emits."""
@@ -41,6 +50,19 @@ _seen_provider: object = None
 """The tracer provider :data:`_tracer` was resolved from (the global one may be set late)."""
 _tracer: Tracer | None = None
 _instruments: Instruments | None = None
+_untraced: ContextVar[bool] = ContextVar("viveka_db_untraced", default=False)
+"""Set while the current task does work that must not be traced (health probes)."""
+
+
+@contextmanager
+def untraced() -> Generator[None]:
+    """Record no spans for the work inside (a load balancer's health probes every few
+    seconds would otherwise fill the traces); metrics are still recorded."""
+    token = _untraced.set(True)
+    try:
+        yield
+    finally:
+        _untraced.reset(token)
 
 
 def set_providers(
@@ -76,6 +98,8 @@ def active_tracer() -> Tracer | None:
         if not OTEL_AVAILABLE:
             return None
         get_global = _load_trace_api()
+    if _untraced.get():
+        return None
     provider = _explicit_tracer_provider or get_global()
     if provider is not _seen_provider:
         _seen_provider = provider
