@@ -26,7 +26,7 @@ from viveka_db.telemetry.sql_text import shape_of
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
-    from sqlalchemy.engine import URL, Engine, ExceptionContext
+    from sqlalchemy.engine import URL, Dialect, Engine, ExceptionContext
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["SLOW_LOGGER", "driver_statement", "instrument_engine", "pool_name"]
@@ -48,8 +48,7 @@ def pool_name(data_source: str, role: str) -> str:
     return data_source if role == "primary" else f"{data_source}.{role}"
 
 
-def _system_name(engine: Engine) -> str:
-    dialect = engine.dialect
+def _system_name(dialect: Dialect) -> str:
     if dialect.name in ("mysql", "mariadb"):
         return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
     return dialect.name
@@ -82,7 +81,7 @@ def instrument_engine(
     register_pool(pool_name(data_source, role), sync_engine)
     if not OTEL_AVAILABLE and slow_query_ms is None:
         return
-    _StatementListener(sync_engine, data_source, role, slow_query_ms).listen()
+    _StatementListener(sync_engine, data_source, role, slow_query_ms).listen(sync_engine)
 
 
 class _StatementListener:
@@ -90,12 +89,14 @@ class _StatementListener:
 
     Once, or rather twice for MySQL: whether the server is MariaDB is known only after the
     first connection, so the attributes are computed again when the dialect learns it.
+    It keeps no reference to the engine (it is the value of a weak mapping keyed by it).
     """
 
     def __init__(
         self, engine: Engine, data_source: str, role: str, slow_query_ms: int | None
     ) -> None:
-        self.engine = engine
+        self.dialect = engine.dialect
+        self.url = engine.url
         self.data_source = data_source
         self.role = role
         self.slow_seconds = None if slow_query_ms is None else slow_query_ms / 1000
@@ -103,11 +104,11 @@ class _StatementListener:
         self._describe()
 
     def _describe(self) -> None:
-        self.mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
-        self.system = _system_name(self.engine)
+        self.mariadb = bool(getattr(self.dialect, "is_mariadb", False))
+        self.system = _system_name(self.dialect)
         self.base: dict[str, str | int] = {
             "db.system.name": self.system,
-            **_server_attributes(self.engine.url),
+            **_server_attributes(self.url),
         }
         self.span_base: dict[str, str | int] = {
             **self.base,
@@ -115,11 +116,11 @@ class _StatementListener:
             "viveka_db.engine.role": self.role,
         }
 
-    def listen(self) -> None:
-        _listeners[self.engine] = self
-        event.listen(self.engine, "before_cursor_execute", self.before)
-        event.listen(self.engine, "after_cursor_execute", self.after)
-        event.listen(self.engine, "handle_error", self.failed)
+    def listen(self, engine: Engine) -> None:
+        _listeners[engine] = self
+        event.listen(engine, "before_cursor_execute", self.before)
+        event.listen(engine, "after_cursor_execute", self.after)
+        event.listen(engine, "handle_error", self.failed)
 
     def before(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
@@ -149,7 +150,7 @@ class _StatementListener:
 
     def start(self, statement: str, batch: int | None) -> _State:
         """Open the statement's span (when tracing) and start its clock."""
-        if self.mariadb is not bool(getattr(self.engine.dialect, "is_mariadb", False)):
+        if self.mariadb is not bool(getattr(self.dialect, "is_mariadb", False)):
             self._describe()
         span: Span | None = None
         tracer = active_tracer()
