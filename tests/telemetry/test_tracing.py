@@ -313,3 +313,29 @@ async def test_without_the_api_nothing_is_traced(
     assert active_tracer() is None
     assert await service.stock("plain") == 1
     assert telemetry.spans() == []
+
+
+@transactional
+async def stock_many(count: int) -> None:
+    await repo.insert_all([Gadget(name=f"bulk-{i}", qty=i) for i in range(count)])
+
+
+async def test_bulk_fast_paths_are_traced(
+    db: DatabaseSessionFactory, backend: str, backend_url: str, telemetry: Telemetry
+) -> None:
+    await stock_many(600)  # PostgreSQL: COPY; MariaDB: multi-row INSERT on the driver
+    tx = telemetry.named("stock_many")
+    statements = statements_of(telemetry, tx)
+    assert statements, [s.name for s in telemetry.spans()]
+    written = [s for s in statements if s.name.endswith("tel_gadgets")]
+    assert written, [s.name for s in statements]
+    for span in written:
+        assert_server_attributes(span, backend, backend_url)
+        assert "bulk-1" not in str(span.attributes)
+    if backend == "postgresql":
+        (copy,) = written
+        assert copy.name == "COPY tel_gadgets"
+        assert (copy.attributes or {})["db.operation.name"] == "COPY"
+    if backend == "mariadb":
+        assert {s.name for s in written} == {"INSERT tel_gadgets"}
+        assert "VALUES (?, ?)" in str((written[0].attributes or {})["db.query.text"])

@@ -82,7 +82,7 @@ async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch
     shape = prefix + ", ".join("?" * len(kept)) + suffix  # what telemetry may see of it
     async with driver.cursor() as cursor:
         for start, stop in _batches(literals, STATEMENT_BYTES - len(prefix) - len(suffix)):
-            with driver_statement(conn.sync_engine, shape, batch=stop - start):
+            with driver_statement(conn.sync_engine, shape):
                 await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
             if not generated:
                 continue

@@ -153,7 +153,7 @@ async def copy_insert(
     records: Iterator[tuple[Any, ...]] = zip(*columns, strict=True)
     names = [col.name for col in plan.columns]
     shape = f"COPY {table.fullname} ({', '.join(names)}) FROM STDIN"
-    with driver_statement(conn.sync_engine, shape, batch=len(batch)):
+    with driver_statement(conn.sync_engine, shape):
         await driver.copy_records_to_table(
             table.name,
             records=records,  # tuples made while streaming, never a list of them

@@ -30,7 +30,7 @@ _TOKENS = re.compile(
 )
 _OPERATION = re.compile(r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*([A-Za-z]+)", re.DOTALL)
 _COLLECTION = re.compile(
-    r"\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|JOIN)\s+"
+    r"\b(?:FROM|INTO|UPDATE|COPY|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|JOIN)\s+"
     r"((?:[A-Za-z_][\w$]*|`[^`]+`|\"[^\"]+\"|\[[^\]]+\])"
     r"(?:\.(?:[A-Za-z_][\w$]*|`[^`]+`|\"[^\"]+\"|\[[^\]]+\]))*)",
     re.IGNORECASE,
@@ -46,7 +46,7 @@ class StatementShape(NamedTuple):
     operation: str | None
     """The first keyword, upper-cased (``db.operation.name``)."""
     collection: str | None
-    """The first table named after FROM/INTO/UPDATE/TABLE/JOIN (``db.collection.name``)."""
+    """The first table named after FROM/INTO/UPDATE/COPY/TABLE/JOIN (``db.collection.name``)."""
 
 
 def sanitize(statement: str, *, double_quotes_are_strings: bool = False) -> str:

@@ -211,16 +211,15 @@ class _StatementListener:
 
 
 @contextmanager
-def driver_statement(
-    engine: Engine, statement: str, *, batch: int | None = None
-) -> Generator[None]:
+def driver_statement(engine: Engine, statement: str) -> Generator[None]:
     """Trace and time a statement sent to the driver directly, bypassing SQLAlchemy's events
-    (the bulk insert fast paths); ``statement`` is its shape, with ``?`` for the values."""
+    (the bulk insert fast paths: one multi-row ``INSERT``, one ``COPY``); ``statement`` is
+    its shape, with ``?`` for the values."""
     listener = _listeners.get(engine)
     if listener is None:
         yield
         return
-    state = listener.start(statement, batch)
+    state = listener.start(statement, None)
     try:
         yield
     except BaseException as exc:
