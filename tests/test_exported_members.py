@@ -56,6 +56,8 @@ def test_names_the_issue_and_design_promise_are_exported() -> None:
         "SerializationFailureError",
         "DeadlockError",
         "translate_error",
+        "check_health",  # D18 (observability, issue 13)
+        "health_endpoint",
     }
     assert promised <= set(viveka_db.__all__)
 

@@ -58,6 +58,7 @@ from viveka_db.errors import (
     UnknownFieldError,
     VivekaDbError,
 )
+from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.concurrent import run_concurrently
@@ -127,6 +128,7 @@ __all__ = [
     "bind_session",
     "cache_evict",
     "cacheable",
+    "check_health",
     "current_session",
     "current_transaction",
     "entity",
@@ -134,6 +136,7 @@ __all__ = [
     "get_current_session",
     "get_registered_entities",
     "get_registered_repositories",
+    "health_endpoint",
     "in_transaction",
     "load_settings",
     "query",

@@ -69,7 +69,7 @@ async def test_postgresql_serialization_failures_are_retried(
     attempts, commits, book = write_skew(retry=3)
     await asyncio.gather(book("a"), book("b"))  # type: ignore[operator]
     assert sorted(commits) == ["a", "b"]  # hooks ran once per success
-    assert sum(attempts.values()) == 3  # exactly one of them had to run again
+    assert sum(attempts.values()) >= 3  # at least one of them had to run again
     tags = await committed_tags(db.engine)
     assert len(tags) == 2 and sorted(tag.split("-saw-")[1] for tag in tags) == ["0", "1"]
 
@@ -104,7 +104,7 @@ async def test_mariadb_deadlock_is_retried(db: DatabaseSessionFactory, backend: 
 
     await asyncio.gather(touch("forward", 1, 2), touch("backward", 2, 1))
     assert sorted(commits) == ["backward", "forward"]
-    assert sum(attempts.values()) == 3
+    assert sum(attempts.values()) >= 3  # the deadlock victim ran again
     async with db.engine.connect() as conn:
         totals = (await conn.execute(select(Item.n).order_by(Item.id))).scalars().all()
     assert totals == [2, 2]  # every successful attempt counted once, the victim's undone

@@ -36,6 +36,7 @@ from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError,
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
+from viveka_db.telemetry.cache import record_cache_request
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
 
@@ -143,6 +144,8 @@ def cached(
             if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
                 backend.counters.bypasses += 1
                 return await fn(*args, **kwargs)
+        counters = backend.counters
+        failures = counters.errors + counters.short_circuits
         try:
             payload, stamp = await backend.read(prefix, key)
         except Exception as exc:  # a third-party backend that does not fail open itself
@@ -154,9 +157,12 @@ def cached(
             except CorruptPayloadError as exc:
                 _corrupt(backend, prefix, exc)
             else:
-                backend.counters.hits += 1
+                counters.hits += 1
+                record_cache_request("hit")
                 return value
-        backend.counters.misses += 1
+        counters.misses += 1
+        failed = counters.errors + counters.short_circuits != failures
+        record_cache_request("error" if failed else "miss")
         return await _miss(spec, fn, args, kwargs, backend, key, stamp, scope)
 
     return call

@@ -102,5 +102,15 @@ class CacheBackend(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections (a no-op for in-process backends)."""
 
+    remote: bool = False
+    """Whether the backend lives on a server (then :meth:`ping` makes a round trip)."""
+
+    async def ping(self) -> None:  # noqa: B027 - in-process backends are always reachable
+        """Raise if the backend cannot be reached right now (health checks).
+
+        Unlike the cache operations this does not fail open, and it ignores the circuit
+        breaker: it reports what the server answers now.
+        """
+
     def stats(self) -> CacheStats:
         return self.counters.snapshot()

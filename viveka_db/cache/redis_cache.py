@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
 from viveka_db.cache.breaker import CircuitBreaker
+from viveka_db.telemetry.cache import cache_span, redis_attributes
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -136,6 +137,17 @@ class RedisCache(CacheBackend):
         self._pending: dict[tuple[str, str | None], None] = {}
         """Evictions that failed; replayed before their prefix is served again."""
         self._pending_prefixes: set[str] = set()
+        self._span_attributes: dict[str, Any] | None = None
+
+    @property
+    def span_attributes(self) -> dict[str, Any]:
+        """The server attributes of this backend's spans (``db.system.name = "redis"``...)."""
+        attributes = self._span_attributes
+        if attributes is None:
+            pool = getattr(self._client, "connection_pool", None)
+            kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+            attributes = self._span_attributes = redis_attributes(kwargs)
+        return attributes
 
     def __repr__(self) -> str:
         return f"RedisCache({self._url!r}, namespace={self.namespace!r})"
@@ -148,6 +160,12 @@ class RedisCache(CacheBackend):
     def available(self) -> bool:
         """``False`` while the circuit breaker is open (Redis considered down)."""
         return not self._breaker.is_open
+
+    remote = True
+
+    async def ping(self) -> None:
+        with cache_span("PING", self.span_attributes):
+            await self._client.ping()  # pyright: ignore[reportUnknownMemberType]
 
     def key_for(self, prefix: str, key: str) -> str:
         """The Redis key of one entry (for tools and tests)."""
@@ -173,24 +191,29 @@ class RedisCache(CacheBackend):
             self.counters.short_circuits += 1
             return None, None
         base = self._bases.get(prefix) or self._base(prefix)
-        try:
-            async with asyncio.timeout(self._timeout):
-                found = await self._client.mget(base + _GENERATION, base + key)
-            generation, raw = cast("list[bytes | None]", found)
-        except Exception as exc:
-            self._failed(exc, "read")
-            return None, None
-        if self._breaker.record_success():
-            self._recovered()
-        if raw is None:
-            return None, (generation or b"", b"")
-        if (
-            generation is not None
-            and raw[:4] == _MAGIC
-            and raw[20:40] == generation.rjust(20, b"0")
-        ):
-            return raw[40:], (generation, raw[4:20])
-        return None, (generation or b"", raw[4:20])
+        with cache_span("MGET", self.span_attributes) as span:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    found = await self._client.mget(base + _GENERATION, base + key)
+                generation, raw = cast("list[bytes | None]", found)
+            except Exception as exc:
+                span.fail(exc)
+                self._failed(exc, "read")
+                return None, None
+            if self._breaker.record_success():
+                self._recovered()
+            if (
+                raw is not None
+                and generation is not None
+                and raw[:4] == _MAGIC
+                and raw[20:40] == generation.rjust(20, b"0")
+            ):
+                span.set_result("hit")
+                return raw[40:], (generation, raw[4:20])
+            span.set_result("miss")
+            if raw is None:
+                return None, (generation or b"", b"")
+            return None, (generation or b"", raw[4:20])
 
     async def write(
         self, prefix: str, key: str, payload: bytes, ttl: float | None, stamp: Stamp
@@ -201,6 +224,7 @@ class RedisCache(CacheBackend):
         generation, token = cast("tuple[bytes, bytes]", stamp)
         ttl_ms = max(1, int((self.default_ttl if ttl is None else ttl) * 1000))
         base = self._base(prefix)
+        span = cache_span("EVALSHA", self.span_attributes)
         try:
             async with asyncio.timeout(self._timeout):
                 stored = await self._put(
@@ -216,8 +240,11 @@ class RedisCache(CacheBackend):
                     client=self._client,
                 )
         except Exception as exc:
+            span.fail(exc)
             self._failed(exc, "write")
             return False
+        finally:
+            span.end()
         if self._breaker.record_success():
             self._recovered()
         if stored:
@@ -247,12 +274,16 @@ class RedisCache(CacheBackend):
             self.counters.short_circuits += 1
             return False
         base = self._base(prefix)
+        span = cache_span("EVALSHA" if key is None else "SET", self.span_attributes)
         try:
             async with asyncio.timeout(self._timeout):
                 await self._evict_command(base, key)
         except Exception as exc:
+            span.fail(exc)
             self._failed(exc, "eviction")
             return False
+        finally:
+            span.end()
         if self._breaker.record_success():
             self._recovered()
         return True

@@ -70,20 +70,9 @@ def health(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each service.")] = 10.0,
 ) -> None:
     """Connect to the database (and the cache, if configured); report versions and latency."""
-    from viveka_db.cli.health import Check, check_cache, check_database
+    from viveka_db.cli.health import run_checks
 
-    settings = STATE.settings()
-
-    async def run() -> list[Check]:
-        checks = [await check_database(settings, timeout)]
-        cache = await check_cache(settings, timeout)
-        if cache is not None:
-            checks.append(cache)
-        elif settings.cache.enabled:
-            checks.append(Check("cache", True, "in-process", "memory cache (nothing to ping)"))
-        return checks
-
-    checks = asyncio.run(run())
+    checks = asyncio.run(run_checks(STATE.settings(), timeout))
     secrets = STATE.secrets()
     for check in checks:
         detail = escape(scrub(check.detail, secrets))

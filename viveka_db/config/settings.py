@@ -47,6 +47,8 @@ class DatabaseSettings(BaseModel):
     pool_recycle: int | None = Field(default=None, ge=-1)
     pool_pre_ping: bool = False
     echo: bool = False
+    slow_query_ms: int | None = Field(default=None, ge=0)
+    """Log statements slower than this on ``viveka_db.sql.slow`` (WARNING); unset: never."""
     models: list[str] = Field(default_factory=list)
     """Modules whose entities the CLI and migrations load."""
     isolation_level: Isolation | None = None

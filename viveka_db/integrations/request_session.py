@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from viveka_db.context.db_context import DEFAULT, active_scope
+from viveka_db.telemetry.transaction import transaction_span
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -32,5 +33,8 @@ async def unit_of_work(data_source: str = DEFAULT) -> AsyncGenerator[AsyncSessio
     if existing is not None:
         yield existing.session
         return
-    async with UnitOfWork.open(data_source, name="unit_of_work") as scope:
-        yield scope.session
+    with transaction_span(
+        "unit_of_work", propagation="REQUIRED", read_only=False, data_source=data_source
+    ) as span:
+        async with UnitOfWork.open(data_source, name="unit_of_work", span=span) as scope:
+            yield scope.session

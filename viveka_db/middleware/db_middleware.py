@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from viveka_db.context.db_context import current_task
 from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import loggable
+from viveka_db.telemetry.transaction import request_span
 from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
@@ -92,16 +93,17 @@ class DbMiddleware:
             return
 
         factory = self._resolve_factory()
+        read_only = scope["method"] in self.read_only_methods
+        span = request_span(scope, data_source=factory.data_source, read_only=read_only).start()
         uow = UnitOfWork(
             TransactionScope(
-                factory,
-                data_source=factory.data_source,
-                owner=current_task(),
-                read_only=scope["method"] in self.read_only_methods,
+                factory, data_source=factory.data_source, owner=current_task(), read_only=read_only
             ),
             name=f"{scope['method']} {scope.get('path', '')}",
+            span=span,
         )
         uow.begin()
+        error: BaseException | None = None
         rollback_status = self.rollback_status
         replaced = False
 
@@ -121,13 +123,20 @@ class DbMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except _CommitFailed as failure:
+            error = failure.__cause__
             logger.error(
                 "the request's transaction did not commit; answered 500 instead of the "
                 "app's response",
                 exc_info=loggable(failure.__cause__),  # mapped, without the driver's values
             )
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            await uow.release()  # rolls back first if the response never started
+            try:
+                await uow.release()  # rolls back first if the response never started
+            finally:
+                span.finish(error)
 
 
 async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.repository.pg_copy import apply_column, processed_columns
 from viveka_db.repository.rows import BulkPlan, ColumnBatch
+from viveka_db.telemetry.statements import driver_statement
 
 __all__ = ["mysql_insert"]
 
@@ -78,9 +79,11 @@ async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch
     escaped = [apply_column(escape, values) for values in processed]
     literals = list(map(",".join, zip(*escaped, strict=True)))  # "v1,v2,..." per row
     ids: list[Any] = []
+    shape = prefix + ", ".join("?" * len(kept)) + suffix  # what telemetry may see of it
     async with driver.cursor() as cursor:
         for start, stop in _batches(literals, STATEMENT_BYTES - len(prefix) - len(suffix)):
-            await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
+            with driver_statement(conn.sync_engine, shape):
+                await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
             if not generated:
                 continue
             if step is None:

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
+from viveka_db.telemetry.statements import driver_statement
 
 __all__ = [
     "apply_column",
@@ -150,12 +151,15 @@ async def copy_insert(
     driver: Any = raw.driver_connection
     table = plan.table
     records: Iterator[tuple[Any, ...]] = zip(*columns, strict=True)
-    await driver.copy_records_to_table(
-        table.name,
-        records=records,  # tuples made while streaming, never a list of them
-        columns=[col.name for col in plan.columns],
-        schema_name=table.schema,
-    )
+    names = [col.name for col in plan.columns]
+    shape = f"COPY {table.fullname} ({', '.join(names)}) FROM STDIN"
+    with driver_statement(conn.sync_engine, shape):
+        await driver.copy_records_to_table(
+            table.name,
+            records=records,  # tuples made while streaming, never a list of them
+            columns=names,
+            schema_name=table.schema,
+        )
     return True
 
 

@@ -28,6 +28,7 @@ from viveka_db.session.engine import (
     sessionmaker_for,
 )
 from viveka_db.session.listeners import notify_started
+from viveka_db.telemetry.statements import instrument_engine
 
 __all__ = ["DatabaseSessionFactory"]
 
@@ -102,6 +103,9 @@ class DatabaseSessionFactory:
         self.url = url
         self._engine_options = dict(engine_options)
         self.engine = create_write_engine(settings.database, url, self._engine_options)
+        instrument_engine(
+            self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
+        )
         self.session_factory = sessionmaker_for(self.engine, read_only=False)
         self._read_engine = None
         self._read_session_factory = None
@@ -171,6 +175,12 @@ class DatabaseSessionFactory:
         if self._read_engine is None:
             self._read_engine = create_read_engine(
                 self.settings.database, self.url, self.engine, self._engine_options
+            )
+            instrument_engine(
+                self._read_engine,
+                data_source=self.data_source,
+                role="read",
+                slow_query_ms=self.settings.database.slow_query_ms,
             )
         return self._read_engine
 

@@ -19,6 +19,7 @@ from viveka_db.errors import (
     TransactionRequiredError,
     UnexpectedRollbackError,
 )
+from viveka_db.telemetry.transaction import TransactionSpan, transaction_span
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
 from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.retry import is_retryable, retry_policy
@@ -82,19 +83,27 @@ async def run_in_new_transaction(
 ) -> R:
     """Run ``work`` as a new outermost transaction (a :class:`UnitOfWork`), retried as asked.
 
-    ``work`` is called once per attempt, so each attempt runs the whole call again.
+    ``work`` is called once per attempt, so each attempt runs the whole call again. One
+    telemetry span covers all attempts; it records how many were retries.
     """
-    if not definition.retry:
-        return await _attempt(definition, data_source, work, name, None)
-    retries = definition.retry
-    async for attempt in retry_policy(retries, name):
-        with attempt:
-            number = attempt.retry_state.attempt_number
+    with transaction_span(
+        name,
+        propagation=definition.propagation.value,
+        read_only=definition.read_only,
+        data_source=data_source,
+    ) as span:
+        if not definition.retry:
+            return await _attempt(definition, data_source, work, name, span, None)
+        retries = definition.retry
+        async for attempt in retry_policy(retries, name):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                span.set_retries(number - 1)
 
-            def will_retry(exc: BaseException, number: int = number) -> bool:
-                return number <= retries and is_retryable(exc)
+                def will_retry(exc: BaseException, number: int = number) -> bool:
+                    return number <= retries and is_retryable(exc)
 
-            return await _attempt(definition, data_source, work, name, will_retry)
+                return await _attempt(definition, data_source, work, name, span, will_retry)
     raise AssertionError("unreachable: the retry policy re-raises the last failure")
 
 
@@ -103,6 +112,7 @@ def _attempt(
     data_source: str,
     work: Callable[[], Awaitable[R]],
     name: str,
+    span: TransactionSpan,
     will_retry: Callable[[BaseException], bool] | None,
 ) -> Awaitable[R]:
     uow = UnitOfWork.open(
@@ -111,6 +121,7 @@ def _attempt(
         # an isolation level needs a real transaction: the write engine, refusing writes
         read_engine=definition.read_only and definition.isolation is None,
         name=name,
+        span=span,
     )
     return uow.run(work, definition, will_retry=will_retry)
 

@@ -30,6 +30,7 @@ from viveka_db.context.db_context import current_task, scope_var
 from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
 from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.telemetry.transaction import TransactionSpan
 from viveka_db.transaction.definition import TransactionDefinition
 from viveka_db.transaction.errors import map_error
 
@@ -50,11 +51,15 @@ class UnitOfWork:
     response starts and releases when the app returns).
     """
 
-    __slots__ = ("_token", "completed", "name", "scope")
+    __slots__ = ("_token", "completed", "name", "scope", "span")
 
-    def __init__(self, scope: TransactionScope, *, name: str = "") -> None:
+    def __init__(
+        self, scope: TransactionScope, *, name: str = "", span: TransactionSpan | None = None
+    ) -> None:
         self.scope = scope
         self.name = name
+        self.span = span
+        """The boundary's telemetry span, told the outcome (its owner starts and ends it)."""
         self.completed = False
         """Set once :meth:`commit` or :meth:`rollback` decided the outcome."""
         self._token: Token[TransactionScope | None] | None = None
@@ -67,6 +72,7 @@ class UnitOfWork:
         read_only: bool = False,
         read_engine: bool | None = None,
         name: str = "",
+        span: TransactionSpan | None = None,
     ) -> UnitOfWork:
         """A unit of work on a new, lazily opened session of ``data_source``, owned by this task."""
         factory = DatabaseSessionFactory.get_instance(data_source)
@@ -77,7 +83,7 @@ class UnitOfWork:
             read_engine=read_engine,
             owner=current_task(),
         )
-        return cls(scope, name=name)
+        return cls(scope, name=name, span=span)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -143,6 +149,9 @@ class UnitOfWork:
     async def _complete(self, status: CompletionStatus) -> None:
         self.completed = True
         scope = self.scope
+        if self.span is not None:
+            marked = status == "rolled_back" and scope.rollback_only
+            self.span.set_outcome("rollback_only" if marked else status)
         scope.finished = True
         if not scope.has_hooks:
             return
@@ -211,8 +220,10 @@ class UnitOfWork:
                 raise mapped  # noqa: B904 (the mapper chains the cause)
             if scope.rollback_only or scope.has_session or scope.has_hooks:
                 await self.commit()
-            else:
+            else:  # nothing to commit: end without a coroutine hop
                 self.completed = scope.finished = True
+                if self.span is not None:
+                    self.span.set_outcome("committed")
             return result
         finally:
             await self.release()
