@@ -117,9 +117,7 @@ def order_by_clauses_public(statement: Select[Any]) -> tuple[Any, ...]:
     the wrong order.
     """
     if " ORDER BY " in str(statement.compile()):
-        from viveka_db.errors import ConfigurationError
-
-        raise ConfigurationError(
+        raise NotImplementedError(
             f"streaming an ordered query on MySQL/MariaDB reads its ORDER BY, which this "
             f"SQLAlchemy release ({sqlalchemy.__version__}) does not expose; use SQLAlchemy "
             "2.0 or 2.1, or stream the query unordered"

@@ -107,6 +107,7 @@ async def documented_calls(users: UserRepo, documents: DocumentRepo) -> None:
     assert_type(await users.count(), int)
     assert_type(await users.all(users.where(User.name == "a")), list[User])
     assert_type(await users.first(), User | None)
+    assert_type(await users.first(users.where(User.name == "a")), User | None)
     assert_type(await users.soft_delete(1), bool)
     assert_type(await users.restore(1), bool)
 

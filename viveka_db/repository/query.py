@@ -102,6 +102,10 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> list[T]: ...
     @overload
     async def all(
+        self, query: Select[T], limit: int | None = None, *, load: LoadSpec = None
+    ) -> list[T]: ...
+    @overload
+    async def all(
         self, query: Select[Any], limit: int | None = None, *, load: LoadSpec = None
     ) -> list[Any]: ...
     @transactional
@@ -128,6 +132,8 @@ class QueryRepository(SoftDeleteRepository[T]):
 
     @overload
     async def first(self, query: None = None, *, load: LoadSpec = None) -> T | None: ...
+    @overload
+    async def first(self, query: Select[T], *, load: LoadSpec = None) -> T | None: ...
     @overload
     async def first(self, query: Select[Any], *, load: LoadSpec = None) -> Any: ...
     @transactional
