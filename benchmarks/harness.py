@@ -13,7 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ArmResult", "bench", "format_table", "run_interleaved"]
+__all__ = ["TARGET_MARK", "ArmResult", "bench", "format_table", "run_interleaved", "target_line"]
+
+TARGET_MARK = "TARGET\t"
+"""Lines starting with this are targets; ``run_all.py`` collects them into one table."""
 
 Op = Callable[[], Awaitable[object]]
 
@@ -109,3 +112,9 @@ async def bench(
         flush=True,
     )
     return results
+
+
+def target_line(target: str, goal: str, measured: str, met: bool | None) -> str:
+    """One target's outcome, for ``make bench``'s summary table (``met=None``: reported only)."""
+    verdict = "—" if met is None else ("met" if met else "MISSED")
+    return f"{TARGET_MARK}{target}\t{goal}\t{measured}\t{verdict}"
