@@ -25,7 +25,6 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis

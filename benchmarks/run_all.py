@@ -151,7 +151,7 @@ def split_targets(output: str) -> tuple[str, list[list[str]]]:
     for line in output.splitlines(keepends=True):
         if line.startswith(TARGET_MARK):
             fields = line[len(TARGET_MARK) :].rstrip("\n").split("\t")
-            targets.append((fields + ["", "", "", ""])[:4])
+            targets.append([*fields, "", "", "", ""][:4])
         else:
             kept.append(line)
     return "".join(kept), targets

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.cache.conftest import dispose_cache, unique_namespace, until
-from viveka_db import CacheSettings, cacheable, cache_evict, get_cache
+from viveka_db import CacheSettings, cache_evict, cacheable, get_cache
 from viveka_db.cache import current, setup
 from viveka_db.cache.invalidation import channel_for, parse_invalidation
 from viveka_db.cache.near import NearCache
@@ -74,11 +74,11 @@ async def test_an_eviction_by_another_client_reaches_this_near_cache(
         await fill(near, "q", "1", b"uno")
         assert (await near.read("p", "1"))[0] == b"one"
         await other.evict_prefix("p")
-        await until(lambda: (near.near is not None and near.near.invalidations >= 1), 5)
+        await until(lambda: near.near is not None and near.near.invalidations >= 1, 5)
         assert (await near.read("p", "1"))[0] is None
         assert (await near.read("q", "1"))[0] == b"uno"  # another prefix is untouched
         await other.evict_key("q", "1")
-        await until(lambda: (near.near is not None and near.near.invalidations >= 2), 5)
+        await until(lambda: near.near is not None and near.near.invalidations >= 2, 5)
         assert (await near.read("q", "1"))[0] is None
     finally:
         await other.close()

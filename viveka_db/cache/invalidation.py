@@ -92,17 +92,18 @@ class InvalidationListener:
         self._near.drop()  # a task of another (closed) loop may have died silently
         self._loop = loop
         self._subscribed = asyncio.Event()
-        self._task = loop.create_task(self._run(), name=f"viveka-near-invalidation:{self._namespace}")
+        name = f"viveka-near-invalidation:{self._namespace}"
+        self._task = loop.create_task(self._run(), name=name)
 
     @property
     def running_loop(self) -> asyncio.AbstractEventLoop | None:
         return self._loop
 
-    async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+    async def wait_subscribed(self, seconds: float = 5.0) -> bool:
         """Wait until the near-cache is trusted (tests and start-up warmers)."""
         self.start()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await self._subscribed.wait()
         return self._near.trusted
 
@@ -145,7 +146,8 @@ class InvalidationListener:
             )
 
     async def _listen(self) -> None:
-        pubsub: Any = self._client.pubsub()
+        client: Any = self._client
+        pubsub: Any = client.pubsub()
         try:
             await pubsub.connect()
             self.client_id = await self._own_client_id(pubsub)

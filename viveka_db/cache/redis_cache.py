@@ -219,9 +219,9 @@ class RedisCache(CacheBackend):
             assert listener is not None
             if listener.running_loop is not asyncio.get_running_loop():
                 listener.start()
-            found = near.get(prefix, key)
-            if found is not None:
-                return found
+            held = near.get(prefix, key)
+            if held is not None:
+                return held
             return await self._read_near_miss(near, prefix, key)
         if self._pending:
             await self._replay()
