@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
 
 from tests.repository.models import Item, ItemRepo
 from viveka_db import DatabaseSessionFactory, Propagation, current_session, transactional
@@ -24,6 +25,27 @@ from viveka_db import DatabaseSessionFactory, Propagation, current_session, tran
 rows: Any = importlib.import_module("viveka_db.repository.rows")
 
 ROUTES = ["flush", "fast", "public"]
+
+
+def _driver_duplicates() -> tuple[type[Exception], ...]:
+    """The fast paths talk to the drivers directly (``COPY``, escaped multi-row ``INSERT``):
+    their errors arrive untranslated by SQLAlchemy."""
+    found: list[type[Exception]] = []
+    try:
+        from asyncpg.exceptions import UniqueViolationError
+
+        found.append(UniqueViolationError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from pymysql.err import IntegrityError as MySQLIntegrityError
+
+        found.append(MySQLIntegrityError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(found)
+
+
 COLUMNS = ("id", "sku", "shop", "qty", "note", "seen_at")
 
 
@@ -203,3 +225,29 @@ async def test_a_savepoint_rollback_drops_only_its_own_entities(
     assert await repo.count() == 0
     # the released savepoint's entities went with the outer transaction
     assert all(sa_inspect(item).transient for item in kept + released + dropped)
+
+
+DUPLICATE = (IntegrityError, *_driver_duplicates())
+
+
+async def test_a_failed_insert_leaves_no_entity_attached(db: DatabaseSessionFactory) -> None:
+    """On PostgreSQL the bookkeeping runs while the ``COPY`` streams: a ``COPY`` that fails
+    (a duplicate key in the last row) must leave every entity transient again."""
+    repo = ItemRepo()
+    await repo.insert_all([{"sku": "dup", "shop": "s"}])
+    items = [Item(sku=f"c{i}", shop="s") for i in range(5_999)] + [Item(sku="dup", shop="s")]
+    seen: list[bool] = []
+
+    @transactional
+    async def work() -> None:
+        with pytest.raises(DUPLICATE):
+            await repo.insert_all(items)
+        session = current_session()
+        seen.append(any(item in session for item in items))
+        seen.append(all(sa_inspect(item).transient for item in items))
+        raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        await work()
+    assert seen == [False, True]
+    assert await repo.count() == 1

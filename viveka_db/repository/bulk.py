@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,8 +35,10 @@ from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_
 from viveka_db.repository.rows import (
     BulkPlan,
     ColumnBatch,
+    attach_alongside,
     attach_persistent,
     collector_paused,
+    detach_attached,
     materialize,
     plan_for,
     prepare_batch,
@@ -72,6 +75,8 @@ class BulkRepository(CrudRepository[T]):
         if not batch.instances:
             return []
         if batch.fast and await self._insert_fast(plan, batch, drawn):
+            if batch.attached == len(batch):  # done while the COPY ran
+                return batch.instances
             with collector_paused(len(batch)):
                 instances = materialize(plan, batch)
                 attach_persistent(
@@ -108,7 +113,14 @@ class BulkRepository(CrudRepository[T]):
             dialect.name == "postgresql"
             and count >= COPY_THRESHOLD
             and copy_supported(plan, dialect)
-            and await copy_insert(conn, plan, batch, drawn)
+            and await copy_insert(
+                conn,
+                plan,
+                batch,
+                drawn,
+                alongside=functools.partial(attach_alongside, self.db, plan, batch),
+                undo=functools.partial(detach_attached, self.db, batch),
+            )
         ):
             return True
         if dialect.name in ("mysql", "mariadb") and await mysql_insert(conn, plan, batch):

@@ -12,7 +12,7 @@ here: asyncpg's binary codecs encode them while streaming the records.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from itertools import repeat
 from operator import attrgetter, contains, is_
 from typing import Any
@@ -126,12 +126,20 @@ async def start_key_draw(
 
 
 async def copy_insert(
-    conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
+    conn: AsyncConnection,
+    plan: BulkPlan,
+    batch: ColumnBatch,
+    drawn: list[Any] | None = None,
+    alongside: Callable[[], Awaitable[object]] | None = None,
+    undo: Callable[[], object] | None = None,
 ) -> bool:
     """Insert the ``batch`` with ``COPY``; generated keys are written into the batch.
 
     ``drawn``: keys from :func:`start_key_draw`, used if there is one per missing key.
     ``False`` (nothing written) when the generated key has no sequence to draw from.
+    ``alongside``: work to run while the ``COPY`` waits for the server (the entities'
+    bookkeeping, :func:`~viveka_db.repository.rows.attach_alongside`); ``undo`` reverts
+    it if the ``COPY`` fails.
     """
     dialect = conn.dialect
     if batch.missing_pk:
@@ -149,13 +157,29 @@ async def copy_insert(
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     table = plan.table
-    records: Iterator[tuple[Any, ...]] = zip(*columns, strict=True)
-    await driver.copy_records_to_table(
-        table.name,
-        records=records,  # tuples made while streaming, never a list of them
-        columns=[col.name for col in plan.columns],
-        schema_name=table.schema,
-    )
+    names = [col.name for col in plan.columns]
+
+    async def copy(records: Iterator[tuple[Any, ...]]) -> None:
+        await driver.copy_records_to_table(
+            table.name,
+            records=records,  # tuples made while streaming, never a list of them
+            columns=names,
+            schema_name=table.schema,
+        )
+
+    if alongside is None:
+        await copy(zip(*columns, strict=True))
+        return True
+    copying: asyncio.Task[Any] = asyncio.ensure_future(copy(zip(*columns, strict=True)))
+    try:
+        await alongside()
+    finally:
+        try:
+            await copying
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
     return True
 
 

@@ -25,6 +25,7 @@ rows, each Python-level operation per row costs about as much as ``COPY`` spends
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import re
@@ -59,8 +60,10 @@ __all__ = [
     "ColumnBatch",
     "PreparedRows",
     "all_same",
+    "attach_alongside",
     "attach_persistent",
     "attach_public",
+    "detach_attached",
     "collector_paused",
     "materialize",
     "plan_for",
@@ -74,7 +77,7 @@ _set: Callable[[_Row, str, Any], None] = _Row.__setitem__
 _getitem: Callable[[_Row, str], Any] = _Row.__getitem__
 _update: Callable[[_Row, _Row], None] = _Row.update
 _clear: Callable[[_Row], None] = _Row.clear
-GC_PAUSE_ROWS = 5_000
+GC_PAUSE_ROWS = 2_000
 """From this many rows on, :func:`collector_paused` pauses the cyclic garbage collector."""
 _dict_of = attrgetter("__dict__")
 _key_of = attrgetter("key")
@@ -393,6 +396,8 @@ class ColumnBatch:
     """The entities' ``__dict__`` (entities only)."""
     states: list[InstanceState[Any]] | None = None
     """The entities' states (entities only)."""
+    attached: int = 0
+    """How many leading rows :func:`attach_alongside` made persistent already."""
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -550,6 +555,63 @@ def materialize(plan: BulkPlan, batch: ColumnBatch) -> list[Any]:
         instance.__dict__.update(zip(keys, values, strict=True))
         out.append(instance)
     return out
+
+
+ATTACH_CHUNK = 5_000
+"""Rows :func:`attach_alongside` handles between two chances for the ``COPY`` to run."""
+
+
+async def attach_alongside(session: AsyncSession, plan: BulkPlan, batch: ColumnBatch) -> None:
+    """:func:`materialize` + :func:`attach_persistent` of an entity batch, in chunks, while
+    its ``COPY`` runs.
+
+    The ``COPY`` is streamed by this same thread, which waits whenever the server has not
+    yet taken what was sent (flow control) and at the end for the server to finish. This
+    task fills those waits with the bookkeeping the entities need anyway, a chunk at a
+    time. The entities of a failed ``COPY`` are made transient again
+    (:func:`detach_attached`). Only for batches of entities (``batch.dicts``); keys
+    must be known (drawn from the sequence) before the ``COPY`` starts.
+    """
+    dicts, states = batch.dicts, batch.states
+    key_columns = batch.key_columns(plan)
+    if dicts is None or states is None or key_columns is None:
+        return
+    keys, columns = plan.keys, batch.columns
+    instances = batch.instances
+    shared = batch.shared
+    written = [
+        (key, column)
+        for key, column, wrote in zip(keys, columns, batch.written, strict=True)
+        if wrote
+    ]
+    total = len(instances)
+    for start in range(0, total, ATTACH_CHUNK):
+        stop = min(start + ATTACH_CHUNK, total)
+        part = dicts[start:stop]
+        with collector_paused(stop - start):
+            if shared:
+                _consume(map(_update, part, repeat(shared)))
+            for key, column in written:
+                _consume(map(_set, part, repeat(key), column[start:stop]))
+            attach_persistent(
+                session,
+                plan.mapper,
+                instances[start:stop],
+                states=states[start:stop],
+                key_columns=[values[start:stop] for values in key_columns],
+            )
+        batch.attached = stop
+        await asyncio.sleep(0)
+
+
+def detach_attached(session: AsyncSession, batch: ColumnBatch) -> None:
+    """Undo :func:`attach_alongside` (its ``COPY`` failed): the entities become transient."""
+    sync = session.sync_session
+    for instance in batch.instances[: batch.attached]:
+        if instance_state(instance).session_id is not None:
+            sync.expunge(instance)
+        make_transient(instance)
+    batch.attached = 0
 
 
 @contextmanager
