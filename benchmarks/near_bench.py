@@ -150,6 +150,7 @@ def _ratio(results: list[ArmResult], arm: str, reference: str) -> float:
 READER = textwrap.dedent(
     """
     import asyncio, json, sys, time
+    from viveka_db.cache.near import NearCache
     from viveka_db.cache.redis_cache import RedisCache
 
     async def main() -> None:
@@ -157,6 +158,14 @@ READER = textwrap.dedent(
         cache = RedisCache(url, namespace=namespace, near=True, socket_timeout=1.0)
         assert await cache.listener.wait_subscribed()
         store = cache.near
+        invalidated = []
+        original = NearCache.invalidate_prefix
+
+        def invalidate_prefix(self, prefix):  # when this process learns of the eviction
+            invalidated.append(time.time())
+            original(self, prefix)
+
+        NearCache.invalidate_prefix = invalidate_prefix
         lines = sys.stdin
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
@@ -177,7 +186,8 @@ READER = textwrap.dedent(
                     break
                 last = time.time()
                 await asyncio.sleep(0.0002)  # a hot entry, not a busy loop hogging a core
-            print(json.dumps({"last_hit": last, "near": store.hits > before}), flush=True)
+            report = {"last_hit": last, "seen": invalidated[-1], "near": store.hits > before}
+            print(json.dumps(report), flush=True)
         await cache.close()
 
     asyncio.run(main())
@@ -202,6 +212,7 @@ async def invalidation_delay(redis_url: str, namespace: str) -> None:
     assert proc.stdin is not None and proc.stdout is not None
     assert (await proc.stdout.readline()).strip() == b"ready"
     delays: list[float] = []
+    stale: list[float] = []
     try:
         for i in range(EVICTIONS):
             key = str(i)
@@ -214,17 +225,30 @@ async def invalidation_delay(redis_url: str, namespace: str) -> None:
             await cache.evict_prefix("shared")
             report = json.loads(await proc.stdout.readline())
             assert report["near"], "the reader never served a near hit"
-            delays.append(max(0.0, report["last_hit"] - committed))
+            delays.append(report["seen"] - committed)
+            stale.append(max(0.0, report["last_hit"] - committed))
     finally:
         proc.stdin.write(b"\n")
         await proc.stdin.drain()
         await proc.wait()
         await cache.close()
+    print(f"## Target 2: invalidation delay over {len(delays):,} evictions (ms)\n")
+    print("From the start of the evicting call in this process to, in the other process:\n")
+    print("| measure | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|")
+    rows = (
+        ("the eviction reaching its near-cache (no near hit after this)", delays),
+        ("its last near hit of the entry (0: none after the call began)", stale),
+    )
+    for label, values in rows:
+        ordered = sorted(d * 1000 for d in values)
+        p90, p99 = ordered[int(len(ordered) * 0.9) - 1], ordered[int(len(ordered) * 0.99) - 1]
+        print(
+            f"| {label} | {statistics.median(ordered):.3f} | {p90:.3f} | {p99:.3f} "
+            f"| {ordered[-1]:.3f} |"
+        )
+    print()
     ms = sorted(d * 1000 for d in delays)
     p50, p99 = statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
-    print(f"## Target 2: invalidation delay over {len(ms):,} evictions (ms)\n")
-    print("| p50 | p90 | p99 | max |\n|---:|---:|---:|---:|")
-    print(f"| {p50:.3f} | {ms[int(len(ms) * 0.9) - 1]:.3f} | {p99:.3f} | {ms[-1]:.3f} |\n")
     measured = f"p50 {p50:.2f} / p99 {p99:.2f} / max {ms[-1]:.2f} ms"
     print(target_line("invalidation delay to another process", "p99 < 5 ms", measured, p99 < 5))
 
