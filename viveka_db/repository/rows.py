@@ -585,6 +585,9 @@ async def attach_alongside(session: AsyncSession, plan: BulkPlan, batch: ColumnB
         if wrote
     ]
     total = len(instances)
+    # the keys are unique (the table's primary key); only a pre-existing entry can clash,
+    # so an identity map empty at the start needs no check per chunk
+    new_keys = not session.sync_session.identity_map
     for start in range(0, total, ATTACH_CHUNK):
         stop = min(start + ATTACH_CHUNK, total)
         part = dicts[start:stop]
@@ -599,6 +602,7 @@ async def attach_alongside(session: AsyncSession, plan: BulkPlan, batch: ColumnB
                 instances[start:stop],
                 states=states[start:stop],
                 key_columns=[values[start:stop] for values in key_columns],
+                new_keys=new_keys,
             )
         batch.attached = stop
         await asyncio.sleep(0)
@@ -651,6 +655,7 @@ def attach_persistent(
     *,
     states: list[InstanceState[Any]] | None = None,
     key_columns: list[list[Any]] | None = None,
+    new_keys: bool = False,
 ) -> None:
     """Make freshly inserted ``instances`` persistent in ``session``, as a flush does.
 
@@ -660,7 +665,8 @@ def attach_persistent(
     ``InstanceState._commit_all_states`` (private, as is everything that attaches an
     object without a flush: the public ``make_transient_to_detached`` + ``Session.add``
     costs about 20 us per object). The per-object checks a flush needs are done once for
-    the whole batch (all objects were transient; none of their keys is in the map yet),
+    the whole batch (all objects were transient; none of their keys is in the map yet,
+    which ``new_keys=True`` says the caller checked already),
     and each step runs over all states at C speed. ``states`` and ``key_columns`` (the
     primary key values, one list per key column) save reading them again.
 
@@ -682,7 +688,7 @@ def attach_persistent(
     idents: Iterator[tuple[Any, ...]] = zip(*key_columns, strict=True)
     keys = list(zip(repeat(identity_class), idents, repeat(None)))
     by_key: dict[Any, InstanceState[Any]] = identity_map._dict
-    if by_key and not by_key.keys().isdisjoint(keys):
+    if by_key and not new_keys and not by_key.keys().isdisjoint(keys):
         _attach_one_by_one(sync.hash_key, identity_map, states, keys)
     else:
         state_dicts: list[dict[str, Any]] = list(map(_dict_of, states))
