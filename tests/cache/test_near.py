@@ -23,7 +23,7 @@ from tests.cache.conftest import dispose_cache, unique_namespace, until
 from viveka_db import CacheSettings, cache_evict, cacheable, get_cache
 from viveka_db.cache import current, setup
 from viveka_db.cache.invalidation import channel_for, parse_invalidation
-from viveka_db.cache.near import NearCache
+from viveka_db.cache.near import PREFIX_SLACK, NearCache
 from viveka_db.cache.redis_cache import RedisCache
 
 pytestmark = [pytest.mark.redis, pytest.mark.usefixtures("installed")]
@@ -144,6 +144,10 @@ async def test_memory_is_bounded_by_entries_and_ttl() -> None:
     assert store.get("p", "998") is not None
     now[0] = 5.5  # past near_ttl
     assert store.get("p", "998") is None
+    for i in range(5_000):  # evictions of prefixes this process never reads
+        store.invalidate_prefix(f"other{i}")
+    assert len(store._generations) <= 100 + PREFIX_SLACK  # pyright: ignore[reportPrivateUsage]
+    assert store.trusted
 
 
 async def test_the_redis_ttl_bounds_a_near_entry(near: RedisCache) -> None:

@@ -27,7 +27,10 @@ from typing import NamedTuple
 
 from viveka_db.cache.backend import Lookup, Stamp
 
-__all__ = ["Mark", "NearCache", "NearStats"]
+__all__ = ["PREFIX_SLACK", "Mark", "NearCache", "NearStats"]
+
+PREFIX_SLACK = 1_000
+"""Prefixes tracked beyond ``max_entries`` before the store starts over (memory bound)."""
 
 
 class Mark(NamedTuple):
@@ -167,13 +170,21 @@ class NearCache:
     def invalidate_prefix(self, prefix: str) -> None:
         """Every entry under ``prefix`` is dead (O(1)); reads in flight will not fill."""
         self._generations[prefix] = self._generations.get(prefix, 0) + 1
-        self._changes[prefix] = self._changes.get(prefix, 0) + 1
-        self.invalidations += 1
+        self._changed(prefix)
 
     def invalidate_key(self, prefix: str, key: str) -> None:
         self._entries.pop((prefix, key), None)
+        self._changed(prefix)
+
+    def _changed(self, prefix: str) -> None:
         self._changes[prefix] = self._changes.get(prefix, 0) + 1
         self.invalidations += 1
+        if len(self._changes) > self.max_entries + PREFIX_SLACK:
+            # other processes evict prefixes this one may never read: stay bounded by
+            # starting over (nothing stale can survive a full clear)
+            trusted = self._trusted
+            self._clear()
+            self._trusted = trusted
 
     def drop(self) -> None:
         """Forget everything and stop serving until :meth:`trust` (channel lost)."""
