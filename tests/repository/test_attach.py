@@ -251,3 +251,20 @@ async def test_a_failed_insert_leaves_no_entity_attached(db: DatabaseSessionFact
         await work()
     assert seen == [False, True]
     assert await repo.count() == 1
+
+
+async def test_keys_drawn_on_a_guess_are_used_only_when_they_fit(
+    db: DatabaseSessionFactory,
+) -> None:
+    """PostgreSQL draws keys while the rows are prepared, judging by the first entity; when
+    later entities bring their own keys the draw does not fit and keys are drawn again."""
+    repo = ItemRepo()
+    items = [Item(sku=f"g{i}", shop="s") for i in range(600)]
+    for i, item in enumerate(items[300:]):
+        item.id = 1_000_000 + i
+    inserted = await repo.insert_all(items)
+    ids = [item.id for item in inserted]
+    assert len(set(ids)) == 600 and ids[300:] == [1_000_000 + i for i in range(300)]
+    assert await repo.count() == 600
+    stored = await repo.find_by(sku="g0")
+    assert stored is not None and stored.id == ids[0]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from itertools import repeat
-from operator import attrgetter, contains, is_
 from typing import Any
 
 from sqlalchemy import (
@@ -46,7 +44,6 @@ __all__ = [
     "start_key_draw",
 ]
 
-_dict_of = attrgetter("__dict__")
 
 _COPY_SAFE = (
     Boolean,
@@ -98,8 +95,11 @@ async def start_key_draw(
 
     The query runs on the server while the caller prepares the rows (about as long, at
     100,000 rows); :func:`copy_insert` takes the result. Only for entities of the plan's
-    class none of which has its key set (the usual bulk insert); ``None`` otherwise.
-    Unused keys are a gap in the sequence, as a rolled-back insert leaves.
+    class none of which has its key set (the usual bulk insert), judged by the first item
+    only: the draw is a guess that :func:`copy_insert` uses only if it has exactly one key
+    per row that needs one (checking all 100,000 rows here would cost as much as two
+    passes of the preparation it overlaps). ``None`` otherwise. Unused keys are a gap in
+    the sequence, as a rolled-back insert leaves.
     """
     dialect = conn.dialect
     column = plan.generated_pk
@@ -110,8 +110,9 @@ async def start_key_draw(
         or plan.unfit is not None
         or not plan.context_free
         or not copy_supported(plan, dialect)
-        or not all(map(is_, map(type, items), repeat(plan.mapper.class_)))
-        or any(map(contains, map(_dict_of, items), repeat(key)))
+        or not items
+        or type(items[0]) is not plan.mapper.class_
+        or key in items[0].__dict__
     ):
         return None
     await conn.exec_driver_sql("SELECT 1")  # begin the transaction: COPY must run in it
