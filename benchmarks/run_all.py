@@ -29,7 +29,7 @@ TIMEOUT = float(os.environ.get("VIVEKA_BENCH_TIMEOUT", "150"))
 
 sys.path.insert(0, str(BENCH_DIR))
 from backends import MARIADB_URL, PG_URL  # noqa: E402
-from harness import TARGET_MARK  # noqa: E402
+from harness import split_targets, target_table  # noqa: E402
 
 
 async def _pump(stream: asyncio.StreamReader, sink: list[str], out: object) -> None:
@@ -142,25 +142,6 @@ async def machine() -> str:
         f"{os.cpu_count()} cores ({_cpu_model()}), {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}; {servers}"
     )
-
-
-def split_targets(output: str) -> tuple[str, list[list[str]]]:
-    """The script's output without its target lines, and those lines' fields."""
-    kept: list[str] = []
-    targets: list[list[str]] = []
-    for line in output.splitlines(keepends=True):
-        if line.startswith(TARGET_MARK):
-            fields = line[len(TARGET_MARK) :].rstrip("\n").split("\t")
-            targets.append([*fields, "", "", "", ""][:4])
-        else:
-            kept.append(line)
-    return "".join(kept), targets
-
-
-def target_table(rows: list[list[str]]) -> str:
-    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
-    lines += [f"| {' | '.join(row)} |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 async def main(prefixes: list[str]) -> int:
