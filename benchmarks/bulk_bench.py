@@ -13,7 +13,8 @@ MariaDB: ``insert_all`` against aiomysql ``cursor.executemany`` (which rewrites 
 Every arm gets its input built before the clock starts (entities for ``insert_all``, tuples
 for COPY and executemany, dicts for Core), inserts into an empty table and commits; the
 table is emptied between arms. Targets: ``insert_all`` >= the Core insert and >= 0.6x COPY
-on PostgreSQL, >= 0.9x ``executemany`` on MariaDB. Tables ``bench_bulk`` are dropped at the end.
+on PostgreSQL, >= 0.9x ``executemany`` on MariaDB. The table (``bench_bulk_<pid>``) is
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backends import MARIADB_URL, PG_URL, db_config, server_up
-from harness import ArmResult, format_table
+from harness import ArmResult, format_table, target_line
 from viveka_db import (
     DatabaseSessionFactory,
     DbRepo,
@@ -48,7 +49,11 @@ WARMUP_FRACTION = 10
 COLUMNS = ["name", "email", "score", "created_at", "updated_at"]
 
 
-@table("bench_bulk")
+TABLE = f"bench_bulk_{os.getpid()}"
+"""Per process: concurrent runs (other checkouts, CI jobs) never share, empty or drop it."""
+
+
+@table(TABLE)
 class BulkRow(VivekaDbBase, IntPKMixin, TimestampMixin):
     name: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(128))
@@ -88,8 +93,10 @@ def entities(n: int) -> list[BulkRow]:
 
 
 async def empty(engine: AsyncEngine) -> None:
+    """A fresh, empty table for every arm (``TRUNCATE``: no dead rows or index bloat left
+    by the previous arm to slow the next one down)."""
     async with engine.begin() as conn:
-        await conn.execute(BulkRow.__table__.delete())
+        await conn.exec_driver_sql(f"TRUNCATE TABLE {TABLE}")
 
 
 async def run_arms(
@@ -122,7 +129,7 @@ async def postgres() -> None:
         async with engine.begin() as conn:
             raw: Any = (await conn.get_raw_connection()).driver_connection
             await conn.exec_driver_sql("SELECT 1")
-            await raw.copy_records_to_table("bench_bulk", records=records, columns=COLUMNS)
+            await raw.copy_records_to_table(TABLE, records=records, columns=COLUMNS)
 
     async def core(data: list[dict[str, Any]]) -> None:
         async with engine.begin() as conn:
@@ -136,6 +143,8 @@ async def postgres() -> None:
     results = await run_arms(engine, n, arms)
     title = f"insert_all on PostgreSQL ({n:,} rows per insert, {ROUNDS} rounds)"
     print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    print_target(results, "asyncpg COPY", f"PostgreSQL insert_all of {n:,} vs COPY", 0.6)
+    print_target(results, "Core insert() dicts", "PostgreSQL insert_all vs Core insert", 1.0)
     await DatabaseSessionFactory.close_all()
 
 
@@ -144,7 +153,7 @@ async def mariadb() -> None:
     engine = factory.engine
     repo = BulkRepo()
     n = MARIADB_ROWS
-    sql = f"INSERT INTO bench_bulk ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s)"
+    sql = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s)"
 
     async def executemany(records: list[tuple[Any, ...]]) -> None:
         async with engine.begin() as conn:
@@ -164,7 +173,16 @@ async def mariadb() -> None:
     results = await run_arms(engine, n, arms)
     title = f"insert_all on MariaDB ({n:,} rows per insert, {ROUNDS} rounds)"
     print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    print_target(
+        results, "aiomysql executemany", f"MariaDB insert_all of {n:,} vs executemany", 0.9
+    )
     await DatabaseSessionFactory.close_all()
+
+
+def print_target(results: list[ArmResult], reference: str, name: str, goal: float) -> None:
+    by_name = {r.name: r.median for r in results}
+    ratio = by_name["insert_all entities"] / by_name[reference]
+    print(target_line(name, f">= {goal:g}x", f"{ratio:.2f}x", ratio >= goal), flush=True)
 
 
 async def with_table(url: str, work: Callable[[], Awaitable[None]]) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backends import PG_URL, db_config, server_up
-from harness import ArmResult, bench, run_interleaved
+from harness import ArmResult, bench, run_interleaved, target_line
 from viveka_db import (
     DatabaseSessionFactory,
     DbRepo,
@@ -133,7 +133,18 @@ async def hit_tables(repo: UserRepo, cache: RedisCache, raw: Redis) -> list[list
             rounds=5,
         )
     )
+    for tasks, arms_table in zip((1, 32), results, strict=False):
+        ratio = _ratio(arms_table, "@cacheable hit (entity)", "raw GET + orjson.loads")
+        name = f"@cacheable hit vs raw GET + decode, {tasks} task{'s' if tasks > 1 else ''}"
+        print(target_line(name, ">= 0.8x", f"{ratio:.2f}x", ratio >= 0.8))
+    ratio = _ratio(results[2], "@cacheable hit (entity)", "uncached PostgreSQL get_by_id")
+    print(target_line("@cacheable hit vs PostgreSQL read", ">= 2x", f"{ratio:.2f}x", ratio >= 2))
     return results
+
+
+def _ratio(results: list[ArmResult], arm: str, reference: str) -> float:
+    by_name = {r.name: r.median for r in results}
+    return by_name[arm] / by_name[reference]
 
 
 # -- 2. prefix eviction with 1,000,000 keys -----------------------------------------------
@@ -285,6 +296,13 @@ async def measure_eviction(cache: RedisCache, client: Redis) -> None:
             f"| {probe['p99'] * 1000:.3f} | {probe['max'] * 1000:.3f} | {verdict} |"
         )
     print()
+    name = f"prefix eviction with {EVICTED_KEYS:,} live keys, median"
+    print(target_line(name, "< 2 ms", f"{median:.3f} ms", median < 2))
+    print(
+        target_line(
+            "server time of one eviction", "< 2 ms", f"{server_us:.1f} µs", server_us < 2000
+        )
+    )
 
     @cacheable("evicted")
     async def cached(user_id: int) -> object:
@@ -362,6 +380,9 @@ async def memory_overhead_table() -> None:
         spread = f"{min(samples):.2f}–{max(samples):.2f}"
         print(f"| {name} | {median:.2f} | {spread} | {shown} | {verdict} |")
     print()
+    overhead = statistics.median(per_call["@cacheable MemoryCache hit"]) - base
+    name = "@cacheable MemoryCache hit overhead"
+    print(target_line(name, "< 5 µs", f"{overhead:.2f} µs", overhead < 5))
 
 
 async def main() -> int:

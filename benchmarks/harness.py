@@ -13,7 +13,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ArmResult", "bench", "format_table", "run_interleaved"]
+__all__ = [
+    "TARGET_MARK",
+    "ArmResult",
+    "bench",
+    "format_table",
+    "run_interleaved",
+    "split_targets",
+    "target_line",
+    "target_table",
+]
+
+TARGET_MARK = "TARGET\t"
+"""Lines starting with this are targets; ``run_all.py`` collects them into one table."""
 
 Op = Callable[[], Awaitable[object]]
 
@@ -109,3 +121,28 @@ async def bench(
         flush=True,
     )
     return results
+
+
+def target_line(target: str, goal: str, measured: str, met: bool | None) -> str:
+    """One target's outcome, for ``make bench``'s summary table (``met=None``: reported only)."""
+    verdict = "—" if met is None else ("met" if met else "MISSED")
+    return f"{TARGET_MARK}{target}\t{goal}\t{measured}\t{verdict}"
+
+
+def split_targets(output: str) -> tuple[str, list[list[str]]]:
+    """The script's output without its target lines, and those lines' fields."""
+    kept: list[str] = []
+    targets: list[list[str]] = []
+    for line in output.splitlines(keepends=True):
+        if line.startswith(TARGET_MARK):
+            fields = line[len(TARGET_MARK) :].rstrip("\n").split("\t")
+            targets.append([*fields, "", "", "", ""][:4])
+        else:
+            kept.append(line)
+    return "".join(kept), targets
+
+
+def target_table(rows: list[list[str]]) -> str:
+    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines) + "\n"

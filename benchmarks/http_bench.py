@@ -45,7 +45,7 @@ from backends import (
     seed_rows,
     server_up,
 )
-from harness import format_table, run_interleaved
+from harness import format_table, run_interleaved, target_line
 from viveka_db import DatabaseSessionFactory, DbMiddleware
 
 CONNECTIONS = 64
@@ -225,6 +225,12 @@ async def run_load() -> None:
         f"(target >= 0.97x); read-only GETs vs BaseHTTPMiddleware: "
         f"{by_name[READ_ONLY_ARM] / by_name['BaseHTTPMiddleware']:.2f}x\n"
     )
+    for name, reference, goal in (
+        ("DbMiddleware vs BaseHTTPMiddleware", "BaseHTTPMiddleware", 1.25),
+        ("DbMiddleware vs a session in the endpoint", REFERENCE, 0.97),
+    ):
+        ratio = by_name["DbMiddleware"] / by_name[reference]
+        print(target_line(name, f">= {goal:g}x", f"{ratio:.2f}x", ratio >= goal))
     print(
         f"Load generator used {load_cpu:.0%} of a core on a {os.cpu_count()}-core machine "
         "(server, PostgreSQL and load generator share the cores).\n"

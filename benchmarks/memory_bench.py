@@ -30,6 +30,7 @@ from backends import (
     server_up,
     sqlite_url,
 )
+from harness import target_line
 from viveka_db import DatabaseSessionFactory, DbMiddleware, transactional
 
 CALLS = 100_000
@@ -154,6 +155,10 @@ async def main() -> None:
         f"| 0: {'met' if checked_out == 0 else 'MISSED'} |"
     )
     print()
+    goal = f"< {TARGET_GROWTH:.0%}"
+    print(target_line(f"{backend}: RSS growth", goal, f"{growth:+.1%}", growth < TARGET_GROWTH))
+    left = f"{backend}: connections left checked out"
+    print(target_line(left, "0", str(checked_out), checked_out == 0))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from harness import ArmResult, run_interleaved
+from harness import ArmResult, run_interleaved, target_line
 from viveka_db import Propagation, transactional
 from viveka_db.context.db_context import scope_var, set_scope
 from viveka_db.transaction.scope import TransactionScope
@@ -104,6 +104,7 @@ async def main() -> None:
     print(f"### {BATCH:,} calls per batch, {ROUNDS} interleaved rounds, CPU time per call\n")
     print(f"| arm | median µs/call | min–max | overhead µs/layer | target < {TARGET_US:g} µs |")
     print("|---|---:|---:|---:|---|")
+    summary: list[str] = []
     for r in results:
         samples = us_per_call(r)
         median = statistics.median(samples)
@@ -118,7 +119,11 @@ async def main() -> None:
             f"| {r.name} | {median:.2f} | {min(samples):.2f}–{max(samples):.2f} "
             f"| {overhead} | {verdict} |"
         )
+        if verdict != "—":
+            goal = f"< {TARGET_US:g} µs/layer"
+            summary.append(target_line(r.name, goal, f"{overhead} µs", verdict == "met"))
     print()
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Each script runs in its own process (and process group) with a time limit, its o
 shown as it comes, and the tables it printed are written to ``benchmarks/RESULTS.md``
 under the date and a description of the machine. ``python benchmarks/run_all.py tx http``
 runs only the scripts whose names start with those words (and leaves RESULTS.md alone).
+
+Scripts report each target they measure as a ``TARGET\t`` line (``harness.target_line``);
+those lines are gathered into one table, target / goal / measured / met, printed at the
+end and written at the top of RESULTS.md. A script that fails or times out shows as a
+missed row, so a broken benchmark cannot look like a met target.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ TIMEOUT = float(os.environ.get("VIVEKA_BENCH_TIMEOUT", "150"))
 
 sys.path.insert(0, str(BENCH_DIR))
 from backends import MARIADB_URL, PG_URL  # noqa: E402
+from harness import split_targets, target_table  # noqa: E402
 
 
 async def _pump(stream: asyncio.StreamReader, sink: list[str], out: object) -> None:
@@ -146,15 +152,22 @@ async def main(prefixes: list[str]) -> int:
     description = await machine()
     print(f"# viveka_db benchmarks, {started:%Y-%m-%d %H:%M} UTC\n\n{description}\n", flush=True)
     sections: list[str] = []
+    targets: list[list[str]] = []
     failures = 0
     for script in scripts:
         print(f"---- {script.name}", flush=True)
         output, status = await run_script(script)
-        failures += not status.startswith("ok")
+        output, found = split_targets(output)
+        targets += [[f"{script.stem}: {row[0]}", *row[1:]] for row in found]
+        if not status.startswith("ok"):
+            failures += 1
+            targets.append([f"{script.stem}: the whole script", "runs", status, "MISSED"])
         print(f"---- {script.name}: {status}\n", flush=True)
         sections.append(
             f"<!-- {script.name} -->\n_`benchmarks/{script.name}`: {status}_\n\n{output.strip()}\n"
         )
+    summary = target_table(targets)
+    print(f"## Targets\n\n{summary}", flush=True)
     if not prefixes:
         total = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
         RESULTS.write_text(
@@ -162,7 +175,8 @@ async def main(prefixes: list[str]) -> int:
             f"({total:.0f} s in total).\n\nMachine: {description}\n\n"
             "Ratios against a reference arm measured in the same process and run "
             "(interleaved rounds, median, min–max) are what the targets of issue 6 refer to; "
-            "absolute numbers depend on the machine.\n\n" + "\n".join(sections)
+            "absolute numbers depend on the machine.\n\n"
+            f"## Targets\n\n{summary}\n" + "\n".join(sections)
         )
         print(f"tables written to {RESULTS.relative_to(ROOT)}")
     return 1 if failures else 0

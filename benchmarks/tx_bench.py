@@ -39,7 +39,7 @@ from backends import (
     server_up,
     sqlite_url,
 )
-from harness import bench
+from harness import bench, target_line
 from viveka_db import DatabaseSessionFactory, transactional
 
 Op = Callable[[], Awaitable[object]]
@@ -141,13 +141,16 @@ async def ops_per_run(op: Op, concurrency: int) -> int:
     return max(int(rate * SECONDS_PER_RUN), concurrency * 2)
 
 
-def verdicts(medians: dict[str, float]) -> str:
+def verdicts(medians: dict[str, float], where: str = "") -> str:
     ref = medians["ORM session"]
     parts = []
+    lines = []
     for arm, target in (("@transactional", 1.0), ("@tx(read_only)", 1.25)):
         ratio = medians[arm] / ref
         parts.append(f"{arm} {ratio:.2f}x (>= {target}x: {'met' if ratio >= target else 'MISSED'})")
-    return "Targets: " + "; ".join(parts)
+        name = f"{where}{arm} vs ORM session"
+        lines.append(target_line(name, f">= {target:g}x", f"{ratio:.2f}x", ratio >= target))
+    return "Targets: " + "; ".join(parts) + "\n" + "\n".join(lines)
 
 
 async def run_backend(label: str, url: str) -> None:
@@ -184,7 +187,8 @@ async def run_backend(label: str, url: str) -> None:
                 rounds=ROUNDS,
                 concurrency=concurrency,
             )
-            print(verdicts({r.name: r.median for r in results}) + "\n", flush=True)
+            where = f"{label}, {concurrency} task{'s' if concurrency > 1 else ''}: "
+            print(verdicts({r.name: r.median for r in results}, where) + "\n", flush=True)
     finally:
         await close_raw()
         await engine.dispose()

@@ -23,7 +23,9 @@ CACHE_KINDS = [
     pytest.param("memory", id="memory"),
     pytest.param("fakeredis", id="fakeredis"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("redis-near", id="redis-near", marks=pytest.mark.redis),
 ]
+"""Every kind the cache promises are tested on; ``redis-near`` is Redis with the near-cache on."""
 
 
 def unique_namespace() -> str:
@@ -54,12 +56,18 @@ async def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) 
     if kind == "fakeredis":
         return RedisCache(client=fakeredis.FakeAsyncRedis(), namespace=namespace, **options)
     url = request.getfixturevalue("redis_url")
+    if kind == "redis-near":
+        near = RedisCache(url, namespace=namespace, near=True, **options)
+        assert near.listener is not None and await near.listener.wait_subscribed()
+        return near
     return RedisCache(url, namespace=namespace, **options)
 
 
 async def dispose_cache(cache: CacheBackend) -> None:
     if isinstance(cache, RedisCache):
         await delete_namespace(cache)
+        if cache.listener is not None:
+            await cache.listener.stop()
         await cache.client.aclose()
 
 
@@ -74,7 +82,7 @@ async def cache(request: pytest.FixtureRequest, installed: None) -> AsyncIterato
         await dispose_cache(backend)
 
 
-@pytest.fixture(params=[p for p in CACHE_KINDS if p.id != "memory"])
+@pytest.fixture(params=[p for p in CACHE_KINDS if p.id in ("fakeredis", "redis")])
 async def redis_cache(request: pytest.FixtureRequest, installed: None) -> AsyncIterator[RedisCache]:
     """A fresh Redis-protocol backend (fakeredis, and a real Redis), installed."""
     backend = await make_cache(str(request.param), request)

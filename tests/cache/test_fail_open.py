@@ -145,9 +145,20 @@ async def wait_for_caching(cache: RedisCache, get: Any, database: Database) -> N
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def client_cache(own_redis: OwnRedis) -> AsyncIterator[RedisCache]:
-    cache = RedisCache(own_redis.url, socket_timeout=0.25, failure_threshold=2, recovery_time=0.5)
+@pytest.fixture(params=[False, True], ids=["plain", "near"])
+async def client_cache(
+    own_redis: OwnRedis, request: pytest.FixtureRequest
+) -> AsyncIterator[RedisCache]:
+    """A Redis backend on a server of its own, with and without the near-cache."""
+    cache = RedisCache(
+        own_redis.url,
+        socket_timeout=0.25,
+        failure_threshold=2,
+        recovery_time=0.5,
+        near=bool(request.param),
+    )
+    if cache.listener is not None:
+        assert await cache.listener.wait_subscribed()
     use_cache(cache)
     yield cache
     await cache.close()
@@ -204,6 +215,12 @@ async def test_stopped_redis_keeps_calls_correct_and_caching_resumes_after_resta
     get, _ = decorated(database)
     await get(1)
     own_redis.stop()
+    near = client_cache.near
+    if near is not None:  # the loss is noticed by the listener, at its next turn
+        async with asyncio.timeout(2):
+            while near.trusted:  # noqa: ASYNC110 - no event to await
+                await asyncio.sleep(0.001)
+        assert len(near) == 0
     for i in range(6):
         database.rows[1] = f"down{i}"
         value, elapsed = await timed(get(1))

@@ -18,6 +18,12 @@ A missing generation is created from the clock, so a generation key lost to
 Fail-open: socket timeouts, no retries, and a circuit breaker bound what an outage costs a
 call; errors are counted and logged (once per outage), never raised. Evictions that fail
 are remembered and replayed before the prefix is served again.
+
+Near-cache (``near=True``): hits are served from process memory
+(:mod:`~viveka_db.cache.near`); every eviction publishes the key it changed in the same
+script (:mod:`~viveka_db.cache.invalidation`), so other processes drop their copies.
+A near miss reads the entry's remaining TTL along with it (one script, one round trip),
+so no entry outlives its Redis TTL in memory.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
 from viveka_db.cache.breaker import CircuitBreaker
+from viveka_db.cache.invalidation import GENERATION_TOKEN, InvalidationListener, channel_for
+from viveka_db.cache.near import NearCache
 from viveka_db.telemetry.cache import cache_span, redis_attributes
 
 if TYPE_CHECKING:
@@ -43,7 +51,7 @@ logger = logging.getLogger("viveka_db.cache")
 
 _MAGIC = b"vk1:"
 _TOMBSTONE = b"vkT:"
-_GENERATION = "~g"
+_GENERATION = GENERATION_TOKEN
 
 _PUT = """
 local gen = redis.call('GET', KEYS[1])
@@ -64,9 +72,24 @@ return 1
 """
 
 _EVICT_PREFIX = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-redis.call('SET', KEYS[1], ARGV[1])
-return 0
+local result = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  result = redis.call('INCR', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', ARGV[2], KEYS[1])
+return result
+"""
+
+_EVICT_KEY = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], KEYS[1])
+return 1
+"""
+
+_NEAR_READ = """
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
 """
 
 
@@ -95,6 +118,10 @@ class RedisCache(CacheBackend):
     ``RedisCache(client=...)`` to use a client you built. ``socket_timeout`` bounds each
     command; after ``failure_threshold`` consecutive failures the backend is skipped for
     ``recovery_time`` seconds, then probed again.
+
+    ``near=True`` adds a near-cache of up to ``near_max_entries`` entries, each served for
+    at most ``near_ttl`` seconds from process memory, and invalidated by evictions of any
+    process through Redis pub/sub (:mod:`~viveka_db.cache.near`).
     """
 
     def __init__(
@@ -109,6 +136,9 @@ class RedisCache(CacheBackend):
         failure_threshold: int = 3,
         recovery_time: float = 5.0,
         tombstone_ttl: float = 300.0,
+        near: bool = False,
+        near_max_entries: int = 10_000,
+        near_ttl: float = 30.0,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -129,6 +159,14 @@ class RedisCache(CacheBackend):
         self._client = client
         self._put: AsyncScript = client.register_script(_PUT)
         self._evict: AsyncScript = client.register_script(_EVICT_PREFIX)
+        self._evict_one: AsyncScript = client.register_script(_EVICT_KEY)
+        self._near_read: AsyncScript = client.register_script(_NEAR_READ)
+        self._channel = channel_for(namespace)
+        self._near: NearCache | None = None
+        self._listener: InvalidationListener | None = None
+        if near:
+            self._near = NearCache(max_entries=near_max_entries, ttl=near_ttl)
+            self._listener = InvalidationListener(client, namespace, self._near)
         self._timeout = socket_timeout
         self._breaker = CircuitBreaker(
             failure_threshold=failure_threshold, recovery_time=recovery_time
@@ -157,6 +195,16 @@ class RedisCache(CacheBackend):
         return self._client
 
     @property
+    def near(self) -> NearCache | None:
+        """The near-cache (``near=True``), else ``None``."""
+        return self._near
+
+    @property
+    def listener(self) -> InvalidationListener | None:
+        """What keeps the near-cache subscribed to other processes' evictions."""
+        return self._listener
+
+    @property
     def available(self) -> bool:
         """``False`` while the circuit breaker is open (Redis considered down)."""
         return not self._breaker.is_open
@@ -183,6 +231,16 @@ class RedisCache(CacheBackend):
     # -- operations -----------------------------------------------------------------------
 
     async def read(self, prefix: str, key: str) -> Lookup:
+        near = self._near
+        if near is not None:
+            listener = self._listener
+            assert listener is not None
+            if listener.running_loop is not asyncio.get_running_loop():
+                listener.start()
+            held = near.get(prefix, key)
+            if held is not None:
+                return held
+            return await self._read_near_miss(near, prefix, key)
         if self._pending:
             await self._replay()
             if prefix in self._pending_prefixes:
@@ -202,18 +260,41 @@ class RedisCache(CacheBackend):
                 return None, None
             if self._breaker.record_success():
                 self._recovered()
-            if (
-                raw is not None
-                and generation is not None
-                and raw[:4] == _MAGIC
-                and raw[20:40] == generation.rjust(20, b"0")
-            ):
-                span.set_result("hit")
-                return raw[40:], (generation, raw[4:20])
-            span.set_result("miss")
-            if raw is None:
-                return None, (generation or b"", b"")
-            return None, (generation or b"", raw[4:20])
+            lookup = _lookup(generation, raw)
+            span.set_result("miss" if lookup[0] is None else "hit")
+            return lookup
+
+    async def _read_near_miss(self, near: NearCache, prefix: str, key: str) -> Lookup:
+        """:meth:`read` when the near-cache has nothing: Redis, then keep what it had."""
+        if self._pending:
+            await self._replay()
+            if prefix in self._pending_prefixes:
+                return None, None
+        if not self._breaker.allow():
+            self.counters.short_circuits += 1
+            return None, None
+        base = self._bases.get(prefix) or self._base(prefix)
+        mark = near.mark(prefix)
+        with cache_span("EVALSHA", self.span_attributes) as span:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    found = await self._near_read(
+                        keys=[base + _GENERATION, base + key], client=self._client
+                    )
+                generation, raw, pttl = cast("list[Any]", found)
+            except Exception as exc:
+                span.fail(exc)
+                self._failed(exc, "read")
+                return None, None
+            if self._breaker.record_success():
+                self._recovered()
+            lookup = _lookup(generation, raw)
+            span.set_result("miss" if lookup[0] is None else "hit")
+        payload, stamp = lookup
+        if payload is not None and stamp is not None:
+            ttl = int(pttl) / 1000 if isinstance(pttl, int) and pttl >= 0 else None
+            near.put(prefix, key, payload, stamp, mark, ttl)
+        return lookup
 
     async def write(
         self, prefix: str, key: str, payload: bytes, ttl: float | None, stamp: Stamp
@@ -225,6 +306,10 @@ class RedisCache(CacheBackend):
         ttl_ms = max(1, int((self.default_ttl if ttl is None else ttl) * 1000))
         base = self._base(prefix)
         span = cache_span("EVALSHA", self.span_attributes)
+        near = self._near
+        mark = near.mark(prefix) if near is not None else None
+        new_token = secrets.token_hex(8)
+        fresh = _fresh_generation()
         try:
             async with asyncio.timeout(self._timeout):
                 stored = await self._put(
@@ -234,8 +319,8 @@ class RedisCache(CacheBackend):
                         token,
                         payload,
                         ttl_ms,
-                        secrets.token_hex(8),
-                        _fresh_generation(),
+                        new_token,
+                        fresh,
                     ],
                     client=self._client,
                 )
@@ -249,21 +334,30 @@ class RedisCache(CacheBackend):
             self._recovered()
         if stored:
             self.counters.writes += 1
+            if near is not None and mark is not None:
+                new_stamp = (generation or fresh, new_token.encode())
+                near.put(prefix, key, payload, new_stamp, mark, ttl_ms / 1000)
             return True
         self.counters.rejected_writes += 1
         return False
 
     async def evict_key(self, prefix: str, key: str) -> None:
         self.counters.evictions += 1
+        if self._near is not None:
+            self._near.invalidate_key(prefix, key)
         if not await self._evict_now(prefix, key):
             self._remember(prefix, key)
 
     async def evict_prefix(self, prefix: str) -> None:
         self.counters.evictions += 1
+        if self._near is not None:
+            self._near.invalidate_prefix(prefix)
         if not await self._evict_now(prefix, None):
             self._remember(prefix, None)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
         if self._owns_client:
             await self._client.aclose()
 
@@ -291,11 +385,17 @@ class RedisCache(CacheBackend):
     async def _evict_command(self, base: str, key: str | None) -> None:
         if key is None:
             await self._evict(
-                keys=[base + _GENERATION], args=[_fresh_generation()], client=self._client
+                keys=[base + _GENERATION],
+                args=[_fresh_generation(), self._channel],
+                client=self._client,
             )
         else:
             tombstone = _TOMBSTONE + secrets.token_hex(8).encode()
-            await self._client.set(base + key, tombstone, px=max(1, int(self.tombstone_ttl * 1000)))
+            await self._evict_one(
+                keys=[base + key],
+                args=[tombstone, max(1, int(self.tombstone_ttl * 1000)), self._channel],
+                client=self._client,
+            )
 
     def _remember(self, prefix: str, key: str | None) -> None:
         self._pending[(prefix, key)] = None
@@ -333,6 +433,15 @@ class RedisCache(CacheBackend):
 
     def _recovered(self) -> None:
         logger.info("cache backend %s is reachable again; caching resumed", self)
+
+
+def _lookup(generation: bytes | None, raw: bytes | None) -> Lookup:
+    """A read's result from the generation and the stored entry (see the module layout)."""
+    if raw is None:
+        return None, (generation or b"", b"")
+    if generation is not None and raw[:4] == _MAGIC and raw[20:40] == generation.rjust(20, b"0"):
+        return raw[40:], (generation, raw[4:20])
+    return None, (generation or b"", raw[4:20])
 
 
 def _client_from_url(url: str, connect_timeout: float, options: dict[str, Any]) -> Redis:

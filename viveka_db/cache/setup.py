@@ -37,6 +37,12 @@ def backend_from_settings(settings: CacheSettings) -> CacheBackend:
         options["max_entries"] = settings.max_entries
     else:
         options["socket_timeout"] = settings.socket_timeout
+        if settings.near:
+            options.update(
+                near=True,
+                near_max_entries=settings.near_max_entries,
+                near_ttl=settings.near_ttl,
+            )
     return cache_from_url(url, **options)
 
 

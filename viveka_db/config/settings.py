@@ -92,6 +92,11 @@ class CacheSettings(BaseModel):
     namespace: str = "viveka"
     socket_timeout: float = Field(default=0.25, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
+    near: bool = False
+    """Keep hot Redis entries in this process too (invalidated across processes by Redis)."""
+    near_max_entries: int = Field(default=10_000, ge=1)
+    near_ttl: float = Field(default=30.0, gt=0)
+    """Seconds a near-cached entry is served before Redis is asked again."""
 
 
 class VivekaSettings(BaseModel):

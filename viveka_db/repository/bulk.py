@@ -68,6 +68,8 @@ class BulkRepository(CrudRepository[T]):
         if not batch.instances:
             return []
         if batch.fast and await self._insert_fast(plan, batch, drawn):
+            if batch.attached == len(batch):  # done while the COPY ran
+                return batch.instances
             with collector_paused(len(batch)):
                 instances = materialize(plan, batch)
                 attach_persistent(
@@ -97,7 +99,7 @@ class BulkRepository(CrudRepository[T]):
             return False  # only a generated key: nothing to send but DEFAULT VALUES per row
         conn = await self.db.connection()
         inserter = inserter_for(conn.dialect)
-        if await inserter.insert_native(conn, plan, batch, drawn):
+        if await inserter.insert_native(conn, plan, batch, drawn, session=self.db):
             return True
         count = len(batch)
         if not batch.missing_pk:

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import translate_driver_error
 from viveka_db.repository.mysql_bulk import mysql_insert
 from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_draw
-from viveka_db.repository.rows import BulkPlan, ColumnBatch
+from viveka_db.repository.rows import BulkPlan, ColumnBatch, attach_alongside, detach_attached
 
 __all__ = ["COPY_THRESHOLD", "BulkInserter", "by_column_name", "inserter_for"]
 
@@ -40,9 +41,18 @@ class BulkInserter:
         return None
 
     async def insert_native(
-        self, conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None
+        self,
+        conn: AsyncConnection,
+        plan: BulkPlan,
+        batch: ColumnBatch,
+        drawn: list[Any] | None,
+        *,
+        session: AsyncSession | None = None,
     ) -> bool:
-        """Insert with the driver's own bulk protocol; ``False`` if it does not apply."""
+        """Insert with the driver's own bulk protocol; ``False`` if it does not apply.
+
+        ``session``: the entities' session, where a path can attach them while it waits.
+        """
         return False
 
     async def insert_generated(
@@ -70,18 +80,38 @@ class PostgresqlInserter(BulkInserter):
         return await start_key_draw(conn, plan, items)
 
     async def insert_native(
-        self, conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None
+        self,
+        conn: AsyncConnection,
+        plan: BulkPlan,
+        batch: ColumnBatch,
+        drawn: list[Any] | None,
+        *,
+        session: AsyncSession | None = None,
     ) -> bool:
         if len(batch) < COPY_THRESHOLD or not copy_supported(plan, conn.dialect):
             return False
-        return await mapped(copy_insert(conn, plan, batch, drawn), conn.dialect, plan)
+        copying = copy_insert(
+            conn,
+            plan,
+            batch,
+            drawn,
+            alongside=None if session is None else partial(attach_alongside, session, plan, batch),
+            undo=None if session is None else partial(detach_attached, session, batch),
+        )
+        return await mapped(copying, conn.dialect, plan)
 
 
 class MysqlInserter(BulkInserter):
     """Driver-escaped multi-row ``INSERT`` (``RETURNING`` on MariaDB)."""
 
     async def insert_native(
-        self, conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None
+        self,
+        conn: AsyncConnection,
+        plan: BulkPlan,
+        batch: ColumnBatch,
+        drawn: list[Any] | None,
+        *,
+        session: AsyncSession | None = None,
     ) -> bool:
         return await mapped(mysql_insert(conn, plan, batch), conn.dialect, plan)
 

@@ -12,9 +12,7 @@ here: asyncpg's binary codecs encode them while streaming the records.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from itertools import repeat
-from operator import attrgetter, contains, is_
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +45,6 @@ __all__ = [
     "start_key_draw",
 ]
 
-_dict_of = attrgetter("__dict__")
 
 _COPY_SAFE = (
     Boolean,
@@ -99,8 +96,11 @@ async def start_key_draw(
 
     The query runs on the server while the caller prepares the rows (about as long, at
     100,000 rows); :func:`copy_insert` takes the result. Only for entities of the plan's
-    class none of which has its key set (the usual bulk insert); ``None`` otherwise.
-    Unused keys are a gap in the sequence, as a rolled-back insert leaves.
+    class none of which has its key set (the usual bulk insert), judged by the first item
+    only: the draw is a guess that :func:`copy_insert` uses only if it has exactly one key
+    per row that needs one (checking all 100,000 rows here would cost as much as two
+    passes of the preparation it overlaps). ``None`` otherwise. Unused keys are a gap in
+    the sequence, as a rolled-back insert leaves.
     """
     dialect = conn.dialect
     column = plan.generated_pk
@@ -111,8 +111,9 @@ async def start_key_draw(
         or plan.unfit is not None
         or not plan.context_free
         or not copy_supported(plan, dialect)
-        or not all(map(is_, map(type, items), repeat(plan.mapper.class_)))
-        or any(map(contains, map(_dict_of, items), repeat(key)))
+        or not items
+        or type(items[0]) is not plan.mapper.class_
+        or key in items[0].__dict__
     ):
         return None
     await conn.exec_driver_sql("SELECT 1")  # begin the transaction: COPY must run in it
@@ -127,12 +128,20 @@ async def start_key_draw(
 
 
 async def copy_insert(
-    conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
+    conn: AsyncConnection,
+    plan: BulkPlan,
+    batch: ColumnBatch,
+    drawn: list[Any] | None = None,
+    alongside: Callable[[], Awaitable[object]] | None = None,
+    undo: Callable[[], object] | None = None,
 ) -> bool:
     """Insert the ``batch`` with ``COPY``; generated keys are written into the batch.
 
     ``drawn``: keys from :func:`start_key_draw`, used if there is one per missing key.
     ``False`` (nothing written) when the generated key has no sequence to draw from.
+    ``alongside``: work to run while the ``COPY`` waits for the server (the entities'
+    bookkeeping, :func:`~viveka_db.repository.rows.attach_alongside`); ``undo`` reverts
+    it if the ``COPY`` fails.
     """
     dialect = conn.dialect
     if batch.missing_pk:
@@ -150,16 +159,31 @@ async def copy_insert(
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     table = plan.table
-    records: Iterator[tuple[Any, ...]] = zip(*columns, strict=True)
     names = [col.name for col in plan.columns]
     shape = f"COPY {table.fullname} ({', '.join(names)}) FROM STDIN"
-    with driver_statement(conn.sync_engine, shape):
-        await driver.copy_records_to_table(
-            table.name,
-            records=records,  # tuples made while streaming, never a list of them
-            columns=names,
-            schema_name=table.schema,
-        )
+
+    async def copy(records: Iterator[tuple[Any, ...]]) -> None:
+        with driver_statement(conn.sync_engine, shape):
+            await driver.copy_records_to_table(
+                table.name,
+                records=records,  # tuples made while streaming, never a list of them
+                columns=names,
+                schema_name=table.schema,
+            )
+
+    if alongside is None:
+        await copy(zip(*columns, strict=True))
+        return True
+    copying: asyncio.Task[Any] = asyncio.ensure_future(copy(zip(*columns, strict=True)))
+    try:
+        await alongside()
+    finally:
+        try:
+            await copying
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
     return True
 
 

@@ -1,0 +1,203 @@
+"""Cross-process invalidation of near-caches through Redis pub/sub.
+
+Every eviction ``RedisCache`` performs publishes the Redis key it changed on the
+namespace's channel (:func:`channel_for`), in the same server-side script as the change
+itself: the generation key ``ns:{prefix}:~g`` for a prefix, the entry key for one key.
+A process with a near-cache subscribes (:class:`InvalidationListener`, one dedicated
+connection) and applies each message to its :class:`~viveka_db.cache.near.NearCache`.
+
+Pub/sub delivers at most once: a message published while the subscription is down is
+gone. So the near-cache is trusted only between a confirmed subscription and the first
+sign of trouble (a connection error, or no reply to a ``PING`` within ``liveness``
+seconds); then it is dropped, and refilled only after a new subscription is confirmed.
+Client-side tracking (RESP3) was the alternative; it needs every pooled connection to
+redirect its tracking to the listener, re-established on every reconnect, which redis-py's
+asyncio pool does not do for us. One channel per namespace does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from viveka_db.cache.near import NearCache
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["GENERATION_TOKEN", "InvalidationListener", "channel_for", "parse_invalidation"]
+
+logger = logging.getLogger("viveka_db.cache")
+
+GENERATION_TOKEN = "~g"
+"""The key part of a prefix's generation key (never a key token: those tag ``~``)."""
+
+
+def channel_for(namespace: str) -> str:
+    """The pub/sub channel that carries the evictions of ``namespace``."""
+    return f"{namespace}:~invalidate"
+
+
+def parse_invalidation(namespace: str, data: bytes | str) -> tuple[str, str | None] | None:
+    """``(prefix, key)`` (``key`` ``None`` for the whole prefix) from a published Redis key."""
+    text = data.decode() if isinstance(data, bytes) else data
+    head = namespace + ":{"
+    if not text.startswith(head):
+        return None
+    end = text.find("}:", len(head))  # prefixes contain no braces
+    if end < 0:
+        return None
+    prefix, key = text[len(head) : end], text[end + 2 :]
+    return (prefix, None) if key == GENERATION_TOKEN else (prefix, key)
+
+
+class InvalidationListener:
+    """Keeps ``near`` subscribed to ``namespace``'s evictions, reconnecting by itself.
+
+    ``start()`` (idempotent, needs a running loop) launches the task; ``near`` becomes
+    trusted once the subscription is confirmed and is dropped whenever it is lost.
+    ``client_id`` is the listening connection's Redis client id (``None`` if unknown).
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        namespace: str,
+        near: NearCache,
+        *,
+        liveness: float = 1.0,
+        retry_delay: float = 0.05,
+        max_retry_delay: float = 2.0,
+    ) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._channel = channel_for(namespace)
+        self._near = near
+        self._liveness = liveness
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribed = asyncio.Event()
+        self.client_id: int | None = None
+        self.subscriptions = 0
+        """Confirmed subscriptions so far (1 + the number of reconnects)."""
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and self._task is not None and not self._task.done():
+            return
+        self._near.drop()  # a task of another (closed) loop may have died silently
+        self._loop = loop
+        self._subscribed = asyncio.Event()
+        name = f"viveka-near-invalidation:{self._namespace}"
+        self._task = loop.create_task(self._run(), name=name)
+
+    @property
+    def running_loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    async def wait_subscribed(self, seconds: float = 5.0) -> bool:
+        """Wait until the near-cache is trusted (tests and start-up warmers)."""
+        self.start()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._subscribed.wait()
+        return self._near.trusted
+
+    async def stop(self) -> None:
+        self._near.drop()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        delay = self._retry_delay
+        try:
+            while True:
+                try:
+                    await self._listen()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._lost(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+                if self._near.trusted:  # pragma: no cover - _listen only returns on errors
+                    delay = self._retry_delay
+        finally:
+            self._near.drop()
+            self._subscribed.clear()
+
+    def _lost(self, exc: Exception) -> None:
+        was_trusted = self._near.trusted
+        self._near.drop()
+        self._subscribed.clear()
+        if was_trusted:
+            logger.warning(
+                "near-cache invalidation channel of namespace %r lost (%s); the near-cache "
+                "is dropped and not used until it is subscribed again",
+                self._namespace,
+                type(exc).__name__,
+            )
+
+    async def _listen(self) -> None:
+        client: Any = self._client
+        pubsub: Any = client.pubsub()
+        try:
+            await pubsub.connect()
+            self.client_id = await self._own_client_id(pubsub)
+            await pubsub.subscribe(self._channel)
+            async with asyncio.timeout(max(self._liveness, 1.0) * 5):
+                while True:  # the confirmation: from now on no eviction can be missed
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "subscribe":
+                        break
+            self._near.trust()
+            self.subscriptions += 1
+            self._subscribed.set()
+            if self.subscriptions > 1:
+                logger.info("near-cache of namespace %r is subscribed again", self._namespace)
+            await self._consume(pubsub)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _consume(self, pubsub: Any) -> None:
+        near = self._near
+        namespace = self._namespace
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self._liveness)
+            if message is None:
+                if pinged:
+                    raise TimeoutError(f"no reply to PING within {self._liveness:.1f} s")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            if message["type"] != "message":
+                continue
+            parsed = parse_invalidation(namespace, message["data"])
+            if parsed is None:
+                continue
+            prefix, key = parsed
+            if key is None:
+                near.invalidate_prefix(prefix)
+            else:
+                near.invalidate_key(prefix, key)
+
+    @staticmethod
+    async def _own_client_id(pubsub: Any) -> int | None:
+        """The listening connection's id (``CLIENT ID``; fakeredis may not know it)."""
+        connection = pubsub.connection
+        try:
+            await connection.send_command("CLIENT", "ID")
+            reply = await connection.read_response()
+        except Exception:
+            return None
+        return int(reply) if isinstance(reply, int) else None
