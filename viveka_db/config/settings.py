@@ -16,7 +16,7 @@ from viveka_db.errors import ConfigurationError
 
 __all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
 
-SECRET_KEYS = frozenset({"password", "url", "read_url"})
+SECRET_KEYS = frozenset({"password", "url", "read_url", "read_urls", "read_your_writes_secret"})
 
 
 def _split_list(value: object) -> object:
@@ -33,6 +33,18 @@ class DatabaseSettings(BaseModel):
     url: str | None = Field(default=None, repr=False)
     read_url: str | None = Field(default=None, repr=False)
     """A replica for ``read_only=True`` transactions; defaults to ``url``."""
+    read_urls: list[str] = Field(default_factory=list, repr=False)
+    """Replicas (comma or newline separated) that ``read_only=True`` work is spread over."""
+    replica_retry_after: float = Field(default=5.0, gt=0)
+    """Seconds a replica that failed is left out before it is tried again."""
+    replica_probe_interval: float = Field(default=1.0, gt=0)
+    """Seconds between background checks of each replica's health and replay position."""
+    replica_connect_timeout: float = Field(default=2.0, gt=0)
+    """Seconds to wait for a replica connection before falling back to the primary."""
+    read_your_writes_window: float = Field(default=10.0, ge=0)
+    """Seconds a client's later requests read its own writes (0 turns the cookie off)."""
+    read_your_writes_secret: SecretStr | None = None
+    """Key that signs the read-your-writes cookie; share it between worker processes."""
     dialect: str | None = None
     driver: str | None = None
     host: str | None = None
@@ -49,10 +61,18 @@ class DatabaseSettings(BaseModel):
     models: list[str] = Field(default_factory=list)
     """Modules whose entities the CLI and migrations load."""
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "read_urls", mode="before")
     @classmethod
     def _models_from_string(cls, value: object) -> object:
         return _split_list(value)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """Every configured replica: ``read_urls``, then ``read_url`` if not among them."""
+        urls = list(self.read_urls)
+        if self.read_url and self.read_url not in urls:
+            urls.append(self.read_url)
+        return urls
 
     @field_validator("database", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.db_context import current_task, scope_var
 from viveka_db.errors import UnexpectedRollbackError
+from viveka_db.replicas.consistency import read_your_writes
 from viveka_db.transaction.scope import TransactionScope
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class DbMiddleware:
 
         factory = self._resolve_factory()
         data_source = factory.data_source
+        send, floors_done = read_your_writes(factory, scope, send)  # replicas (issue 12)
         tx = TransactionScope(
             factory,
             data_source=data_source,
@@ -131,6 +133,7 @@ class DbMiddleware:
                 await tx.close()
             finally:
                 var.reset(token)
+                floors_done()
 
 
 async def _end_transaction(tx: TransactionScope, status: int, rollback_status: int) -> None:
