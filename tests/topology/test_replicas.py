@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -17,7 +17,10 @@ from starlette.routing import Route
 
 from tests.topology.models import Note
 from tests.topology.servers import PostgresPair
-from viveka_db import DatabaseSessionFactory, DbMiddleware, transactional
+from viveka_db import DatabaseSessionFactory, DbMiddleware, cache_evict, cacheable, transactional
+from viveka_db.cache import current
+from viveka_db.cache.current import use_cache
+from viveka_db.cache.memory import MemoryCache
 from viveka_db.context.db_context import current_session
 
 pytestmark = [pytest.mark.topology, pytest.mark.postgresql]
@@ -183,3 +186,65 @@ async def test_a_token_expires_after_the_window(
     assert signer.loads(token, time.time()) == ReadFloor(5, pytest.approx(time.time(), abs=1))
     assert signer.loads(token, time.time() + 1) is None
     assert _Signer("other").loads(token, time.time()) is None
+
+
+def fresh(coro: Awaitable[object]) -> asyncio.Task[object]:
+    """Run ``coro`` as a task that has seen no write (another client, say)."""
+    return asyncio.create_task(coro, context=contextvars.Context())  # type: ignore[arg-type]
+
+
+class NoteService:
+    @cacheable("topo_note", ttl=600)
+    @transactional(read_only=True)
+    async def body(self, note_id: int) -> str | None:
+        return await current_session().scalar(select(Note.body).where(Note.id == note_id))
+
+    @cache_evict("topo_note")
+    @transactional
+    async def update(self, note_id: int, body: str) -> None:
+        note = await current_session().get(Note, note_id)
+        assert note is not None
+        note.body = body
+
+    @transactional(read_only=True)
+    async def on_replica_then_body(self, note_id: int) -> tuple[bool, str | None]:
+        replica = bool(await current_session().scalar(text("SELECT pg_is_in_recovery()")))
+        return replica, await self.body(note_id)
+
+
+@pytest.fixture
+def memory_cache() -> Iterator[MemoryCache]:
+    cache = MemoryCache()
+    previous = (current._current, current._explicit)
+    use_cache(cache)
+    try:
+        yield cache
+    finally:
+        current._current, current._explicit = previous
+
+
+async def test_a_cache_fill_never_stores_a_value_older_than_the_eviction(
+    replicated: DatabaseSessionFactory, pg_pair: PostgresPair, memory_cache: MemoryCache
+) -> None:
+    service = NoteService()
+    await replicated_write(1, "old")
+    assert await fresh(service.body(1)) == "old"
+    pause_replay(pg_pair)
+    await fresh(service.update(1, "new"))  # commits on the primary, then evicts
+    assert await fresh(read_body(1)) == "old"  # the replica really lags
+    assert await fresh(service.body(1)) == "new"  # the miss loaded from the primary
+    assert await fresh(service.body(1)) == "new"
+    assert memory_cache.stats().hits >= 1
+
+
+async def test_a_value_read_in_a_replica_transaction_is_not_cached(
+    replicated: DatabaseSessionFactory, pg_pair: PostgresPair, memory_cache: MemoryCache
+) -> None:
+    service = NoteService()
+    await replicated_write(1, "old")
+    pause_replay(pg_pair)
+    await fresh(service.update(1, "new"))
+    # a transaction already on the (lagging) replica reads the old value ...
+    assert await fresh(service.on_replica_then_body(1)) == (True, "old")
+    # ... which was not cached: the next caller gets the primary's
+    assert await fresh(service.body(1)) == "new"

@@ -10,6 +10,11 @@ reads of that prefix (or key) bypass the cache until it ends (read-your-writes).
 Every write carries the stamp its read saw, and the backend refuses it once the prefix or
 the entry has moved, so a value loaded before a concurrent eviction cannot land after it.
 
+Read replicas: the loader of a miss reads from the primary (``primary_reads``), and a value
+read in a transaction that already runs on a replica is returned but not cached. A
+replica may lag behind a write whose eviction this miss has already seen; its older value
+would otherwise stay cached for the whole TTL.
+
 One window remains, and it is the database's, not the cache's: a transaction whose
 snapshot is older than its cache read (REPEATABLE READ, MariaDB's default, after earlier
 statements) can load a row that an eviction already superseded, under the new stamp. Use
@@ -35,6 +40,7 @@ from viveka_db.cache.keys import KeyBuilder
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.decorator.transactional import DATA_SOURCE_ATTR
+from viveka_db.replicas.consistency import primary_reads, reads_on_replica
 from viveka_db.transaction.scope import TransactionScope
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
@@ -187,7 +193,7 @@ async def _miss(
     shared = None
     store = False
     try:
-        value = await fn(*args, **kwargs)
+        value = await _call_loader(spec, fn, args, kwargs)
         store = _should_store(spec, value)
         shared = _encode(spec, value, store)
     finally:
@@ -208,12 +214,24 @@ async def _load(
     stamp: Stamp | None,
     scope: TransactionScope | None,
 ) -> Any:
-    value = await fn(*args, **kwargs)
+    value = await _call_loader(spec, fn, args, kwargs)
     if _should_store(spec, value):
         payload = _encode(spec, value, True)
         if payload is not None:
             await _store(backend, spec, key, payload, stamp, scope)
     return value
+
+
+async def _call_loader(
+    spec: CacheableSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run the loader of a miss; its new read-only sessions read the primary, not a replica."""
+    data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
+    with primary_reads(data_source):
+        return await fn(*args, **kwargs)
 
 
 def _may_join(leader: Stamp | None, follower: Stamp | None) -> bool:
@@ -258,6 +276,8 @@ async def _store(
 ) -> None:
     if stamp is None:  # the backend is unavailable: nothing may be written
         return
+    if scope is not None and scope.has_session and reads_on_replica(scope.session):
+        return  # read on a replica that may predate the eviction this miss saw
     write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
     if scope is None:
         await write()

@@ -24,7 +24,8 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,16 +35,19 @@ from sqlalchemy import event
 from viveka_db.replicas.positions import parse_lsn, primary_position_sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
     from viveka_db.session.db_session import DatabaseSessionFactory
 
 __all__ = [
     "COOKIE",
+    "ON_REPLICA_KEY",
     "HEADER",
     "ReadFloor",
     "current_floor",
+    "primary_reads",
     "read_your_writes",
+    "reads_on_replica",
     "track_writes",
 ]
 
@@ -69,6 +73,10 @@ class ReadFloor:
     def active(self, now: float) -> bool:
         return self.expires is None or now < self.expires
 
+
+_PRIMARY_ONLY = ReadFloor(None)
+ON_REPLICA_KEY = "viveka_on_replica"
+"""``session.info`` key set on sessions bound to a replica engine."""
 
 _floors: ContextVar[dict[str, ReadFloor] | None] = ContextVar("viveka_db_read_floors", default=None)
 """The current task's floor per data source (a fresh dict on every change: tasks started
@@ -109,11 +117,38 @@ def track_writes(engine: AsyncEngine, data_source: str) -> None:
     def _committing(conn: Any) -> None:
         # runs in the committing task's context, so the floor is that task's
         if conn.info.pop(_WROTE, False):
-            _set_floor(data_source, ReadFloor(None))
+            _set_floor(data_source, _PRIMARY_ONLY)
 
     @event.listens_for(sync_engine, "rollback")
     def _rolled_back(conn: Any) -> None:
         conn.info.pop(_WROTE, None)
+
+
+@contextmanager
+def primary_reads(data_source: str) -> Iterator[None]:
+    """Inside the block, read-only work of ``data_source`` that opens a session reads the primary.
+
+    Cache fills use it: a replica may lag behind a write whose eviction the cache has
+    already seen, and caching its older value would keep it for the whole TTL.
+    """
+    floors = _floors.get()
+    if floors is not None and floors.get(data_source) == _PRIMARY_ONLY:
+        yield
+        return
+    mine = {**(floors or {}), data_source: _PRIMARY_ONLY}
+    token = _floors.set(mine)
+    try:
+        yield
+    finally:
+        if _floors.get() is mine:  # else a write inside raised the floor: keep it
+            _floors.reset(token)
+
+
+def reads_on_replica(session: AsyncSession | None) -> bool:
+    """Whether ``session`` (a read-only one) is bound to a replica's engine."""
+    if session is None or not session.info.get(ON_REPLICA_KEY):
+        return False
+    return True
 
 
 # -- across requests -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from viveka_db.config.settings import VivekaSettings
 from viveka_db.config.sources import ConfigSource, load_settings
 from viveka_db.config.urls import build_url, mask_url
 from viveka_db.errors import ConfigurationError, NotInitializedError
-from viveka_db.replicas.consistency import current_floor, track_writes
+from viveka_db.replicas.consistency import ON_REPLICA_KEY, current_floor, track_writes
 from viveka_db.replicas.replica_set import ReplicaSet, ReplicaState
 from viveka_db.session.engine import (
     READ_ONLY_KEY,
@@ -216,7 +216,9 @@ class DatabaseSessionFactory:
                 maker = makers.get(id(engine))
                 if maker is None:
                     maker = makers[id(engine)] = sessionmaker_for(engine, read_only=True)
-                return maker()
+                session = maker()
+                session.info[ON_REPLICA_KEY] = True
+                return session
         if self._read_session_factory is None:
             self._read_session_factory = sessionmaker_for(self.primary_read_engine, read_only=True)
         return self._read_session_factory()
