@@ -41,6 +41,8 @@ class CacheStats:
     """Entries dropped to stay within a bounded backend's size (``MemoryCache``)."""
     short_circuits: int = 0
     """Calls not sent to the backend because its circuit breaker was open."""
+    pool_timeouts: int = 0
+    """Calls that found every connection busy for ``pool_timeout`` (not a backend failure)."""
 
 
 class CacheCounters:
@@ -53,6 +55,7 @@ class CacheCounters:
         "evictions",
         "hits",
         "misses",
+        "pool_timeouts",
         "rejected_writes",
         "short_circuits",
         "writes",
@@ -61,7 +64,7 @@ class CacheCounters:
     def __init__(self) -> None:
         self.hits = self.misses = self.errors = self.evictions = 0
         self.writes = self.rejected_writes = self.bypasses = 0
-        self.capacity_evictions = self.short_circuits = 0
+        self.capacity_evictions = self.short_circuits = self.pool_timeouts = 0
 
     def snapshot(self) -> CacheStats:
         return CacheStats(**{name: getattr(self, name) for name in self.__slots__})

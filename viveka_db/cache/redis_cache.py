@@ -16,24 +16,31 @@ A missing generation is created from the clock, so a generation key lost to
 ``maxmemory`` eviction can never make older entries reachable again.
 
 Fail-open: socket timeouts, no retries, and a circuit breaker bound what an outage costs a
-call; errors are counted and logged (once per outage), never raised. Evictions that fail
-are remembered and replayed before the prefix is served again.
+call; errors are counted and logged (once per outage), never raised. An eviction that fails
+is kept, its prefix is not served by this process meanwhile, and a background task
+delivers it as soon as Redis takes it, without waiting for a read (docs/replicas.md gives
+what other processes can observe meanwhile).
+
+Every key of a prefix carries the hash tag ``{p}``, so on a Redis Cluster the generation and
+the entries of one prefix live in one slot and the Lua scripts stay single-slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
 from viveka_db.cache.breaker import CircuitBreaker
+from viveka_db.cache.redis_clients import client_from_url, misconfigured_cluster_message
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisCache", "mask_redis_url"]
@@ -70,16 +77,25 @@ return 0
 
 
 def mask_redis_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs, reprs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with its password (and a ``sentinel_password``) replaced by ``***``.
+
+    Textual, so multi-host URLs (``redis+cluster://:pw@h1:1,h2:2``) are masked too.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    slash = rest.find("/")
+    netloc, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+        netloc = f"{userinfo}@{hosts}"
+    tail = re.sub(r"(sentinel_password=)[^&]*", r"\1***", tail)
+    return f"{scheme}://{netloc}{tail}"
+
+
+_FAILED: Any = object()
+"""What :meth:`RedisCache._command` returns when a command did not complete."""
 
 
 def _fresh_generation() -> bytes:
@@ -89,18 +105,22 @@ def _fresh_generation() -> bytes:
 class RedisCache(CacheBackend):
     """Redis behind the cache decorators.
 
-    ``RedisCache(url="redis://:password@host:6379/0")`` (``rediss://`` for TLS; extra
-    keyword arguments such as ``ssl_ca_certs`` go to ``redis.asyncio.Redis.from_url``), or
-    ``RedisCache(client=...)`` to use a client you built. ``socket_timeout`` bounds each
-    command; after ``failure_threshold`` consecutive failures the backend is skipped for
-    ``recovery_time`` seconds, then probed again.
+    ``RedisCache(url="redis://:password@host:6379/0")`` (``rediss://`` for TLS,
+    ``redis+cluster://`` and ``redis+sentinel://`` for the topologies of
+    :mod:`viveka_db.cache.redis_clients`; extra keyword arguments such as ``ssl_ca_certs``
+    go to the redis-py client), or ``RedisCache(client=...)`` to use a client you built.
+    ``socket_timeout`` bounds each command; after ``failure_threshold`` consecutive
+    failures the backend is skipped for ``recovery_time`` seconds, then probed again. At
+    most ``max_connections`` commands are in flight; more wait up to ``pool_timeout``.
+    Evictions that fail are retried every ``eviction_retry_interval`` seconds in the
+    background until Redis takes them.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        client: Redis | None = None,
+        client: Redis | RedisCluster | None = None,
         namespace: str = "viveka",
         default_ttl: float = 3600.0,
         socket_timeout: float = 0.25,
@@ -108,6 +128,9 @@ class RedisCache(CacheBackend):
         failure_threshold: int = 3,
         recovery_time: float = 5.0,
         tombstone_ttl: float = 300.0,
+        max_connections: int = 64,
+        pool_timeout: float = 2.0,
+        eviction_retry_interval: float = 0.5,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -121,7 +144,13 @@ class RedisCache(CacheBackend):
         self._url = mask_redis_url(url) if url is not None else repr(client)
         if client is None:
             assert url is not None
-            client = _client_from_url(url, connect_timeout or socket_timeout, options)
+            client = client_from_url(
+                url,
+                connect_timeout=connect_timeout or socket_timeout,
+                max_connections=max_connections,
+                pool_timeout=pool_timeout,
+                options=options,
+            )
             self._owns_client = True
         else:
             self._owns_client = False
@@ -134,14 +163,20 @@ class RedisCache(CacheBackend):
         )
         self._bases: dict[str, str] = {}
         self._pending: dict[tuple[str, str | None], None] = {}
-        """Evictions that failed; replayed before their prefix is served again."""
+        """Evictions that failed, oldest first; their prefixes are not served meanwhile."""
         self._pending_prefixes: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self.eviction_retry_interval = eviction_retry_interval
+        self._max_in_flight = max_connections
+        self._pool_timeout = pool_timeout
+        self._slot_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._warned_cluster = False
 
     def __repr__(self) -> str:
         return f"RedisCache({self._url!r}, namespace={self.namespace!r})"
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Redis | RedisCluster:
         return self._client
 
     @property
@@ -165,23 +200,17 @@ class RedisCache(CacheBackend):
     # -- operations -----------------------------------------------------------------------
 
     async def read(self, prefix: str, key: str) -> Lookup:
-        if self._pending:
-            await self._replay()
-            if prefix in self._pending_prefixes:
-                return None, None
+        if self._pending_prefixes and prefix in self._pending_prefixes:
+            self._ensure_flusher()
+            return None, None  # an eviction of it is not delivered yet: never serve it
         if not self._breaker.allow():
             self.counters.short_circuits += 1
             return None, None
         base = self._bases.get(prefix) or self._base(prefix)
-        try:
-            async with asyncio.timeout(self._timeout):
-                found = await self._client.mget(base + _GENERATION, base + key)
-            generation, raw = cast("list[bytes | None]", found)
-        except Exception as exc:
-            self._failed(exc, "read")
+        found = await self._command("read", self._client.mget, base + _GENERATION, base + key)
+        if found is _FAILED:
             return None, None
-        if self._breaker.record_success():
-            self._recovered()
+        generation, raw = cast("list[bytes | None]", found)
         if raw is None:
             return None, (generation or b"", b"")
         if (
@@ -198,28 +227,20 @@ class RedisCache(CacheBackend):
         if not isinstance(stamp, tuple) or not self._breaker.allow():
             self.counters.short_circuits += 1
             return False
+        if prefix in self._pending_prefixes:
+            return False
         generation, token = cast("tuple[bytes, bytes]", stamp)
         ttl_ms = max(1, int((self.default_ttl if ttl is None else ttl) * 1000))
         base = self._base(prefix)
-        try:
-            async with asyncio.timeout(self._timeout):
-                stored = await self._put(
-                    keys=[base + _GENERATION, base + key],
-                    args=[
-                        generation,
-                        token,
-                        payload,
-                        ttl_ms,
-                        secrets.token_hex(8),
-                        _fresh_generation(),
-                    ],
-                    client=self._client,
-                )
-        except Exception as exc:
-            self._failed(exc, "write")
+        stored = await self._command(
+            "write",
+            self._put,
+            keys=[base + _GENERATION, base + key],
+            args=[generation, token, payload, ttl_ms, secrets.token_hex(8), _fresh_generation()],
+            client=self._client,
+        )
+        if stored is _FAILED:
             return False
-        if self._breaker.record_success():
-            self._recovered()
         if stored:
             self.counters.writes += 1
             return True
@@ -228,66 +249,141 @@ class RedisCache(CacheBackend):
 
     async def evict_key(self, prefix: str, key: str) -> None:
         self.counters.evictions += 1
-        if not await self._evict_now(prefix, key):
+        if prefix in self._pending_prefixes or not await self._evict_now(prefix, key):
             self._remember(prefix, key)
 
     async def evict_prefix(self, prefix: str) -> None:
         self.counters.evictions += 1
-        if not await self._evict_now(prefix, None):
+        if prefix in self._pending_prefixes or not await self._evict_now(prefix, None):
             self._remember(prefix, None)
 
     async def close(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
         if self._owns_client:
             await self._client.aclose()
 
+    @property
+    def pending_evictions(self) -> int:
+        """Evictions not yet delivered to Redis (retried in the background until they are)."""
+        return len(self._pending)
+
+    # -- one command ----------------------------------------------------------------------
+
+    async def _command(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one Redis command under the timeout; ``_FAILED`` if it did not complete.
+
+        At most ``max_connections`` commands are in flight: the others queue here, up to
+        ``pool_timeout``, before their own timeout starts, so a burst is never mistaken for
+        a slow Redis. A command that cannot get a turn is a miss, not a breaker failure.
+        """
+        slots = self._slots()
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._pool_timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                self.counters.pool_timeouts += 1
+                return _FAILED
+        else:
+            await slots.acquire()
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await call(*args, **kwargs)
+        except Exception as exc:
+            self._failed(exc, what)
+            return _FAILED
+        finally:
+            slots.release()
+        if self._breaker.record_success():
+            self._recovered()
+        return result
+
+    def _slots(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        state = self._slot_state
+        if state is None or state[0] is not loop:
+            state = self._slot_state = (loop, asyncio.Semaphore(self._max_in_flight))
+        return state[1]
+
     # -- failure handling -----------------------------------------------------------------
 
-    async def _evict_now(self, prefix: str, key: str | None) -> bool:
-        if not self._breaker.allow():
+    async def _evict_now(self, prefix: str, key: str | None, *, probe: bool = False) -> bool:
+        if not probe and not self._breaker.allow():
             self.counters.short_circuits += 1
             return False
         base = self._base(prefix)
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._evict_command(base, key)
-        except Exception as exc:
-            self._failed(exc, "eviction")
-            return False
-        if self._breaker.record_success():
-            self._recovered()
-        return True
-
-    async def _evict_command(self, base: str, key: str | None) -> None:
         if key is None:
-            await self._evict(
-                keys=[base + _GENERATION], args=[_fresh_generation()], client=self._client
+            done = await self._command(
+                "eviction",
+                self._evict,
+                keys=[base + _GENERATION],
+                args=[_fresh_generation()],
+                client=self._client,
             )
         else:
             tombstone = _TOMBSTONE + secrets.token_hex(8).encode()
-            await self._client.set(base + key, tombstone, px=max(1, int(self.tombstone_ttl * 1000)))
+            ttl_ms = max(1, int(self.tombstone_ttl * 1000))
+            done = await self._command(
+                "eviction", self._client.set, base + key, tombstone, px=ttl_ms
+            )
+        return done is not _FAILED
 
     def _remember(self, prefix: str, key: str | None) -> None:
+        if key is None:  # a prefix eviction covers the pending key evictions under it
+            for pending in [p for p in self._pending if p[0] == prefix]:
+                del self._pending[pending]
+        elif (prefix, None) in self._pending:
+            return
         self._pending[(prefix, key)] = None
+        if prefix in self._pending_prefixes:
+            return  # logged when the prefix's first eviction failed
         self._pending_prefixes.add(prefix)
         logger.warning(
-            "cache eviction of %s in %s failed; it will be retried, and the prefix is not "
-            "served from the cache in this process until it succeeds",
+            "cache eviction of %s in %s failed; it is retried in the background, and the "
+            "prefix is not served from the cache in this process until it is delivered",
             prefix if key is None else f"{prefix}:{key}",
             self,
         )
+        self._ensure_flusher()
+
+    def _ensure_flusher(self) -> None:
+        flusher = self._flusher
+        loop = asyncio.get_running_loop()
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush(), name="viveka_db eviction flusher")
+
+    async def _flush(self) -> None:
+        """Deliver failed evictions without waiting for a read: retry until Redis takes them.
+
+        Each retry is one command sent even while the breaker is open (it doubles as the
+        breaker's probe), every ``eviction_retry_interval`` seconds at most.
+        """
+        while self._pending:
+            await asyncio.sleep(self.eviction_retry_interval)
+            await self._replay()
 
     async def _replay(self) -> bool:
         """Retry failed evictions (oldest first); ``True`` once none is left."""
         for prefix, key in list(self._pending):
-            if not await self._evict_now(prefix, key):
+            if not await self._evict_now(prefix, key, probe=True):
                 return False
             del self._pending[(prefix, key)]
             if not any(p == prefix for p, _ in self._pending):
                 self._pending_prefixes.discard(prefix)
+        logger.info("delivered the cache evictions that failed while %s was unreachable", self)
         return True
 
     def _failed(self, exc: Exception, what: str) -> None:
         self.counters.errors += 1
+        if (
+            exc.__class__.__name__ == "ResponseError"
+            and str(exc).startswith(("MOVED", "ASK"))
+            and not self._warned_cluster
+        ):
+            self._warned_cluster = True
+            logger.error("%s: %s", self, misconfigured_cluster_message())
         if self._breaker.record_failure():
             logger.warning(
                 "cache backend %s failed (%s: %s); serving from the database and skipping the "
@@ -302,23 +398,3 @@ class RedisCache(CacheBackend):
 
     def _recovered(self) -> None:
         logger.info("cache backend %s is reachable again; caching resumed", self)
-
-
-def _client_from_url(url: str, connect_timeout: float, options: dict[str, Any]) -> Redis:
-    try:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'RedisCache needs the redis package: pip install "viveka-db[redis]"'
-        ) from exc
-    # Each command is bounded by RedisCache itself with one ``asyncio.timeout``: redis-py's
-    # own socket_timeout wraps every send and read in ``asyncio.wait_for``, which costs a
-    # task per call (a third of a hit's CPU time under load). redis-py disconnects a
-    # connection whose command was cancelled, so a timed-out connection is never reused.
-    options.setdefault("socket_timeout", None)
-    options.setdefault("socket_connect_timeout", connect_timeout)
-    options.setdefault("retry", Retry(NoBackoff(), 0))
-    client: Redis = Redis.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType]
-    return client

@@ -29,6 +29,8 @@ def backend_from_settings(settings: CacheSettings) -> CacheBackend:
         options["max_entries"] = settings.max_entries
     else:
         options["socket_timeout"] = settings.socket_timeout
+        options["max_connections"] = settings.max_connections
+        options["pool_timeout"] = settings.pool_timeout
     return cache_from_url(url, **options)
 
 

@@ -86,12 +86,17 @@ class CacheSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     url: str | None = Field(default=None, repr=False)
-    """``redis://`` / ``rediss://`` for Redis, ``memory://`` or empty for the in-process cache."""
+    """``redis://`` / ``rediss://`` for Redis, ``redis+cluster://`` / ``redis+sentinel://``
+    (and ``rediss+``) for its topologies, ``memory://`` or empty for the in-process cache."""
     enabled: bool = True
     default_ttl: int = Field(default=3600, ge=1)
     namespace: str = "viveka"
     socket_timeout: float = Field(default=0.25, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
+    max_connections: int = Field(default=64, ge=1)
+    """Redis commands in flight per process; more wait for a turn (up to ``pool_timeout``)."""
+    pool_timeout: float = Field(default=2.0, gt=0)
+    """Seconds a command waits for a turn before it is treated as a miss."""
 
 
 class VivekaSettings(BaseModel):
