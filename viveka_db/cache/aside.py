@@ -20,10 +20,13 @@ snapshot is older than its cache read (REPEATABLE READ, MariaDB's default, after
 statements) can load a row that an eviction already superseded, under the new stamp. Use
 READ COMMITTED for transactions that fill the cache, or keep such reads out of them.
 
-Concurrent misses of one key in this process share one load (single flight) when they may:
-only callers whose transaction has not touched the database yet join a load, because a
-transaction that already wrote could see its own uncommitted rows. Followers get their own
-copy, decoded from the leader's serialised value; if there is none they load themselves.
+Concurrent calls of one key in this process share one cache read and, on a miss, one load
+(single flight), so the protection holds when the cache is slow or down: followers wait for
+the leader, not for the cache. Only callers whose transaction has not touched the database
+yet join, because a transaction that already wrote could see its own uncommitted rows, and
+only while no eviction of the prefix has started in this process since the leader began.
+Followers get their own copy, decoded from the leader's serialised value; if there is none
+they read and load themselves.
 """
 
 from __future__ import annotations
@@ -49,8 +52,15 @@ logger = logging.getLogger("viveka_db.cache")
 
 EXTRAS_KEY = "viveka_db.cache"
 
-_flights: dict[tuple[int, str, str], tuple[Stamp | None, asyncio.Future[bytes | None]]] = {}
-"""Loads in progress by backend and key, with the stamp their read saw."""
+_flights: dict[tuple[int, str, str], tuple[int, asyncio.Future[Any]]] = {}
+"""Reads (and their loads) in progress by backend and key, with the eviction epoch they began in."""
+
+_epochs: dict[tuple[int, str], int] = {}
+"""Per backend and prefix, how many evictions this process has started: a caller joins a
+read in progress only if no eviction of the prefix began since that read did."""
+
+_NOTHING: Any = object()
+"""A flight's leader had nothing to share (it failed, or its value does not serialise)."""
 
 _warned: set[tuple[int, str]] = set()
 """Backends and prefixes whose corrupt entries were already logged (once each)."""
@@ -143,83 +153,72 @@ def cached(
             if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
                 backend.counters.bypasses += 1
                 return await fn(*args, **kwargs)
+            if scope.has_session:  # may see its own uncommitted rows: never shares a load
+                return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
+        flight_key = (id(backend), prefix, key)
+        flight = _flights.get(flight_key)
+        epoch = _epochs.get((id(backend), prefix), 0)
+        if flight is not None and flight[0] == epoch:
+            shared = await asyncio.shield(flight[1])
+            if shared is None:
+                return None
+            if shared is not _NOTHING:
+                try:
+                    return loads(shared)
+                except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
+                    pass
+            return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = _flights[flight_key] = (epoch, future)
+        shared = _NOTHING
         try:
-            payload, stamp = await backend.read(prefix, key)
-        except Exception as exc:  # a third-party backend that does not fail open itself
-            _backend_failed(backend, "read", exc)
-            payload, stamp = None, None
-        if payload is not None:
-            try:
-                value = loads(payload)
-            except CorruptPayloadError as exc:
-                _corrupt(backend, prefix, exc)
-            else:
-                backend.counters.hits += 1
-                return value
-        backend.counters.misses += 1
-        return await _miss(spec, fn, args, kwargs, backend, key, stamp, scope)
+            value, shared = await _read_through(spec, fn, args, kwargs, backend, key, scope)
+        finally:
+            if _flights.get(flight_key) is entry:
+                del _flights[flight_key]
+            future.set_result(shared)
+        return value
 
     return call
 
 
-async def _miss(
+async def _read_through(
     spec: CacheableSpec,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     backend: CacheBackend,
     key: str,
-    stamp: Stamp | None,
     scope: TransactionScope | None,
-) -> Any:
-    """Load on a miss: alone, or as the leader or a follower of a single flight."""
+) -> tuple[Any, Any]:
+    """Read the cache, load on a miss; returns the value and what followers may share.
+
+    The shared form is the serialised value (each follower decodes its own copy), ``None``
+    for a ``None`` result, or ``_NOTHING`` when followers must load themselves.
+    """
     prefix = spec.prefix
-    if scope is not None and scope.has_session:
-        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-    flight_key = (id(backend), prefix, key)
-    flight = _flights.get(flight_key)
-    if flight is not None:
-        if not _may_join(flight[0], stamp):
-            return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-        shared = await asyncio.shield(flight[1])
-        if shared is not None:
-            try:
-                return loads(shared)
-            except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
-                pass
-        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-    future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-    _flights[flight_key] = (stamp, future)
-    shared = None
-    store = False
     try:
-        value = await _call_loader(spec, fn, args, kwargs)
-        store = _should_store(spec, value)
-        shared = _encode(spec, value, store)
-    finally:
-        del _flights[flight_key]
-        future.set_result(shared)
-    if store and shared is not None:
-        await _store(backend, spec, key, shared, stamp, scope)
-    return value
-
-
-async def _load(
-    spec: CacheableSpec,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    backend: CacheBackend,
-    key: str,
-    stamp: Stamp | None,
-    scope: TransactionScope | None,
-) -> Any:
+        payload, stamp = await backend.read(prefix, key)
+    except Exception as exc:  # a third-party backend that does not fail open itself
+        _backend_failed(backend, "read", exc)
+        payload, stamp = None, None
+    if payload is not None:
+        try:
+            value = loads(payload)
+        except CorruptPayloadError as exc:
+            _corrupt(backend, prefix, exc)
+        else:
+            backend.counters.hits += 1
+            return value, payload
+    backend.counters.misses += 1
     value = await _call_loader(spec, fn, args, kwargs)
-    if _should_store(spec, value):
-        payload = _encode(spec, value, True)
-        if payload is not None:
-            await _store(backend, spec, key, payload, stamp, scope)
-    return value
+    store = _should_store(spec, value)
+    encoded = _encode(spec, value, store) if store or value is not None else None
+    if store and encoded is not None:
+        await _store(backend, spec, key, encoded, stamp, scope)
+    if value is None:
+        return None, None
+    return value, _NOTHING if encoded is None else encoded
 
 
 async def _call_loader(
@@ -232,15 +231,6 @@ async def _call_loader(
     data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
     with primary_reads(data_source):
         return await fn(*args, **kwargs)
-
-
-def _may_join(leader: Stamp | None, follower: Stamp | None) -> bool:
-    """Join a load only if no eviction can have happened between the two reads.
-
-    Equal stamps prove it. When either read could not reach the backend nothing is known,
-    and the caches are degraded anyway: joining then spares the database the stampede.
-    """
-    return leader == follower or leader is None or follower is None
 
 
 def _should_store(spec: CacheableSpec, value: Any) -> bool:
@@ -313,6 +303,8 @@ async def evict(spec: EvictSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 
 async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:
+    epoch_key = (id(backend), prefix)
+    _epochs[epoch_key] = _epochs.get(epoch_key, 0) + 1
     try:
         if key is None:
             await backend.evict_prefix(prefix)
