@@ -334,6 +334,11 @@ def redis_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> RedisProcesses:
             lambda: all("cluster_state:ok" in _cli(p, "cluster", "info") for p in ports),
             "the cluster to serve every slot",
         )
+        replicas = len(ports) // 2
+        _wait(
+            lambda: all(_cli(p, "cluster", "nodes").count("slave") == replicas for p in ports),
+            "every node to know every replica",
+        )
     except BaseException:
         procs.stop()
         raise
