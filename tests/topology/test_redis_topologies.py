@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -256,10 +257,36 @@ async def test_an_eviction_made_while_redis_is_frozen_reaches_every_process(
         own_redis.resume(servers.STANDALONE_PORT)
     # no further call in the first process: its background task delivers the eviction
     await eventually(lambda: _no_pending(first), timeout=5)
+    assert _read_in_another_process("topo_row", "1") == "miss"
     use_cache(second)
     loads = database.loads
     assert await get(1) == "v2"  # the other process does not serve the stale entry
     assert database.loads == loads + 1
+
+
+_READER = """
+import asyncio, sys
+from viveka_db.cache.redis_cache import RedisCache
+
+async def main():
+    cache = RedisCache(sys.argv[1])
+    payload, _ = await cache.read(sys.argv[2], sys.argv[3])
+    print("miss" if payload is None else "hit")
+    await cache.close()
+
+asyncio.run(main())
+"""
+
+
+def _read_in_another_process(prefix: str, key: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _READER, OWN_URL, prefix, key],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
 
 
 async def _no_pending(cache: RedisCache) -> bool:
@@ -272,13 +299,18 @@ async def test_one_database_load_per_key_while_redis_is_frozen(
     cache, _ = two_processes
     use_cache(cache)
     database = Database()
-    database.delay = 0.01
+    database.delay = 0.05
     get, _, _ = service(database)
+
+    async def caller(i: int) -> str:
+        await asyncio.sleep(i / 1000)  # arrivals spread over 0.1 s, like real traffic
+        return str(await get(1))
+
     own_redis.pause(servers.STANDALONE_PORT)
     try:
-        results = await asyncio.gather(*(get(1) for _ in range(100)))
+        results = await asyncio.gather(*(caller(i) for i in range(100)))
         assert set(results) == {"v1"}
-        assert database.loads == 1
+        assert database.loads == 1  # every caller overlapped the first one's read and load
     finally:
         own_redis.resume(servers.STANDALONE_PORT)
 
