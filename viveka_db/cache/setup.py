@@ -6,7 +6,9 @@ from typing import Any
 
 from viveka_db.cache.backend import CacheBackend
 from viveka_db.cache.current import get_cache, install_configured, reset, use_cache
+from viveka_db.cache.memory import MemoryCache
 from viveka_db.cache.null import NullCache
+from viveka_db.cache.workers import warn_if_per_process
 from viveka_db.cache.registry import cache_from_url
 from viveka_db.config.settings import CacheSettings
 
@@ -41,7 +43,9 @@ def install_from_settings(settings: CacheSettings) -> None:
     ``[cache]`` section names one explicitly (sets ``url`` or ``enabled``).
     """
     explicit = bool({"url", "enabled"} & settings.model_fields_set)
-    install_configured(backend_from_settings(settings), explicit=explicit)
+    installed = install_configured(backend_from_settings(settings), explicit=explicit)
+    if isinstance(installed, MemoryCache):
+        warn_if_per_process("the in-process MemoryCache (memory:// or no [cache] url)")
 
 
 def install_cache(backend: CacheBackend) -> CacheBackend | None:
