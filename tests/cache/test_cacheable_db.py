@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 
-from tests.cache.conftest import until
 from tests.cache.models import CacheUser, UserRepo, column_values, gate
 from tests.sql import statements
 from viveka_db import DatabaseSessionFactory, Propagation, get_cache, transactional

@@ -33,6 +33,7 @@ __all__ = [
     "RedisProcesses",
     "TopologyUnavailable",
     "postgres_pair",
+    "redis_cli",
     "redis_cluster",
     "redis_sentinels",
     "redis_standalone",
@@ -253,6 +254,18 @@ def _redis_server() -> str:
     return found
 
 
+def redis_cli(port: int, *args: str) -> str:
+    """``redis-cli -p port args...``'s output (raises if it fails)."""
+    done = subprocess.run(
+        ["redis-cli", "-h", HOST, "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout.strip()
+
+
 def _cli(port: int, *args: str) -> str:
     done = subprocess.run(
         ["redis-cli", "-h", HOST, "-p", str(port), *args],
@@ -264,17 +277,13 @@ def _cli(port: int, *args: str) -> str:
     return done.stdout.strip()
 
 
-def _start_redis(
-    procs: RedisProcesses, port: int, *extra: str, config: Path | None = None
-) -> None:
+def _start_redis(procs: RedisProcesses, port: int, *extra: str, config: Path | None = None) -> None:
     if _port_open(port):
         raise RuntimeError(f"port {port} is already in use; stop what listens there")
     workdir = procs.root / str(port)
     workdir.mkdir()
-    if config is not None:  # a Sentinel: its (rewritable) config file comes first
-        cmd = [_redis_server(), str(config), "--sentinel"]
-    else:
-        cmd = [_redis_server()]
+    # a Sentinel's (rewritable) config file comes first
+    cmd = [_redis_server()] if config is None else [_redis_server(), str(config), "--sentinel"]
     cmd += [
         "--port",
         str(port),
@@ -322,7 +331,15 @@ def redis_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> RedisProcesses:
             )
         nodes = [f"{HOST}:{port}" for port in ports]
         done = subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 import time
@@ -65,11 +64,11 @@ def restore_cache() -> Iterator[None]:
         current._current, current._explicit = saved
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> float:
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> float:
     started = time.monotonic()
     while not await check():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
+        if time.monotonic() - started > limit:
+            pytest.fail(f"condition not met within {limit}s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -120,13 +119,7 @@ async def test_a_cluster_failover_needs_no_help(
         assert await get(1) == "v1"
         slot = await cache.client.cluster_keyslot(cache.key_for("topo_row", "1"))  # type: ignore[union-attr]
         replica_port = _replica_serving(slot)
-        done = subprocess.run(
-            ["redis-cli", "-p", str(replica_port), "cluster", "failover"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert "OK" in done.stdout
+        assert servers.redis_cli(replica_port, "cluster", "failover") == "OK"
         await put_all(1, "v2")
 
         async def caching_again() -> bool:
@@ -142,9 +135,7 @@ async def test_a_cluster_failover_needs_no_help(
 
 def _replica_serving(slot: int) -> int:
     """The port of a replica of the master that owns ``slot``."""
-    nodes = subprocess.run(
-        ["redis-cli", "-p", "55460", "cluster", "nodes"], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    nodes = servers.redis_cli(55460, "cluster", "nodes").splitlines()
     master_id = None
     for line in nodes:
         fields = line.split()
@@ -179,10 +170,7 @@ async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
         get, put_all, _ = service(database)
         assert await get(1) == "v2" and database.loads == 0
         before = _sentinel_master()
-        subprocess.run(
-            ["redis-cli", "-p", "55470", "sentinel", "failover", "viveka"], check=True,
-            capture_output=True,
-        )
+        servers.redis_cli(55470, "sentinel", "failover", "viveka")
 
         async def switched() -> bool:
             return _sentinel_master() != before
@@ -201,12 +189,7 @@ async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
 
 
 def _sentinel_master() -> str:
-    return subprocess.run(
-        ["redis-cli", "-p", "55470", "sentinel", "get-master-addr-by-name", "viveka"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[-1]
+    return servers.redis_cli(55470, "sentinel", "get-master-addr-by-name", "viveka").split()[-1]
 
 
 # -- a Redis of our own, frozen and thawed -------------------------------------------------
@@ -256,7 +239,7 @@ async def test_an_eviction_made_while_redis_is_frozen_reaches_every_process(
     finally:
         own_redis.resume(servers.STANDALONE_PORT)
     # no further call in the first process: its background task delivers the eviction
-    await eventually(lambda: _no_pending(first), timeout=5)
+    await eventually(lambda: _no_pending(first), limit=5)
     assert _read_in_another_process("topo_row", "1") == "miss"
     use_cache(second)
     loads = database.loads

@@ -47,12 +47,12 @@ async def write_body(note_id: int, body: str) -> None:
         note.body = body
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> float:
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 10.0) -> float:
     """Seconds until ``check()`` holds (fails the test after ``timeout``)."""
     started = time.monotonic()
     while not await check():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
+        if time.monotonic() - started > limit:
+            pytest.fail(f"condition not met within {limit}s")
         await asyncio.sleep(0.02)
     return time.monotonic() - started
 
@@ -124,7 +124,9 @@ async def test_same_task_reads_its_own_write_while_the_replica_lags(
 def _app() -> Starlette:
     async def get(request: Request) -> JSONResponse:
         note_id = int(request.path_params["note_id"])
-        return JSONResponse({"body": await read_body(note_id), "replica": await served_by_replica()})
+        return JSONResponse(
+            {"body": await read_body(note_id), "replica": await served_by_replica()}
+        )
 
     async def post(request: Request) -> JSONResponse:
         note_id = int(request.path_params["note_id"])

@@ -43,7 +43,7 @@ class TopologyUrl:
     password: str | None = field(default=None, repr=False)
     service_name: str | None = None
     db: int = 0
-    options: dict[str, str] = field(default_factory=dict, repr=False)
+    options: dict[str, str] = field(default_factory=dict[str, str], repr=False)
 
     @property
     def tls(self) -> bool:
@@ -98,22 +98,8 @@ def _host_port(part: str, scheme: str) -> tuple[str, int]:
     else:
         host, _, port = part.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigurationError(
-            f"[cache] url ({scheme}://...): {part!r} is not host:port"
-        )
+        raise ConfigurationError(f"[cache] url ({scheme}://...): {part!r} is not host:port")
     return host, int(port)
-
-
-def _redis_imports() -> Any:
-    try:
-        import redis.asyncio
-        import redis.asyncio.cluster
-        import redis.asyncio.sentinel
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'RedisCache needs the redis package: pip install "viveka-db[redis]"'
-        ) from exc
-    return redis
 
 
 def client_from_url(
@@ -125,9 +111,14 @@ def client_from_url(
     options: dict[str, Any],
 ) -> Redis | RedisCluster:
     """The redis-py client ``url`` describes (see the module docstring)."""
-    redis = _redis_imports()
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
+    try:
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'RedisCache needs the redis package: pip install "viveka-db[redis]"'
+        ) from exc
 
     scheme = url.partition("://")[0].lower()
     # Each command is bounded by RedisCache with one ``asyncio.timeout``; redis-py's own
@@ -135,37 +126,34 @@ def client_from_url(
     options.setdefault("socket_timeout", None)
     options.setdefault("socket_connect_timeout", connect_timeout)
     if scheme in CLUSTER_SCHEMES:
-        return _cluster(redis, parse_url(url), max_connections, options)
-    if scheme in SENTINEL_SCHEMES:
-        options.setdefault("retry", Retry(NoBackoff(), 0))
-        return _sentinel(redis, parse_url(url), options)
+        return _cluster(parse_url(url), max_connections, options)
     options.setdefault("retry", Retry(NoBackoff(), 0))
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
+    if scheme in SENTINEL_SCHEMES:
+        return _sentinel(parse_url(url), options)
+    pool = BlockingConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
         url, max_connections=max_connections, timeout=pool_timeout, **options
     )
     refuse_cluster_node(url, connect_timeout)
-    client: Redis = redis.asyncio.Redis.from_pool(pool)  # the client owns (closes) the pool
-    return client
+    return Redis.from_pool(pool)  # the client owns (closes) the pool
 
 
-def _cluster(
-    redis: Any, parts: TopologyUrl, max_connections: int, options: dict[str, Any]
-) -> RedisCluster:
-    from redis.asyncio.cluster import ClusterNode
+def _cluster(parts: TopologyUrl, max_connections: int, options: dict[str, Any]) -> RedisCluster:
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
 
     options.setdefault("max_connections", max_connections)
     options.setdefault("ssl", parts.tls)
     kwargs: dict[str, Any] = {**parts.options, **options}
-    cluster: RedisCluster = redis.asyncio.cluster.RedisCluster(
+    return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in parts.nodes],
         username=parts.username,
         password=parts.password,
         **kwargs,
     )
-    return cluster
 
 
-def _sentinel(redis: Any, parts: TopologyUrl, options: dict[str, Any]) -> Redis:
+def _sentinel(parts: TopologyUrl, options: dict[str, Any]) -> Redis:
+    from redis.asyncio.sentinel import Sentinel
+
     extra = dict(parts.options)
     sentinel_password = extra.pop("sentinel_password", None)
     sentinel_kwargs: dict[str, Any] = {
@@ -175,7 +163,7 @@ def _sentinel(redis: Any, parts: TopologyUrl, options: dict[str, Any]) -> Redis:
     }
     if sentinel_password:
         sentinel_kwargs["password"] = sentinel_password
-    sentinel = redis.asyncio.sentinel.Sentinel(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
         parts.nodes,
         sentinel_kwargs=sentinel_kwargs,
         username=parts.username,
@@ -186,7 +174,7 @@ def _sentinel(redis: Any, parts: TopologyUrl, options: dict[str, Any]) -> Redis:
         **options,
     )
     assert parts.service_name is not None
-    client: Redis = sentinel.master_for(parts.service_name)
+    client: Redis = sentinel.master_for(parts.service_name)  # pyright: ignore[reportUnknownMemberType]
     return client
 
 
@@ -199,7 +187,7 @@ def refuse_cluster_node(url: str, timeout: float) -> None:
     import redis as sync_redis
 
     try:
-        with sync_redis.Redis.from_url(
+        with sync_redis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         ) as probe:
             info: dict[str, Any] = probe.info("cluster")  # pyright: ignore[reportUnknownMemberType]

@@ -8,8 +8,8 @@ from viveka_db.cache.backend import CacheBackend
 from viveka_db.cache.current import get_cache, install_configured, reset, use_cache
 from viveka_db.cache.memory import MemoryCache
 from viveka_db.cache.null import NullCache
-from viveka_db.cache.workers import warn_if_per_process
 from viveka_db.cache.registry import cache_from_url
+from viveka_db.cache.workers import warn_if_per_process
 from viveka_db.config.settings import CacheSettings
 
 __all__ = [

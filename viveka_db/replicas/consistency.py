@@ -24,7 +24,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -109,7 +109,9 @@ def track_writes(engine: AsyncEngine, data_source: str) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")
-    def _note(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def _note(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
         if not is_plain_select(context):
             conn.info[_WROTE] = True
 
@@ -125,7 +127,7 @@ def track_writes(engine: AsyncEngine, data_source: str) -> None:
 
 
 @contextmanager
-def primary_reads(data_source: str) -> Iterator[None]:
+def primary_reads(data_source: str) -> Generator[None, None, None]:
     """Inside the block, read-only work of ``data_source`` that opens a session reads the primary.
 
     Cache fills use it: a replica may lag behind a write whose eviction the cache has
@@ -146,9 +148,7 @@ def primary_reads(data_source: str) -> Iterator[None]:
 
 def reads_on_replica(session: AsyncSession | None) -> bool:
     """Whether ``session`` (a read-only one) is bound to a replica's engine."""
-    if session is None or not session.info.get(ON_REPLICA_KEY):
-        return False
-    return True
+    return session is not None and bool(session.info.get(ON_REPLICA_KEY))
 
 
 # -- across requests -----------------------------------------------------------------------

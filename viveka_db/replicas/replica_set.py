@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ class ReplicaSet:
         self,
         settings: DatabaseSettings,
         primary_url: URL,
-        build_engine: Any,
+        build_engine: Callable[[URL], AsyncEngine],
     ) -> None:
         self.settings = settings
         self.primary_url = primary_url

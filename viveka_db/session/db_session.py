@@ -115,13 +115,13 @@ class DatabaseSessionFactory:
         self._replica_session_factories = {}
         self.replicas = None
         if settings.database.replica_urls:
-            self.replicas = ReplicaSet(
-                settings.database,
-                url,
-                lambda replica_url: create_read_engine(  # pyright: ignore[reportUnknownLambdaType]
+
+            def replica_engine(replica_url: URL) -> AsyncEngine:
+                return create_read_engine(
                     settings.database, replica_url, self.engine, self._engine_options, replica=True
-                ),
-            )
+                )
+
+            self.replicas = ReplicaSet(settings.database, url, replica_engine)
             track_writes(self.engine, data_source)
 
     def _same_config(

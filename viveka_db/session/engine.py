@@ -4,9 +4,10 @@ Two engines per data source:
 
 * the **write engine** for ordinary transactions;
 * the **read engine** for ``read_only=True`` transactions on the primary (replicas have
-  theirs, see ``viveka_db.replicas``): it runs in autocommit (no ``BEGIN``/``COMMIT`` round trips, no
-  rollback when the connection returns to the pool) and is read-only at the database
-  level where the driver allows it. For an in-memory SQLite database it is the write engine.
+  theirs, see ``viveka_db.replicas``): it runs in autocommit (no ``BEGIN``/``COMMIT``
+  round trips, no rollback when the connection returns to the pool) and is read-only at
+  the database level where the driver allows it. For an in-memory SQLite database it is
+  the write engine.
 """
 
 from __future__ import annotations
