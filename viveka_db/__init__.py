@@ -58,6 +58,7 @@ from viveka_db.errors import (
     VivekaDbError,
 )
 from viveka_db.middleware.db_middleware import DbMiddleware
+from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
@@ -97,6 +98,7 @@ __all__ = [
     "Propagation",
     "ReadOnlyTransactionError",
     "RedisCache",
+    "ReplicaState",
     "RetryableTransactionError",
     "SerializationFailureError",
     "Slice",

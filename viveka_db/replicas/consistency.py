@@ -98,14 +98,15 @@ def _set_floor(data_source: str, floor: ReadFloor) -> None:
     _floors.set({**(_floors.get() or {}), data_source: floor})
 
 
-def track_writes(engine: AsyncEngine, data_source: str) -> None:
+def track_writes(
+    engine: AsyncEngine, data_source: str, is_plain_select: Callable[[Any], bool]
+) -> None:
     """Raise the floor of ``data_source`` whenever a transaction that wrote commits on ``engine``.
 
-    Anything but a compiled plain ``SELECT`` counts as a write (textual SQL included), so a
-    write is never missed; a spurious one only sends a few reads to the primary.
+    Anything ``is_plain_select(execution_context)`` rejects counts as a write (textual SQL
+    included), so a write is never missed; a spurious one only sends a few reads to the
+    primary. (The session layer passes its own test in: this module sits below it.)
     """
-    from viveka_db.session.engine import is_plain_select
-
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")

@@ -27,6 +27,7 @@ from viveka_db.session.engine import (
     READ_ONLY_KEY,
     create_read_engine,
     create_write_engine,
+    is_plain_select,
     sessionmaker_for,
 )
 
@@ -122,7 +123,7 @@ class DatabaseSessionFactory:
                 )
 
             self.replicas = ReplicaSet(settings.database, url, replica_engine)
-            track_writes(self.engine, data_source)
+            track_writes(self.engine, data_source, is_plain_select)
 
     def _same_config(
         self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]
