@@ -24,6 +24,7 @@ import hmac
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -186,14 +187,14 @@ class _Signer:
         return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
-_signers: dict[int, _Signer] = {}
+_signers: weakref.WeakKeyDictionary[DatabaseSessionFactory, _Signer] = weakref.WeakKeyDictionary()
 
 
 def _signer(factory: DatabaseSessionFactory) -> _Signer:
-    signer = _signers.get(id(factory))
+    signer = _signers.get(factory)
     if signer is None:
         secret = factory.settings.database.read_your_writes_secret
-        signer = _signers[id(factory)] = _Signer(secret.get_secret_value() if secret else None)
+        signer = _signers[factory] = _Signer(secret.get_secret_value() if secret else None)
     return signer
 
 
@@ -245,22 +246,29 @@ def read_your_writes(
 
     It installs the floor the client's token carries, and returns a ``send`` that, when a
     response starts after this request committed a write, attaches a fresh token (cookie
-    and header); ``done()`` restores the previous floors (call it in ``finally``). Without
-    replicas, or with ``read_your_writes_window = 0``, it changes nothing.
+    and header); ``done()`` restores the previous floors (call it in ``finally``), so a
+    request's own writes never outlive it in the server's task. Without replicas it
+    changes nothing; with ``read_your_writes_window = 0`` no token is read or sent.
     """
-    window = factory.settings.database.read_your_writes_window
-    if factory.replicas is None or window <= 0:
+    if factory.replicas is None:
         return send, _noop
+    window = factory.settings.database.read_your_writes_window
     data_source = factory.data_source
     signer = _signer(factory)
     previous = _floors.get()
-    token = _incoming_token(scope, data_source)
-    incoming = signer.loads(token, time.time()) if token else None
     start = dict(previous or {})
-    start.pop(data_source, None)
+    start.pop(data_source, None)  # the request starts from what its client proves, only
+    token = _incoming_token(scope, data_source) if window > 0 else None
+    incoming = signer.loads(token, time.time()) if token else None
     if incoming is not None:
         start[data_source] = incoming
     reset = _floors.set(start)
+
+    def done() -> None:
+        _floors.reset(reset)
+
+    if window <= 0:
+        return send, done
 
     async def send_with_token(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -276,8 +284,5 @@ def read_your_writes(
                 headers.append((header.encode(), value.encode("latin-1")))
                 message["headers"] = headers
         await send(message)
-
-    def done() -> None:
-        _floors.reset(reset)
 
     return send_with_token, done
