@@ -142,8 +142,8 @@ async def replica_outage(pair: servers.PostgresPair) -> None:
     )
     pair.start_replica()
     started = time.monotonic()
-    while not await fresh(on_replica()):
-        await asyncio.sleep(0.01)  # noqa: ASYNC110 - polling a server, not an in-process event
+    while not await fresh(on_replica()):  # noqa: ASYNC110 - polling a server
+        await asyncio.sleep(0.01)
     print(
         f"replica restarted: reads back on it after {time.monotonic() - started:.2f} s "
         f"(state {factory.replica_states()[0].healthy})"
@@ -185,8 +185,8 @@ async def redis_outage() -> None:
         )
         procs.resume(servers.STANDALONE_PORT)
         started = time.monotonic()
-        while first.pending_evictions:
-            await asyncio.sleep(0.005)  # noqa: ASYNC110 - measuring the background delivery
+        while first.pending_evictions:  # noqa: ASYNC110 - timing the background delivery
+            await asyncio.sleep(0.005)
         delivered = time.monotonic() - started
         use_cache(second)
         print(
