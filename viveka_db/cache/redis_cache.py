@@ -18,7 +18,7 @@ A missing generation is created from the clock, so a generation key lost to
 Fail-open: socket timeouts, no retries, and a circuit breaker bound what an outage costs a
 call; errors are counted and logged (once per outage), never raised. An eviction that fails
 is kept, its prefix is not served by this process meanwhile, and a background task
-delivers it as soon as Redis takes it, without waiting for a read (docs/replicas.md gives
+delivers it as soon as Redis takes it, without waiting for a read (docs/how-to/replicas.md gives
 what other processes can observe meanwhile).
 
 Every key of a prefix carries the hash tag ``{p}``, so on a Redis Cluster the generation and
