@@ -63,3 +63,23 @@ def test_passwords_never_show(url: str, masked: str) -> None:
 def test_the_cache_repr_masks_a_topology_password() -> None:
     cache = RedisCache("redis+cluster://:s3cret@127.0.0.1:1,127.0.0.1:2")
     assert "s3cret" not in repr(cache) and "***" in repr(cache)
+
+
+def test_the_cli_scrubs_replica_and_topology_passwords() -> None:
+    from viveka_db.cli.state import CliState
+    from viveka_db.config import load_settings
+
+    settings = load_settings(
+        {
+            "database": {
+                "url": "sqlite+aiosqlite://",
+                "read_urls": "postgresql+asyncpg://u:r1@h/db, postgresql+asyncpg://u:r2@h2/db",
+                "read_your_writes_secret": "k1",
+            },
+            "cache": {"url": "redis+cluster://:c1@h:1,h:2"},
+        },
+        environ={},
+    )
+    state = CliState()
+    state._remember_secrets(settings)
+    assert {"r1", "r2", "k1", "c1"} <= state.secrets()
