@@ -76,6 +76,7 @@ class Replica:
 
     def __init__(self, url: URL, engine: AsyncEngine, probe: AsyncEngine, retry_after: float):
         self.url = url
+        self.position_sql, self.has_position = replica_position_sql(url.get_backend_name())
         self.masked = mask_url(url)
         self.engine = engine
         self.probe_engine = probe
@@ -138,9 +139,6 @@ class ReplicaSet:
         self.replicas: list[Replica] = []
         self._turn = itertools.count()
         self._probe_task: asyncio.Task[None] | None = None
-        self._position_sql, self._has_position = replica_position_sql(
-            primary_url.get_backend_name()
-        )
         for raw in settings.replica_urls:
             url = make_url(raw)
             check_async_url(url)
@@ -174,14 +172,21 @@ class ReplicaSet:
         sync_engine = replica.engine.sync_engine
         primary_url = self.primary_url
         timeout_args = self._connect_args(replica.url)
+        # the primary is reachable through this engine only with the same driver
+        can_fall_back = (replica.url.get_backend_name(), replica.url.get_driver_name()) == (
+            primary_url.get_backend_name(),
+            primary_url.get_driver_name(),
+        )
 
         @event.listens_for(sync_engine, "do_connect")
         def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
-            if replica.usable(time.monotonic()):
+            if not can_fall_back or replica.usable(time.monotonic()):
                 try:
                     connection = dialect.connect(*cargs, **{**cparams, **timeout_args})
                 except Exception as error:  # refused, timed out, authentication...
                     replica.mark_down(error)
+                    if not can_fall_back:
+                        raise
                 else:
                     record.info[_TARGET] = _ON_REPLICA
                     replica.mark_up()
@@ -259,14 +264,14 @@ class ReplicaSet:
         try:
             async with asyncio.timeout(self.settings.replica_connect_timeout * 2):
                 async with replica.probe_engine.connect() as conn:
-                    value = await conn.scalar(text(self._position_sql))
+                    value = await conn.scalar(text(replica.position_sql))
         except Exception as error:
             replica.mark_down(error)
             with contextlib.suppress(Exception):
                 await replica.probe_engine.dispose()
         else:
             replica.round_trip_ms = (time.perf_counter() - started) * 1000
-            if self._has_position:
+            if replica.has_position:
                 replica.position = parse_lsn(value)
             replica.mark_up()
         replica.checked_at = time.time()
