@@ -52,12 +52,23 @@ logger = logging.getLogger("viveka_db.cache")
 
 EXTRAS_KEY = "viveka_db.cache"
 
-_flights: dict[tuple[int, str, str], tuple[int, asyncio.Future[Any]]] = {}
-"""Reads (and their loads) in progress by backend and key, with the eviction epoch they began in."""
 
-_epochs: dict[tuple[int, str], int] = {}
-"""Per backend and prefix, how many evictions this process has started: a caller joins a
-read in progress only if no eviction of the prefix began since that read did."""
+class _Flight:
+    """A read (and load) in progress; followers wait on ``waiters``, created by the first."""
+
+    __slots__ = ("epoch", "waiters")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.waiters: asyncio.Future[Any] | None = None
+
+
+_flights: dict[tuple[int, str, str], _Flight] = {}
+"""Reads (and their loads) in progress by backend and key."""
+
+_epochs: dict[str, int] = {}
+"""Per prefix, how many evictions this process has started (on any backend): a caller
+joins a read in progress only if no eviction of the prefix began since that read did."""
 
 _NOTHING: Any = object()
 """A flight's leader had nothing to share (it failed, or its value does not serialise)."""
@@ -157,29 +168,46 @@ def cached(
                 return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
         flight_key = (id(backend), prefix, key)
         flight = _flights.get(flight_key)
-        epoch = _epochs.get((id(backend), prefix), 0)
-        if flight is not None and flight[0] == epoch:
-            shared = await asyncio.shield(flight[1])
-            if shared is None:
-                return None
-            if shared is not _NOTHING:
-                try:
-                    return loads(shared)
-                except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
-                    pass
-            return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        entry = _flights[flight_key] = (epoch, future)
+        epoch = _epochs.get(prefix, 0)
+        if flight is not None and flight.epoch == epoch:
+            return await _follow(flight, spec, fn, args, kwargs, backend, key, scope)
+        mine = _flights[flight_key] = _Flight(epoch)
         shared = _NOTHING
         try:
             value, shared = await _read_through(spec, fn, args, kwargs, backend, key, scope)
         finally:
-            if _flights.get(flight_key) is entry:
+            if _flights.get(flight_key) is mine:
                 del _flights[flight_key]
-            future.set_result(shared)
+            if mine.waiters is not None:
+                mine.waiters.set_result(shared)
         return value
 
     return call
+
+
+async def _follow(
+    flight: _Flight,
+    spec: CacheableSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    backend: CacheBackend,
+    key: str,
+    scope: TransactionScope | None,
+) -> Any:
+    """Wait for the leader's read (and load) of the same key, and take a copy of its value."""
+    waiters = flight.waiters
+    if waiters is None:
+        waiters = flight.waiters = asyncio.get_running_loop().create_future()
+    shared = await asyncio.shield(waiters)
+    if shared is None:
+        return None
+    if shared is not _NOTHING:
+        try:
+            return loads(shared)
+        except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
+            pass
+    return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
 
 
 async def _read_through(
@@ -303,8 +331,7 @@ async def evict(spec: EvictSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 
 async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:
-    epoch_key = (id(backend), prefix)
-    _epochs[epoch_key] = _epochs.get(epoch_key, 0) + 1
+    _epochs[prefix] = _epochs.get(prefix, 0) + 1
     try:
         if key is None:
             await backend.evict_prefix(prefix)
