@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +318,37 @@ async def test_a_burst_bigger_than_the_pool_queues_without_opening_the_breaker(
         assert stats.hits >= 500 and stats.writes == 500
     finally:
         await cache.close()
+
+
+async def test_a_journalled_eviction_survives_a_restart(
+    own_redis: servers.RedisProcesses, restore_cache: None, tmp_path: Path
+) -> None:
+    journal = tmp_path / "evictions.jsonl"
+    database = Database()
+    get, put_all, _ = service(database)
+    other = RedisCache(OWN_URL, socket_timeout=0.2)
+    use_cache(other)
+    assert await get(1) == "v1"  # cached in Redis
+    crashing = RedisCache(
+        OWN_URL, socket_timeout=0.2, eviction_journal=journal, eviction_retry_interval=60
+    )
+    use_cache(crashing)
+    own_redis.pause(servers.STANDALONE_PORT)
+    try:
+        await put_all(1, "v2")
+        assert crashing.pending_evictions == 1
+        await crashing.close()  # the process goes away before Redis is back
+    finally:
+        own_redis.resume(servers.STANDALONE_PORT)
+    restarted = RedisCache(OWN_URL, eviction_journal=journal, eviction_retry_interval=0.05)
+    try:
+        assert restarted.pending_evictions == 1
+        use_cache(restarted)
+        assert await get(1) == "v2"  # never the old entry, and the delivery starts
+        await eventually(lambda: _no_pending(restarted), limit=5)
+        assert journal.read_text() == ""
+        use_cache(other)
+        assert await get(1) == "v2"
+    finally:
+        await restarted.close()
+        await other.close()

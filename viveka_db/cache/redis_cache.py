@@ -28,7 +28,9 @@ the entries of one prefix live in one slot and the Lua scripts stay single-slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import secrets
 import time
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
 from viveka_db.cache.breaker import CircuitBreaker
+from viveka_db.cache.eviction_journal import EvictionJournal
 from viveka_db.cache.redis_clients import client_from_url, misconfigured_cluster_message
 
 if TYPE_CHECKING:
@@ -113,7 +116,8 @@ class RedisCache(CacheBackend):
     failures the backend is skipped for ``recovery_time`` seconds, then probed again. At
     most ``max_connections`` commands are in flight; more wait up to ``pool_timeout``.
     Evictions that fail are retried every ``eviction_retry_interval`` seconds in the
-    background until Redis takes them.
+    background until Redis takes them; with ``eviction_journal`` (a file path) they also
+    survive a restart (see :mod:`viveka_db.cache.eviction_journal`).
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class RedisCache(CacheBackend):
         max_connections: int = 64,
         pool_timeout: float = 2.0,
         eviction_retry_interval: float = 0.5,
+        eviction_journal: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -171,6 +176,11 @@ class RedisCache(CacheBackend):
         self._pool_timeout = pool_timeout
         self._slot_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._warned_cluster = False
+        self._journal = None if eviction_journal is None else EvictionJournal(eviction_journal)
+        if self._journal is not None:
+            for prefix, key in self._journal.load():  # left by a process that exited
+                self._pending[(prefix, key)] = None
+                self._pending_prefixes.add(prefix)
 
     def __repr__(self) -> str:
         return f"RedisCache({self._url!r}, namespace={self.namespace!r})"
@@ -200,9 +210,10 @@ class RedisCache(CacheBackend):
     # -- operations -----------------------------------------------------------------------
 
     async def read(self, prefix: str, key: str) -> Lookup:
-        if self._pending_prefixes and prefix in self._pending_prefixes:
+        if self._pending_prefixes:
             self._ensure_flusher()
-            return None, None  # an eviction of it is not delivered yet: never serve it
+            if prefix in self._pending_prefixes:
+                return None, None  # an eviction of it is not delivered yet: never serve it
         if not self._breaker.allow():
             self.counters.short_circuits += 1
             return None, None
@@ -332,11 +343,20 @@ class RedisCache(CacheBackend):
 
     def _remember(self, prefix: str, key: str | None) -> None:
         if key is None:  # a prefix eviction covers the pending key evictions under it
-            for pending in [p for p in self._pending if p[0] == prefix]:
+            covered = [p for p in self._pending if p[0] == prefix]
+            for pending in covered:
                 del self._pending[pending]
+            if covered and self._journal is not None:
+                with contextlib.suppress(OSError):
+                    self._journal.remove(covered)
         elif (prefix, None) in self._pending:
             return
         self._pending[(prefix, key)] = None
+        if self._journal is not None:
+            try:
+                self._journal.add(prefix, key)
+            except OSError as exc:
+                logger.warning("could not record a pending cache eviction: %s", exc)
         if prefix in self._pending_prefixes:
             return  # logged when the prefix's first eviction failed
         self._pending_prefixes.add(prefix)
@@ -372,6 +392,11 @@ class RedisCache(CacheBackend):
             del self._pending[(prefix, key)]
             if not any(p == prefix for p, _ in self._pending):
                 self._pending_prefixes.discard(prefix)
+            if self._journal is not None:
+                try:
+                    self._journal.remove([(prefix, key)])
+                except OSError as exc:  # delivered anyway; a later start re-delivers it
+                    logger.warning("could not update the cache eviction journal: %s", exc)
         logger.info("delivered the cache evictions that failed while %s was unreachable", self)
         return True
 
