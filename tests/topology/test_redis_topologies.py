@@ -352,3 +352,26 @@ async def test_a_journalled_eviction_survives_a_restart(
     finally:
         await restarted.close()
         await other.close()
+
+
+@pytest.mark.parametrize(("lease_wait", "loads"), [(2.0, 1), (0.0, 2)])
+async def test_a_cross_process_lease_shares_one_load(
+    own_redis: servers.RedisProcesses, restore_cache: None, lease_wait: float, loads: int
+) -> None:
+    namespace = f"lease{time.time_ns()}"
+    first = RedisCache(OWN_URL, namespace=namespace, lease_wait=lease_wait)
+    second = RedisCache(OWN_URL, namespace=namespace, lease_wait=lease_wait)
+    database = Database()
+    database.delay = 0.2
+    get, _, _ = service(database)
+    try:
+        use_cache(first)  # a call takes the cache installed when it starts
+        in_first = asyncio.create_task(get(1))
+        await asyncio.sleep(0.05)
+        use_cache(second)  # another process, a moment later
+        in_second = asyncio.create_task(get(1))
+        assert [await in_first, await in_second] == ["v1", "v1"]
+        assert database.loads == loads
+    finally:
+        await first.close()
+        await second.close()

@@ -239,14 +239,45 @@ async def _read_through(
             backend.counters.hits += 1
             return value, payload
     backend.counters.misses += 1
-    value = await _call_loader(spec, fn, args, kwargs)
-    store = _should_store(spec, value)
-    encoded = _encode(spec, value, store) if store or value is not None else None
-    if store and encoded is not None:
-        await _store(backend, spec, key, encoded, stamp, scope)
+    leased = None
+    if backend.lease_wait > 0 and stamp is not None and (scope is None or not scope.has_session):
+        leased = await backend.acquire_lease(prefix, key)
+        if leased is False:  # another process is loading it: wait a little for its value
+            found = await _wait_for_fill(backend, prefix, key)
+            if found is not None:
+                return found
+    try:
+        value = await _call_loader(spec, fn, args, kwargs)
+        store = _should_store(spec, value)
+        encoded = _encode(spec, value, store) if store or value is not None else None
+        if store and encoded is not None:
+            await _store(backend, spec, key, encoded, stamp, scope)
+    finally:
+        if leased:
+            await backend.release_lease(prefix, key)
     if value is None:
         return None, None
     return value, _NOTHING if encoded is None else encoded
+
+
+async def _wait_for_fill(backend: CacheBackend, prefix: str, key: str) -> tuple[Any, Any] | None:
+    """Poll for the value another process is loading, up to ``backend.lease_wait`` seconds."""
+    deadline = asyncio.get_running_loop().time() + backend.lease_wait
+    delay = 0.005
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        payload, stamp = await backend.read(prefix, key)
+        if stamp is None:
+            return None  # the backend failed meanwhile: load from the database
+        if payload is not None:
+            try:
+                value = loads(payload)
+            except CorruptPayloadError:
+                return None
+            backend.counters.hits += 1
+            return value, payload
+    return None
 
 
 async def _call_loader(

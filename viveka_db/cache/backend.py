@@ -102,6 +102,20 @@ class CacheBackend(ABC):
     async def evict_prefix(self, prefix: str) -> None:
         """Make every entry under ``prefix`` unreachable, in O(1) work."""
 
+    lease_wait: float = 0.0
+    """Seconds a miss waits for another process that holds the key's load lease (0: off)."""
+
+    async def acquire_lease(self, prefix: str, key: str) -> bool | None:
+        """Take the cross-process lease to load ``(prefix, key)``.
+
+        ``True``: taken (release it); ``False``: another process holds it; ``None``: this
+        backend has no leases or cannot tell (load without one).
+        """
+        return None
+
+    async def release_lease(self, prefix: str, key: str) -> None:  # noqa: B027 - optional
+        """Give the lease back (it also expires by itself)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections (a no-op for in-process backends)."""
 

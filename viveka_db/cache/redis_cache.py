@@ -53,6 +53,8 @@ logger = logging.getLogger("viveka_db.cache")
 _MAGIC = b"vk1:"
 _TOMBSTONE = b"vkT:"
 _GENERATION = "~g"
+_LEASE = "~lease:"
+"""Lease keys never collide with entries: no encoded argument starts with ``~le``."""
 
 _PUT = """
 local gen = redis.call('GET', KEYS[1])
@@ -115,6 +117,8 @@ class RedisCache(CacheBackend):
     ``socket_timeout`` bounds each command; after ``failure_threshold`` consecutive
     failures the backend is skipped for ``recovery_time`` seconds, then probed again. At
     most ``max_connections`` commands are in flight; more wait up to ``pool_timeout``.
+    ``lease_wait`` > 0 turns on a cross-process load lease: one process loads a missing key
+    while the others wait up to that long for its value, then load themselves.
     Evictions that fail are retried every ``eviction_retry_interval`` seconds in the
     background until Redis takes them; with ``eviction_journal`` (a file path) they also
     survive a restart (see :mod:`viveka_db.cache.eviction_journal`).
@@ -136,6 +140,7 @@ class RedisCache(CacheBackend):
         pool_timeout: float = 2.0,
         eviction_retry_interval: float = 0.5,
         eviction_journal: str | os.PathLike[str] | None = None,
+        lease_wait: float = 0.0,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -176,6 +181,7 @@ class RedisCache(CacheBackend):
         self._pool_timeout = pool_timeout
         self._slot_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._warned_cluster = False
+        self.lease_wait = float(lease_wait)
         self._journal = None if eviction_journal is None else EvictionJournal(eviction_journal)
         if self._journal is not None:
             for prefix, key in self._journal.load():  # left by a process that exited
@@ -274,6 +280,18 @@ class RedisCache(CacheBackend):
             flusher.cancel()
         if self._owns_client:
             await self._client.aclose()
+
+    async def acquire_lease(self, prefix: str, key: str) -> bool | None:
+        if not self._breaker.allow():
+            return None
+        ttl_ms = max(1000, int(self.lease_wait * 10_000))  # outlives slow loads, not a crash
+        taken = await self._command(
+            "lease", self._client.set, self._base(prefix) + _LEASE + key, b"1", nx=True, px=ttl_ms
+        )
+        return None if taken is _FAILED else bool(taken)
+
+    async def release_lease(self, prefix: str, key: str) -> None:
+        await self._command("lease", self._client.delete, self._base(prefix) + _LEASE + key)
 
     @property
     def pending_evictions(self) -> int:

@@ -33,6 +33,7 @@ def backend_from_settings(settings: CacheSettings) -> CacheBackend:
         options["socket_timeout"] = settings.socket_timeout
         options["max_connections"] = settings.max_connections
         options["pool_timeout"] = settings.pool_timeout
+        options["lease_wait"] = settings.lease_wait
         if settings.eviction_journal:
             options["eviction_journal"] = settings.eviction_journal
     return cache_from_url(url, **options)

@@ -97,6 +97,8 @@ class CacheSettings(BaseModel):
     """Redis commands in flight per process; more wait for a turn (up to ``pool_timeout``)."""
     pool_timeout: float = Field(default=2.0, gt=0)
     """Seconds a command waits for a turn before it is treated as a miss."""
+    lease_wait: float = Field(default=0.0, ge=0)
+    """Seconds a miss waits for another process loading the same key (0: no lease)."""
     eviction_journal: str | None = None
     """File recording evictions that could not reach Redis yet, so a restart keeps them."""
 
