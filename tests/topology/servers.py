@@ -119,7 +119,12 @@ class PostgresPair:
         return f"postgresql+asyncpg://postgres@{HOST}:{self.replica_port}/postgres"
 
     def _ctl(self, data: str, *args: str) -> None:
-        _run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.root / data), *args]))
+        try:
+            _run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.root / data), *args]))
+        except RuntimeError as exc:
+            log = self.root / f"{data}.log"
+            tail = log.read_text()[-1500:] if log.exists() else ""
+            raise RuntimeError(f"{exc}\n--- {log.name} ---\n{tail}") from None
 
     def stop_replica(self) -> None:
         """Stop the replica server (fast shutdown: its connections are closed)."""
@@ -147,7 +152,18 @@ class PostgresPair:
 def postgres_pair(
     primary_port: int = PG_PRIMARY_PORT, replica_port: int = PG_REPLICA_PORT
 ) -> PostgresPair:
-    """Start a primary on ``primary_port`` and a streaming replica of it on ``replica_port``."""
+    """Start a primary on ``primary_port`` and a streaming replica of it on ``replica_port``.
+
+    Tried twice: on a loaded machine a server occasionally fails its first start.
+    """
+    try:
+        return _postgres_pair(primary_port, replica_port)
+    except RuntimeError:
+        time.sleep(1)
+        return _postgres_pair(primary_port, replica_port)
+
+
+def _postgres_pair(primary_port: int, replica_port: int) -> PostgresPair:
     binaries = _pg_bin()
     for port in (primary_port, replica_port):
         if _port_open(port):
