@@ -58,6 +58,7 @@ def test_names_the_issue_and_design_promise_are_exported() -> None:
         "translate_error",
         "check_health",  # D18 (observability, issue 13)
         "health_endpoint",
+        "ReplicaState",  # issue 12: DatabaseSessionFactory.replica_states() items
     }
     assert promised <= set(viveka_db.__all__)
 

@@ -60,6 +60,7 @@ from viveka_db.errors import (
 )
 from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
+from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
@@ -105,6 +106,7 @@ __all__ = [
     "Propagation",
     "ReadOnlyTransactionError",
     "RedisCache",
+    "ReplicaState",
     "RetryableTransactionError",
     "SerializationFailureError",
     "Slice",

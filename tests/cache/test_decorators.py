@@ -92,14 +92,16 @@ async def test_followers_get_their_own_copy_and_survive_a_failing_leader(
         return Box([x])
 
     tasks = [asyncio.create_task(load(1)) for _ in range(20)]
-    await until(lambda: cache.stats().misses == 20)
+    await until(lambda: calls == 1)
+    await asyncio.sleep(0.05)  # the followers wait for the leader
+    assert cache.stats().misses == 1
     release.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert len([r for r in results if isinstance(r, RuntimeError)]) == 1
     boxes = [r for r in results if not isinstance(r, RuntimeError)]
     assert all(b == Box([1]) for b in boxes)
     assert len({id(b) for b in boxes}) == 19
-    assert calls == 20  # the leader failed, so each follower loaded for itself
+    assert calls >= 2  # the leader failed: the followers read and load again themselves
 
 
 async def test_a_cancelled_leader_does_not_cancel_its_followers(cache: CacheBackend) -> None:

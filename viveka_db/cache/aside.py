@@ -10,15 +10,23 @@ reads of that prefix (or key) bypass the cache until it ends (read-your-writes).
 Every write carries the stamp its read saw, and the backend refuses it once the prefix or
 the entry has moved, so a value loaded before a concurrent eviction cannot land after it.
 
+Read replicas: the loader of a miss reads from the primary (``primary_reads``), and a value
+read in a transaction that already runs on a replica is returned but not cached. A
+replica may lag behind a write whose eviction this miss has already seen; its older value
+would otherwise stay cached for the whole TTL.
+
 One window remains, and it is the database's, not the cache's: a transaction whose
 snapshot is older than its cache read (REPEATABLE READ, MariaDB's default, after earlier
 statements) can load a row that an eviction already superseded, under the new stamp. Use
 READ COMMITTED for transactions that fill the cache, or keep such reads out of them.
 
-Concurrent misses of one key in this process share one load (single flight) when they may:
-only callers whose transaction has not touched the database yet join a load, because a
-transaction that already wrote could see its own uncommitted rows. Followers get their own
-copy, decoded from the leader's serialised value; if there is none they load themselves.
+Concurrent calls of one key in this process share one cache read and, on a miss, one load
+(single flight), so the protection holds when the cache is slow or down: followers wait for
+the leader, not for the cache. Only callers whose transaction has not touched the database
+yet join, because a transaction that already wrote could see its own uncommitted rows, and
+only while no eviction of the prefix has started in this process since the leader began.
+Followers get their own copy, decoded from the leader's serialised value; if there is none
+they read and load themselves.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError,
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
+from viveka_db.replicas.consistency import primary_reads, reads_on_replica
 from viveka_db.telemetry.cache import record_cache_request
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
@@ -44,8 +53,26 @@ logger = logging.getLogger("viveka_db.cache")
 
 EXTRAS_KEY = "viveka_db.cache"
 
-_flights: dict[tuple[int, str, str], tuple[Stamp | None, asyncio.Future[bytes | None]]] = {}
-"""Loads in progress by backend and key, with the stamp their read saw."""
+
+class _Flight:
+    """A read (and load) in progress; followers wait on ``waiters``, created by the first."""
+
+    __slots__ = ("epoch", "waiters")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.waiters: asyncio.Future[Any] | None = None
+
+
+_flights: dict[tuple[int, str, str], _Flight] = {}
+"""Reads (and their loads) in progress by backend and key."""
+
+_epochs: dict[str, int] = {}
+"""Per prefix, how many evictions this process has started (on any backend): a caller
+joins a read in progress only if no eviction of the prefix began since that read did."""
+
+_NOTHING: Any = object()
+"""A flight's leader had nothing to share (it failed, or its value does not serialise)."""
 
 _warned: set[tuple[int, str]] = set()
 """Backends and prefixes whose corrupt entries were already logged (once each)."""
@@ -144,97 +171,137 @@ def cached(
             if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
                 backend.counters.bypasses += 1
                 return await fn(*args, **kwargs)
-        counters = backend.counters
-        failures = counters.errors + counters.short_circuits
+            if scope.has_session:  # may see its own uncommitted rows: never shares a load
+                return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
+        flight_key = (id(backend), prefix, key)
+        flight = _flights.get(flight_key)
+        epoch = _epochs.get(prefix, 0)
+        if flight is not None and flight.epoch == epoch:
+            return await _follow(flight, spec, fn, args, kwargs, backend, key, scope)
+        mine = _flights[flight_key] = _Flight(epoch)
+        shared = _NOTHING
         try:
-            payload, stamp = await backend.read(prefix, key)
-        except Exception as exc:  # a third-party backend that does not fail open itself
-            _backend_failed(backend, "read", exc)
-            payload, stamp = None, None
-        if payload is not None:
-            try:
-                value = loads(payload)
-            except CorruptPayloadError as exc:
-                _corrupt(backend, prefix, exc)
-            else:
-                counters.hits += 1
-                record_cache_request("hit")
-                return value
-        counters.misses += 1
-        failed = counters.errors + counters.short_circuits != failures
-        record_cache_request("error" if failed else "miss")
-        return await _miss(spec, fn, args, kwargs, backend, key, stamp, scope)
+            value, shared = await _read_through(spec, fn, args, kwargs, backend, key, scope)
+        finally:
+            if _flights.get(flight_key) is mine:
+                del _flights[flight_key]
+            if mine.waiters is not None:
+                mine.waiters.set_result(shared)
+        return value
 
     return call
 
 
-async def _miss(
+async def _follow(
+    flight: _Flight,
     spec: CacheableSpec,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     backend: CacheBackend,
     key: str,
-    stamp: Stamp | None,
     scope: TransactionScope | None,
 ) -> Any:
-    """Load on a miss: alone, or as the leader or a follower of a single flight."""
-    prefix = spec.prefix
-    if scope is not None and scope.has_session:
-        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-    flight_key = (id(backend), prefix, key)
-    flight = _flights.get(flight_key)
-    if flight is not None:
-        if not _may_join(flight[0], stamp):
-            return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-        shared = await asyncio.shield(flight[1])
-        if shared is not None:
-            try:
-                return loads(shared)
-            except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
-                pass
-        return await _load(spec, fn, args, kwargs, backend, key, stamp, scope)
-    future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-    _flights[flight_key] = (stamp, future)
-    shared = None
-    store = False
-    try:
-        value = await fn(*args, **kwargs)
-        store = _should_store(spec, value)
-        shared = _encode(spec, value, store)
-    finally:
-        del _flights[flight_key]
-        future.set_result(shared)
-    if store and shared is not None:
-        await _store(backend, spec, key, shared, stamp, scope)
-    return value
+    """Wait for the leader's read (and load) of the same key, and take a copy of its value."""
+    waiters = flight.waiters
+    if waiters is None:
+        waiters = flight.waiters = asyncio.get_running_loop().create_future()
+    shared = await asyncio.shield(waiters)
+    if shared is None:
+        return None
+    if shared is not _NOTHING:
+        try:
+            return loads(shared)
+        except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
+            pass
+    return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
 
 
-async def _load(
+async def _read_through(
     spec: CacheableSpec,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     backend: CacheBackend,
     key: str,
-    stamp: Stamp | None,
     scope: TransactionScope | None,
-) -> Any:
-    value = await fn(*args, **kwargs)
-    if _should_store(spec, value):
-        payload = _encode(spec, value, True)
-        if payload is not None:
-            await _store(backend, spec, key, payload, stamp, scope)
-    return value
+) -> tuple[Any, Any]:
+    """Read the cache, load on a miss; returns the value and what followers may share.
 
-
-def _may_join(leader: Stamp | None, follower: Stamp | None) -> bool:
-    """Join a load only if no eviction can have happened between the two reads.
-
-    Equal stamps prove it. When either read could not reach the backend nothing is known,
-    and the caches are degraded anyway: joining then spares the database the stampede.
+    The shared form is the serialised value (each follower decodes its own copy), ``None``
+    for a ``None`` result, or ``_NOTHING`` when followers must load themselves.
     """
-    return leader == follower or leader is None or follower is None
+    prefix = spec.prefix
+    counters = backend.counters
+    failures = counters.errors + counters.short_circuits
+    try:
+        payload, stamp = await backend.read(prefix, key)
+    except Exception as exc:  # a third-party backend that does not fail open itself
+        _backend_failed(backend, "read", exc)
+        payload, stamp = None, None
+    if payload is not None:
+        try:
+            value = loads(payload)
+        except CorruptPayloadError as exc:
+            _corrupt(backend, prefix, exc)
+        else:
+            counters.hits += 1
+            record_cache_request("hit")
+            return value, payload
+    counters.misses += 1
+    failed = counters.errors + counters.short_circuits != failures
+    record_cache_request("error" if failed else "miss")
+    leased = None
+    if backend.lease_wait > 0 and stamp is not None and (scope is None or not scope.has_session):
+        leased = await backend.acquire_lease(prefix, key)
+        if leased is False:  # another process is loading it: wait a little for its value
+            found = await _wait_for_fill(backend, prefix, key)
+            if found is not None:
+                return found
+    try:
+        value = await _call_loader(spec, fn, args, kwargs)
+        store = _should_store(spec, value)
+        encoded = _encode(spec, value, store) if store or value is not None else None
+        if store and encoded is not None:
+            await _store(backend, spec, key, encoded, stamp, scope)
+    finally:
+        if leased:
+            await backend.release_lease(prefix, key)
+    if value is None:
+        return None, None
+    return value, _NOTHING if encoded is None else encoded
+
+
+async def _wait_for_fill(backend: CacheBackend, prefix: str, key: str) -> tuple[Any, Any] | None:
+    """Poll for the value another process is loading, up to ``backend.lease_wait`` seconds."""
+    deadline = asyncio.get_running_loop().time() + backend.lease_wait
+    delay = 0.005
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        payload, stamp = await backend.read(prefix, key)
+        if stamp is None:
+            return None  # the backend failed meanwhile: load from the database
+        if payload is not None:
+            try:
+                value = loads(payload)
+            except CorruptPayloadError:
+                return None
+            backend.counters.hits += 1
+            return value, payload
+    return None
+
+
+async def _call_loader(
+    spec: CacheableSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run the loader of a miss; its new read-only sessions read the primary, not a replica."""
+    data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
+    with primary_reads(data_source):
+        return await fn(*args, **kwargs)
 
 
 def _should_store(spec: CacheableSpec, value: Any) -> bool:
@@ -270,6 +337,8 @@ async def _store(
 ) -> None:
     if stamp is None:  # the backend is unavailable: nothing may be written
         return
+    if scope is not None and scope.has_session and reads_on_replica(scope.session):
+        return  # read on a replica that may predate the eviction this miss saw
     write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
     if scope is None:
         await write()
@@ -307,6 +376,7 @@ async def evict(spec: EvictSpec, args: tuple[Any, ...], key: str | None) -> None
 
 
 async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:
+    _epochs[prefix] = _epochs.get(prefix, 0) + 1
     try:
         if key is None:
             await backend.evict_prefix(prefix)

@@ -41,6 +41,8 @@ class CacheStats:
     """Entries dropped to stay within a bounded backend's size (``MemoryCache``)."""
     short_circuits: int = 0
     """Calls not sent to the backend because its circuit breaker was open."""
+    pool_timeouts: int = 0
+    """Calls that found every connection busy for ``pool_timeout`` (not a backend failure)."""
 
 
 class CacheCounters:
@@ -53,6 +55,7 @@ class CacheCounters:
         "evictions",
         "hits",
         "misses",
+        "pool_timeouts",
         "rejected_writes",
         "short_circuits",
         "writes",
@@ -61,7 +64,7 @@ class CacheCounters:
     def __init__(self) -> None:
         self.hits = self.misses = self.errors = self.evictions = 0
         self.writes = self.rejected_writes = self.bypasses = 0
-        self.capacity_evictions = self.short_circuits = 0
+        self.capacity_evictions = self.short_circuits = self.pool_timeouts = 0
 
     def snapshot(self) -> CacheStats:
         return CacheStats(**{name: getattr(self, name) for name in self.__slots__})
@@ -98,6 +101,20 @@ class CacheBackend(ABC):
     @abstractmethod
     async def evict_prefix(self, prefix: str) -> None:
         """Make every entry under ``prefix`` unreachable, in O(1) work."""
+
+    lease_wait: float = 0.0
+    """Seconds a miss waits for another process that holds the key's load lease (0: off)."""
+
+    async def acquire_lease(self, prefix: str, key: str) -> bool | None:
+        """Take the cross-process lease to load ``(prefix, key)``.
+
+        ``True``: taken (release it); ``False``: another process holds it; ``None``: this
+        backend has no leases or cannot tell (load without one).
+        """
+        return None
+
+    async def release_lease(self, prefix: str, key: str) -> None:  # noqa: B027 - optional
+        """Give the lease back (it also expires by itself)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections (a no-op for in-process backends)."""

@@ -16,33 +16,46 @@ A missing generation is created from the clock, so a generation key lost to
 ``maxmemory`` eviction can never make older entries reachable again.
 
 Fail-open: socket timeouts, no retries, and a circuit breaker bound what an outage costs a
-call; errors are counted and logged (once per outage), never raised. Evictions that fail
-are remembered and replayed before the prefix is served again.
+call; errors are counted and logged (once per outage), never raised. An eviction that fails
+is kept, its prefix is not served by this process meanwhile, and a background task
+delivers it as soon as Redis takes it, without waiting for a read (docs/how-to/replicas.md gives
+what other processes can observe meanwhile).
+
+Every key of a prefix carries the hash tag ``{p}``, so on a Redis Cluster the generation and
+the entries of one prefix live in one slot and the Lua scripts stay single-slot.
 
 Near-cache (``near=True``): hits are served from process memory
 (:mod:`~viveka_db.cache.near`); every eviction publishes the key it changed in the same
 script (:mod:`~viveka_db.cache.invalidation`), so other processes drop their copies.
 A near miss reads the entry's remaining TTL along with it (one script, one round trip),
 so no entry outlives its Redis TTL in memory.
+
+Every command goes through :meth:`RedisCache._command`: one home for its timeout, its turn
+among the commands in flight, its failure accounting and its telemetry span.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
 from viveka_db.cache.breaker import CircuitBreaker
+from viveka_db.cache.eviction_journal import EvictionJournal
 from viveka_db.cache.invalidation import GENERATION_TOKEN, InvalidationListener, channel_for
 from viveka_db.cache.near import NearCache
-from viveka_db.telemetry.cache import cache_span, redis_attributes
+from viveka_db.cache.redis_clients import client_from_url, misconfigured_cluster_message
+from viveka_db.telemetry.cache import CacheSpan, cache_span, redis_attributes
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisCache", "mask_redis_url"]
@@ -52,6 +65,8 @@ logger = logging.getLogger("viveka_db.cache")
 _MAGIC = b"vk1:"
 _TOMBSTONE = b"vkT:"
 _GENERATION = GENERATION_TOKEN
+_LEASE = "~lease:"
+"""Lease keys never collide with entries: no encoded argument starts with ``~le``."""
 
 _PUT = """
 local gen = redis.call('GET', KEYS[1])
@@ -94,16 +109,25 @@ return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL
 
 
 def mask_redis_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs, reprs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with its password (and a ``sentinel_password``) replaced by ``***``.
+
+    Textual, so multi-host URLs (``redis+cluster://:pw@h1:1,h2:2``) are masked too.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    slash = rest.find("/")
+    netloc, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+        netloc = f"{userinfo}@{hosts}"
+    tail = re.sub(r"(sentinel_password=)[^&]*", r"\1***", tail)
+    return f"{scheme}://{netloc}{tail}"
+
+
+_FAILED: Any = object()
+"""What :meth:`RedisCache._command` returns when a command did not complete."""
 
 
 def _fresh_generation() -> bytes:
@@ -113,11 +137,18 @@ def _fresh_generation() -> bytes:
 class RedisCache(CacheBackend):
     """Redis behind the cache decorators.
 
-    ``RedisCache(url="redis://:password@host:6379/0")`` (``rediss://`` for TLS; extra
-    keyword arguments such as ``ssl_ca_certs`` go to ``redis.asyncio.Redis.from_url``), or
-    ``RedisCache(client=...)`` to use a client you built. ``socket_timeout`` bounds each
-    command; after ``failure_threshold`` consecutive failures the backend is skipped for
-    ``recovery_time`` seconds, then probed again.
+    ``RedisCache(url="redis://:password@host:6379/0")`` (``rediss://`` for TLS,
+    ``redis+cluster://`` and ``redis+sentinel://`` for the topologies of
+    :mod:`viveka_db.cache.redis_clients`; extra keyword arguments such as ``ssl_ca_certs``
+    go to the redis-py client), or ``RedisCache(client=...)`` to use a client you built.
+    ``socket_timeout`` bounds each command; after ``failure_threshold`` consecutive
+    failures the backend is skipped for ``recovery_time`` seconds, then probed again. At
+    most ``max_connections`` commands are in flight; more wait up to ``pool_timeout``.
+    ``lease_wait`` > 0 turns on a cross-process load lease: one process loads a missing key
+    while the others wait up to that long for its value, then load themselves.
+    Evictions that fail are retried every ``eviction_retry_interval`` seconds in the
+    background until Redis takes them; with ``eviction_journal`` (a file path) they also
+    survive a restart (see :mod:`viveka_db.cache.eviction_journal`).
 
     ``near=True`` adds a near-cache of up to ``near_max_entries`` entries, each served for
     at most ``near_ttl`` seconds from process memory, and invalidated by evictions of any
@@ -128,7 +159,7 @@ class RedisCache(CacheBackend):
         self,
         url: str | None = None,
         *,
-        client: Redis | None = None,
+        client: Redis | RedisCluster | None = None,
         namespace: str = "viveka",
         default_ttl: float = 3600.0,
         socket_timeout: float = 0.25,
@@ -136,6 +167,11 @@ class RedisCache(CacheBackend):
         failure_threshold: int = 3,
         recovery_time: float = 5.0,
         tombstone_ttl: float = 300.0,
+        max_connections: int = 64,
+        pool_timeout: float = 2.0,
+        eviction_retry_interval: float = 0.5,
+        eviction_journal: str | os.PathLike[str] | None = None,
+        lease_wait: float = 0.0,
         near: bool = False,
         near_max_entries: int = 10_000,
         near_ttl: float = 30.0,
@@ -152,7 +188,13 @@ class RedisCache(CacheBackend):
         self._url = mask_redis_url(url) if url is not None else repr(client)
         if client is None:
             assert url is not None
-            client = _client_from_url(url, connect_timeout or socket_timeout, options)
+            client = client_from_url(
+                url,
+                connect_timeout=connect_timeout or socket_timeout,
+                max_connections=max_connections,
+                pool_timeout=pool_timeout,
+                options=options,
+            )
             self._owns_client = True
         else:
             self._owns_client = False
@@ -166,15 +208,27 @@ class RedisCache(CacheBackend):
         self._listener: InvalidationListener | None = None
         if near:
             self._near = NearCache(max_entries=near_max_entries, ttl=near_ttl)
-            self._listener = InvalidationListener(client, namespace, self._near)
+            self._listener = InvalidationListener(client, namespace, self._near)  # pyright: ignore[reportArgumentType]
         self._timeout = socket_timeout
         self._breaker = CircuitBreaker(
             failure_threshold=failure_threshold, recovery_time=recovery_time
         )
         self._bases: dict[str, str] = {}
         self._pending: dict[tuple[str, str | None], None] = {}
-        """Evictions that failed; replayed before their prefix is served again."""
+        """Evictions that failed, oldest first; their prefixes are not served meanwhile."""
         self._pending_prefixes: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self.eviction_retry_interval = eviction_retry_interval
+        self._max_in_flight = max_connections
+        self._pool_timeout = pool_timeout
+        self._slot_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._warned_cluster = False
+        self.lease_wait = float(lease_wait)
+        self._journal = None if eviction_journal is None else EvictionJournal(eviction_journal)
+        if self._journal is not None:
+            for prefix, key in self._journal.load():  # left by a process that exited
+                self._pending[(prefix, key)] = None
+                self._pending_prefixes.add(prefix)
         self._span_attributes: dict[str, Any] | None = None
 
     @property
@@ -187,13 +241,6 @@ class RedisCache(CacheBackend):
             attributes = self._span_attributes = redis_attributes(kwargs)
         return attributes
 
-    def __repr__(self) -> str:
-        return f"RedisCache({self._url!r}, namespace={self.namespace!r})"
-
-    @property
-    def client(self) -> Redis:
-        return self._client
-
     @property
     def near(self) -> NearCache | None:
         """The near-cache (``near=True``), else ``None``."""
@@ -204,16 +251,23 @@ class RedisCache(CacheBackend):
         """What keeps the near-cache subscribed to other processes' evictions."""
         return self._listener
 
-    @property
-    def available(self) -> bool:
-        """``False`` while the circuit breaker is open (Redis considered down)."""
-        return not self._breaker.is_open
-
     remote = True
 
     async def ping(self) -> None:
         with cache_span("PING", self.span_attributes):
             await self._client.ping()  # pyright: ignore[reportUnknownMemberType]
+
+    def __repr__(self) -> str:
+        return f"RedisCache({self._url!r}, namespace={self.namespace!r})"
+
+    @property
+    def client(self) -> Redis | RedisCluster:
+        return self._client
+
+    @property
+    def available(self) -> bool:
+        """``False`` while the circuit breaker is open (Redis considered down)."""
+        return not self._breaker.is_open
 
     def key_for(self, prefix: str, key: str) -> str:
         """The Redis key of one entry (for tools and tests)."""
@@ -240,56 +294,35 @@ class RedisCache(CacheBackend):
             held = near.get(prefix, key)
             if held is not None:
                 return held
-            return await self._read_near_miss(near, prefix, key)
-        if self._pending:
-            await self._replay()
+        if self._pending_prefixes:
+            self._ensure_flusher()
             if prefix in self._pending_prefixes:
-                return None, None
+                return None, None  # an eviction of it is not delivered yet: never serve it
         if not self._breaker.allow():
             self.counters.short_circuits += 1
             return None, None
         base = self._bases.get(prefix) or self._base(prefix)
-        with cache_span("MGET", self.span_attributes) as span:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    found = await self._client.mget(base + _GENERATION, base + key)
-                generation, raw = cast("list[bytes | None]", found)
-            except Exception as exc:
-                span.fail(exc)
-                self._failed(exc, "read")
+        if near is None:
+            found = await self._command(
+                "read", "MGET", self._client.mget, base + _GENERATION, base + key, read=True
+            )
+            if found is _FAILED:
                 return None, None
-            if self._breaker.record_success():
-                self._recovered()
-            lookup = _lookup(generation, raw)
-            span.set_result("miss" if lookup[0] is None else "hit")
-            return lookup
-
-    async def _read_near_miss(self, near: NearCache, prefix: str, key: str) -> Lookup:
-        """:meth:`read` when the near-cache has nothing: Redis, then keep what it had."""
-        if self._pending:
-            await self._replay()
-            if prefix in self._pending_prefixes:
-                return None, None
-        if not self._breaker.allow():
-            self.counters.short_circuits += 1
-            return None, None
-        base = self._bases.get(prefix) or self._base(prefix)
+            generation, raw = cast("list[bytes | None]", found)
+            return _lookup(generation, raw)
         mark = near.mark(prefix)
-        with cache_span("EVALSHA", self.span_attributes) as span:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    found = await self._near_read(
-                        keys=[base + _GENERATION, base + key], client=self._client
-                    )
-                generation, raw, pttl = cast("list[Any]", found)
-            except Exception as exc:
-                span.fail(exc)
-                self._failed(exc, "read")
-                return None, None
-            if self._breaker.record_success():
-                self._recovered()
-            lookup = _lookup(generation, raw)
-            span.set_result("miss" if lookup[0] is None else "hit")
+        found = await self._command(
+            "read",
+            "EVALSHA",
+            self._near_read,
+            keys=[base + _GENERATION, base + key],
+            client=self._client,
+            read=True,
+        )
+        if found is _FAILED:
+            return None, None
+        generation, raw, pttl = cast("list[Any]", found)
+        lookup = _lookup(generation, raw)
         payload, stamp = lookup
         if payload is not None and stamp is not None:
             ttl = int(pttl) / 1000 if isinstance(pttl, int) and pttl >= 0 else None
@@ -302,36 +335,25 @@ class RedisCache(CacheBackend):
         if not isinstance(stamp, tuple) or not self._breaker.allow():
             self.counters.short_circuits += 1
             return False
+        if prefix in self._pending_prefixes:
+            return False
         generation, token = cast("tuple[bytes, bytes]", stamp)
         ttl_ms = max(1, int((self.default_ttl if ttl is None else ttl) * 1000))
         base = self._base(prefix)
-        span = cache_span("EVALSHA", self.span_attributes)
         near = self._near
         mark = near.mark(prefix) if near is not None else None
         new_token = secrets.token_hex(8)
         fresh = _fresh_generation()
-        try:
-            async with asyncio.timeout(self._timeout):
-                stored = await self._put(
-                    keys=[base + _GENERATION, base + key],
-                    args=[
-                        generation,
-                        token,
-                        payload,
-                        ttl_ms,
-                        new_token,
-                        fresh,
-                    ],
-                    client=self._client,
-                )
-        except Exception as exc:
-            span.fail(exc)
-            self._failed(exc, "write")
+        stored = await self._command(
+            "write",
+            "EVALSHA",
+            self._put,
+            keys=[base + _GENERATION, base + key],
+            args=[generation, token, payload, ttl_ms, new_token, fresh],
+            client=self._client,
+        )
+        if stored is _FAILED:
             return False
-        finally:
-            span.end()
-        if self._breaker.record_success():
-            self._recovered()
         if stored:
             self.counters.writes += 1
             if near is not None and mark is not None:
@@ -345,80 +367,191 @@ class RedisCache(CacheBackend):
         self.counters.evictions += 1
         if self._near is not None:
             self._near.invalidate_key(prefix, key)
-        if not await self._evict_now(prefix, key):
+        if prefix in self._pending_prefixes or not await self._evict_now(prefix, key):
             self._remember(prefix, key)
 
     async def evict_prefix(self, prefix: str) -> None:
         self.counters.evictions += 1
         if self._near is not None:
             self._near.invalidate_prefix(prefix)
-        if not await self._evict_now(prefix, None):
+        if prefix in self._pending_prefixes or not await self._evict_now(prefix, None):
             self._remember(prefix, None)
 
     async def close(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
         if self._listener is not None:
             await self._listener.stop()
         if self._owns_client:
             await self._client.aclose()
 
+    async def acquire_lease(self, prefix: str, key: str) -> bool | None:
+        if not self._breaker.allow():
+            return None
+        ttl_ms = max(1000, int(self.lease_wait * 10_000))  # outlives slow loads, not a crash
+        taken = await self._command(
+            "lease",
+            "SET",
+            self._client.set,
+            self._base(prefix) + _LEASE + key,
+            b"1",
+            nx=True,
+            px=ttl_ms,
+        )
+        return None if taken is _FAILED else bool(taken)
+
+    async def release_lease(self, prefix: str, key: str) -> None:
+        await self._command("lease", "DEL", self._client.delete, self._base(prefix) + _LEASE + key)
+
+    @property
+    def pending_evictions(self) -> int:
+        """Evictions not yet delivered to Redis (retried in the background until they are)."""
+        return len(self._pending)
+
+    # -- one command ----------------------------------------------------------------------
+
+    async def _command(
+        self, what: str, operation: str, call: Any, *args: Any, read: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run one Redis command under the timeout; ``_FAILED`` if it did not complete.
+
+        At most ``max_connections`` commands are in flight: the others queue here, up to
+        ``pool_timeout``, before their own timeout starts, so a burst is never mistaken for
+        a slow Redis. A command that cannot get a turn is a miss, not a breaker failure.
+        ``operation`` names the command's span; a ``read`` span records hit or miss.
+        """
+        with cache_span(operation, self.span_attributes) as span:
+            slots = self._slots()
+            if slots.locked():
+                try:
+                    async with asyncio.timeout(self._pool_timeout):
+                        await slots.acquire()
+                except TimeoutError as exc:
+                    self.counters.pool_timeouts += 1
+                    span.fail(exc)
+                    return _FAILED
+            else:
+                await slots.acquire()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    result = await call(*args, **kwargs)
+            except Exception as exc:
+                span.fail(exc)
+                self._failed(exc, what)
+                return _FAILED
+            finally:
+                slots.release()
+            if read:
+                _record_read(span, result)
+        if self._breaker.record_success():
+            self._recovered()
+        return result
+
+    def _slots(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        state = self._slot_state
+        if state is None or state[0] is not loop:
+            state = self._slot_state = (loop, asyncio.Semaphore(self._max_in_flight))
+        return state[1]
+
     # -- failure handling -----------------------------------------------------------------
 
-    async def _evict_now(self, prefix: str, key: str | None) -> bool:
-        if not self._breaker.allow():
+    async def _evict_now(self, prefix: str, key: str | None, *, probe: bool = False) -> bool:
+        if not probe and not self._breaker.allow():
             self.counters.short_circuits += 1
             return False
         base = self._base(prefix)
-        span = cache_span("EVALSHA" if key is None else "SET", self.span_attributes)
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._evict_command(base, key)
-        except Exception as exc:
-            span.fail(exc)
-            self._failed(exc, "eviction")
-            return False
-        finally:
-            span.end()
-        if self._breaker.record_success():
-            self._recovered()
-        return True
-
-    async def _evict_command(self, base: str, key: str | None) -> None:
         if key is None:
-            await self._evict(
+            done = await self._command(
+                "eviction",
+                "EVALSHA",
+                self._evict,
                 keys=[base + _GENERATION],
                 args=[_fresh_generation(), self._channel],
                 client=self._client,
             )
         else:
             tombstone = _TOMBSTONE + secrets.token_hex(8).encode()
-            await self._evict_one(
+            ttl_ms = max(1, int(self.tombstone_ttl * 1000))
+            done = await self._command(
+                "eviction",
+                "EVALSHA",
+                self._evict_one,
                 keys=[base + key],
-                args=[tombstone, max(1, int(self.tombstone_ttl * 1000)), self._channel],
+                args=[tombstone, ttl_ms, self._channel],
                 client=self._client,
             )
+        return done is not _FAILED
 
     def _remember(self, prefix: str, key: str | None) -> None:
+        if key is None:  # a prefix eviction covers the pending key evictions under it
+            covered = [p for p in self._pending if p[0] == prefix]
+            for pending in covered:
+                del self._pending[pending]
+            if covered and self._journal is not None:
+                with contextlib.suppress(OSError):
+                    self._journal.remove(covered)
+        elif (prefix, None) in self._pending:
+            return
         self._pending[(prefix, key)] = None
+        if self._journal is not None:
+            try:
+                self._journal.add(prefix, key)
+            except OSError as exc:
+                logger.warning("could not record a pending cache eviction: %s", exc)
+        if prefix in self._pending_prefixes:
+            return  # logged when the prefix's first eviction failed
         self._pending_prefixes.add(prefix)
         logger.warning(
-            "cache eviction of %s in %s failed; it will be retried, and the prefix is not "
-            "served from the cache in this process until it succeeds",
+            "cache eviction of %s in %s failed; it is retried in the background, and the "
+            "prefix is not served from the cache in this process until it is delivered",
             prefix if key is None else f"{prefix}:{key}",
             self,
         )
+        self._ensure_flusher()
+
+    def _ensure_flusher(self) -> None:
+        flusher = self._flusher
+        loop = asyncio.get_running_loop()
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush(), name="viveka_db eviction flusher")
+
+    async def _flush(self) -> None:
+        """Deliver failed evictions without waiting for a read: retry until Redis takes them.
+
+        Each retry is one command sent even while the breaker is open (it doubles as the
+        breaker's probe), every ``eviction_retry_interval`` seconds at most.
+        """
+        while self._pending:
+            await asyncio.sleep(self.eviction_retry_interval)
+            await self._replay()
 
     async def _replay(self) -> bool:
         """Retry failed evictions (oldest first); ``True`` once none is left."""
         for prefix, key in list(self._pending):
-            if not await self._evict_now(prefix, key):
+            if not await self._evict_now(prefix, key, probe=True):
                 return False
             del self._pending[(prefix, key)]
             if not any(p == prefix for p, _ in self._pending):
                 self._pending_prefixes.discard(prefix)
+            if self._journal is not None:
+                try:
+                    self._journal.remove([(prefix, key)])
+                except OSError as exc:  # delivered anyway; a later start re-delivers it
+                    logger.warning("could not update the cache eviction journal: %s", exc)
+        logger.info("delivered the cache evictions that failed while %s was unreachable", self)
         return True
 
     def _failed(self, exc: Exception, what: str) -> None:
         self.counters.errors += 1
+        if (
+            exc.__class__.__name__ == "ResponseError"
+            and str(exc).startswith(("MOVED", "ASK"))
+            and not self._warned_cluster
+        ):
+            self._warned_cluster = True
+            logger.error("%s: %s", self, misconfigured_cluster_message())
         if self._breaker.record_failure():
             logger.warning(
                 "cache backend %s failed (%s: %s); serving from the database and skipping the "
@@ -444,21 +577,8 @@ def _lookup(generation: bytes | None, raw: bytes | None) -> Lookup:
     return None, (generation or b"", raw[4:20])
 
 
-def _client_from_url(url: str, connect_timeout: float, options: dict[str, Any]) -> Redis:
-    try:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'RedisCache needs the redis package: pip install "viveka-db[redis]"'
-        ) from exc
-    # Each command is bounded by RedisCache itself with one ``asyncio.timeout``: redis-py's
-    # own socket_timeout wraps every send and read in ``asyncio.wait_for``, which costs a
-    # task per call (a third of a hit's CPU time under load). redis-py disconnects a
-    # connection whose command was cancelled, so a timed-out connection is never reused.
-    options.setdefault("socket_timeout", None)
-    options.setdefault("socket_connect_timeout", connect_timeout)
-    options.setdefault("retry", Retry(NoBackoff(), 0))
-    client: Redis = Redis.from_url(url, **options)  # pyright: ignore[reportUnknownMemberType]
-    return client
+def _record_read(span: CacheSpan, found: Any) -> None:
+    """Mark a read's span as a hit or a miss (the entry is the second item of the reply)."""
+    entries = cast("list[Any]", found)
+    hit = len(entries) > 1 and _lookup(entries[0], entries[1])[0] is not None
+    span.set_result("hit" if hit else "miss")

@@ -62,7 +62,15 @@ def _null(url: str | None = None, **options: Any) -> CacheBackend:
     )
 
 
-for _scheme in ("redis", "rediss", "unix"):
+for _scheme in (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+):
     register_backend(_scheme, _redis)
 register_backend("memory", _memory)
 register_backend("null", _null)

@@ -11,8 +11,10 @@ from typing import Any
 
 from viveka_db.cache.backend import CacheBackend
 from viveka_db.cache.current import get_cache, install_configured, reset, use_cache
+from viveka_db.cache.memory import MemoryCache
 from viveka_db.cache.null import NullCache
 from viveka_db.cache.registry import cache_from_url
+from viveka_db.cache.workers import warn_if_per_process
 from viveka_db.config.settings import CacheSettings, VivekaSettings
 from viveka_db.context.db_context import DEFAULT
 from viveka_db.session.listeners import on_data_source_started
@@ -43,6 +45,11 @@ def backend_from_settings(settings: CacheSettings) -> CacheBackend:
                 near_max_entries=settings.near_max_entries,
                 near_ttl=settings.near_ttl,
             )
+        options["max_connections"] = settings.max_connections
+        options["pool_timeout"] = settings.pool_timeout
+        options["lease_wait"] = settings.lease_wait
+        if settings.eviction_journal:
+            options["eviction_journal"] = settings.eviction_journal
     return cache_from_url(url, **options)
 
 
@@ -53,7 +60,9 @@ def install_from_settings(settings: CacheSettings) -> None:
     ``[cache]`` section names one explicitly (sets ``url`` or ``enabled``).
     """
     explicit = bool({"url", "enabled"} & settings.model_fields_set)
-    install_configured(backend_from_settings(settings), explicit=explicit)
+    installed = install_configured(backend_from_settings(settings), explicit=explicit)
+    if isinstance(installed, MemoryCache):
+        warn_if_per_process("the in-process MemoryCache (memory:// or no [cache] url)")
 
 
 @on_data_source_started

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import make_url
 
+from viveka_db.cache.redis_clients import CLUSTER_SCHEMES, SENTINEL_SCHEMES, parse_url
 from viveka_db.config import VivekaSettings, load_settings
 
 __all__ = ["STATE", "CliState"]
@@ -30,13 +31,14 @@ class CliState:
 
     def _remember_secrets(self, settings: VivekaSettings) -> None:
         database = settings.database
-        if database.password is not None:
-            self._secrets.add(database.password.get_secret_value())
-        for url in (database.url, database.read_url, settings.cache.url):
+        for secret in (database.password, database.read_your_writes_secret):
+            if secret is not None:
+                self._secrets.add(secret.get_secret_value())
+        for url in (database.url, *database.replica_urls, settings.cache.url):
             if not url:
                 continue
             try:
-                password = make_url(url).password
+                password = _password(url)
             except Exception:
                 continue
             if password:
@@ -45,6 +47,13 @@ class CliState:
     def secrets(self) -> set[str]:
         """Every secret the loaded configuration holds (to scrub from messages)."""
         return set(self._secrets)
+
+
+def _password(url: str) -> str | None:
+    if url.partition("://")[0].lower() in CLUSTER_SCHEMES | SENTINEL_SCHEMES:
+        return parse_url(url).password  # several hosts: not a URL SQLAlchemy parses
+    password = make_url(url).password
+    return None if password is None else str(password)
 
 
 STATE = CliState()

@@ -17,7 +17,7 @@ from viveka_db.errors import ConfigurationError
 
 __all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
 
-SECRET_KEYS = frozenset({"password", "url", "read_url"})
+SECRET_KEYS = frozenset({"password", "url", "read_url", "read_urls", "read_your_writes_secret"})
 
 
 def _split_list(value: object) -> object:
@@ -34,6 +34,18 @@ class DatabaseSettings(BaseModel):
     url: str | None = Field(default=None, repr=False)
     read_url: str | None = Field(default=None, repr=False)
     """A replica for ``read_only=True`` transactions; defaults to ``url``."""
+    read_urls: list[str] = Field(default_factory=list, repr=False)
+    """Replicas (comma or newline separated) that ``read_only=True`` work is spread over."""
+    replica_retry_after: float = Field(default=5.0, gt=0)
+    """Seconds a replica that failed is left out before it is tried again."""
+    replica_probe_interval: float = Field(default=1.0, gt=0)
+    """Seconds between background checks of each replica's health and replay position."""
+    replica_connect_timeout: float = Field(default=2.0, gt=0)
+    """Seconds to wait for a replica connection before falling back to the primary."""
+    read_your_writes_window: float = Field(default=10.0, ge=0)
+    """Seconds a client's later requests read its own writes (0 turns the cookie off)."""
+    read_your_writes_secret: SecretStr | None = None
+    """Key that signs the read-your-writes cookie; share it between worker processes."""
     dialect: str | None = None
     driver: str | None = None
     host: str | None = None
@@ -69,10 +81,18 @@ class DatabaseSettings(BaseModel):
             valid = ", ".join(member.value for member in Isolation)
             raise ValueError(f"not an isolation level; valid levels are: {valid}") from None
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "read_urls", mode="before")
     @classmethod
     def _models_from_string(cls, value: object) -> object:
         return _split_list(value)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """Every configured replica: ``read_urls``, then ``read_url`` if not among them."""
+        urls = list(self.read_urls)
+        if self.read_url and self.read_url not in urls:
+            urls.append(self.read_url)
+        return urls
 
     @field_validator("database", mode="before")
     @classmethod
@@ -86,7 +106,8 @@ class CacheSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     url: str | None = Field(default=None, repr=False)
-    """``redis://`` / ``rediss://`` for Redis, ``memory://`` or empty for the in-process cache."""
+    """``redis://`` / ``rediss://`` for Redis, ``redis+cluster://`` / ``redis+sentinel://``
+    (and ``rediss+``) for its topologies, ``memory://`` or empty for the in-process cache."""
     enabled: bool = True
     default_ttl: int = Field(default=3600, ge=1)
     namespace: str = "viveka"
@@ -97,6 +118,14 @@ class CacheSettings(BaseModel):
     near_max_entries: int = Field(default=10_000, ge=1)
     near_ttl: float = Field(default=30.0, gt=0)
     """Seconds a near-cached entry is served before Redis is asked again."""
+    max_connections: int = Field(default=64, ge=1)
+    """Redis commands in flight per process; more wait for a turn (up to ``pool_timeout``)."""
+    pool_timeout: float = Field(default=2.0, gt=0)
+    """Seconds a command waits for a turn before it is treated as a miss."""
+    lease_wait: float = Field(default=0.0, ge=0)
+    """Seconds a miss waits for another process loading the same key (0: no lease)."""
+    eviction_journal: str | None = None
+    """File recording evictions that could not reach Redis yet, so a restart keeps them."""
 
 
 class VivekaSettings(BaseModel):

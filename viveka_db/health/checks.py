@@ -7,7 +7,9 @@ run concurrently, each bounded by ``timeout``. Reports carry masked URLs and exc
 names only: nothing a health endpoint must not show (passwords, driver messages).
 
 A cache outage leaves the service working (the cache fails open), so by default it makes
-the report ``degraded``, not ``down``; ``require_cache=True`` counts it as down.
+the report ``degraded``, not ``down``; ``require_cache=True`` counts it as down. So does a
+replica outage: read-only work falls back to the primary (``degraded``); only an unreachable
+primary makes the report ``down``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from viveka_db.cache.current import get_cache
 from viveka_db.config.urls import mask_url
@@ -96,13 +97,15 @@ class HealthReport:
 def database_targets(factory: DatabaseSessionFactory) -> list[tuple[str, AsyncEngine, URL]]:
     """``(role, engine, url)`` of every engine of ``factory`` worth checking.
 
-    The primary, and the read engine when it points at a replica (``read_url``); without
-    one the read engine is a second pool on the primary, which the primary's check covers.
+    The primary, and each replica (``read_urls``, ``read_url``) as ``replica 1``,
+    ``replica 2``...; without replicas the read engine is a second pool on the primary,
+    which the primary's check covers.
     """
     targets: list[tuple[str, AsyncEngine, URL]] = [("primary", factory.engine, factory.url)]
-    read_url = factory.settings.database.read_url
-    if read_url:
-        targets.append(("read", factory.read_engine, make_url(read_url)))
+    if factory.replicas is not None:
+        for number, replica in enumerate(factory.replicas.replicas, start=1):
+            # the probe engine: the replica's own pool falls back to the primary when it is down
+            targets.append((f"replica {number}", replica.probe_engine, replica.url))
     return targets
 
 
@@ -142,7 +145,8 @@ async def _check_database(
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    return await _timed(name, "database", role, mask_url(url), seconds, True, probe)
+    required = role == "primary"  # reads fall back from a replica to the primary
+    return await _timed(name, "database", role, mask_url(url), seconds, required, probe)
 
 
 async def _check_cache(required: bool, *, seconds: float) -> ComponentHealth:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from viveka_db.context.db_context import current_task
 from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import loggable
+from viveka_db.replicas.consistency import read_your_writes
 from viveka_db.telemetry.transaction import request_span
 from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.unit_of_work import UnitOfWork
@@ -93,6 +94,7 @@ class DbMiddleware:
             return
 
         factory = self._resolve_factory()
+        send, floors_done = read_your_writes(factory, scope, send)  # read-your-writes token
         read_only = scope["method"] in self.read_only_methods
         span = request_span(scope, data_source=factory.data_source, read_only=read_only).start()
         uow = UnitOfWork(
@@ -137,6 +139,7 @@ class DbMiddleware:
                 await uow.release()  # rolls back first if the response never started
             finally:
                 span.finish(error)
+                floors_done()
 
 
 async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -> None:

@@ -21,10 +21,13 @@ from viveka_db.config.settings import VivekaSettings
 from viveka_db.config.sources import ConfigSource, load_settings
 from viveka_db.config.urls import build_url, mask_url
 from viveka_db.errors import ConfigurationError, NotInitializedError
+from viveka_db.replicas.consistency import ON_REPLICA_KEY, current_floor, track_writes
+from viveka_db.replicas.replica_set import ReplicaSet, ReplicaState
 from viveka_db.session.engine import (
     READ_ONLY_KEY,
     create_read_engine,
     create_write_engine,
+    is_plain_select,
     sessionmaker_for,
 )
 from viveka_db.session.listeners import notify_started
@@ -54,8 +57,11 @@ class DatabaseSessionFactory:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     _engine_options: dict[str, Any]
+    replicas: ReplicaSet | None
+    """The replicas of ``read_url``/``read_urls``, or ``None`` without replicas."""
     _read_engine: AsyncEngine | None
     _read_session_factory: async_sessionmaker[AsyncSession] | None
+    _replica_session_factories: dict[int, async_sessionmaker[AsyncSession]]
 
     def __new__(
         cls,
@@ -109,6 +115,24 @@ class DatabaseSessionFactory:
         self.session_factory = sessionmaker_for(self.engine, read_only=False)
         self._read_engine = None
         self._read_session_factory = None
+        self._replica_session_factories = {}
+        self.replicas = None
+        if settings.database.replica_urls:
+
+            def replica_engine(replica_url: URL) -> AsyncEngine:
+                engine = create_read_engine(
+                    settings.database, replica_url, self.engine, self._engine_options, replica=True
+                )
+                instrument_engine(
+                    engine,
+                    data_source=data_source,
+                    role="read",
+                    slow_query_ms=settings.database.slow_query_ms,
+                )
+                return engine
+
+            self.replicas = ReplicaSet(settings.database, url, replica_engine)
+            track_writes(self.engine, data_source, is_plain_select)
 
     def _same_config(
         self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]
@@ -167,11 +191,20 @@ class DatabaseSessionFactory:
         for factory in cls._instances.values():
             if engine is factory.engine or engine is factory._read_engine:
                 return factory
+            if factory.replicas is not None and engine in factory.replicas.engines():
+                return factory
         return None
 
     @property
     def read_engine(self) -> AsyncEngine:
-        """The engine of read-only transactions (a replica when ``read_url`` is set)."""
+        """The engine of read-only transactions: the first replica's, else the primary's."""
+        if self.replicas is not None:
+            return self.replicas.replicas[0].engine
+        return self.primary_read_engine
+
+    @property
+    def primary_read_engine(self) -> AsyncEngine:
+        """The autocommit, read-only engine on the primary (also the replicas' fallback)."""
         if self._read_engine is None:
             self._read_engine = create_read_engine(
                 self.settings.database, self.url, self.engine, self._engine_options
@@ -185,12 +218,30 @@ class DatabaseSessionFactory:
         return self._read_engine
 
     def new_session(self, *, read_only: bool = False) -> AsyncSession:
-        """A new session the caller owns (lazily connected, ``expire_on_commit=False``)."""
+        """A new session the caller owns (lazily connected, ``expire_on_commit=False``).
+
+        A read-only session goes to a healthy replica that satisfies read-your-writes
+        (see :mod:`viveka_db.replicas`), else to the primary.
+        """
         if not read_only:
             return self.session_factory()
+        if self.replicas is not None:
+            engine = self.replicas.pick(current_floor(self.data_source))
+            if engine is not None:
+                makers = self._replica_session_factories
+                maker = makers.get(id(engine))
+                if maker is None:
+                    maker = makers[id(engine)] = sessionmaker_for(engine, read_only=True)
+                session = maker()
+                session.info[ON_REPLICA_KEY] = True
+                return session
         if self._read_session_factory is None:
-            self._read_session_factory = sessionmaker_for(self.read_engine, read_only=True)
+            self._read_session_factory = sessionmaker_for(self.primary_read_engine, read_only=True)
         return self._read_session_factory()
+
+    def replica_states(self) -> list[ReplicaState]:
+        """Each replica's health, replay position and last probe (empty without replicas)."""
+        return [] if self.replicas is None else self.replicas.states()
 
     @staticmethod
     def mark_read_only(session: AsyncSession) -> None:
@@ -250,6 +301,8 @@ class DatabaseSessionFactory:
         with self._lock:
             if self._instances.get(self.data_source) is self:
                 del self._instances[self.data_source]
+        if self.replicas is not None:
+            await self.replicas.dispose()
         if self._read_engine is not None and self._read_engine is not self.engine:
             await self._read_engine.dispose()
         await self.engine.dispose()

@@ -3,10 +3,11 @@
 Two engines per data source:
 
 * the **write engine** for ordinary transactions;
-* the **read engine** for ``read_only=True`` transactions: it points at ``read_url`` when a
-  replica is configured, runs in autocommit (no ``BEGIN``/``COMMIT`` round trips, no
-  rollback when the connection returns to the pool) and is read-only at the database
-  level where the driver allows it. For an in-memory SQLite database it is the write engine.
+* the **read engine** for ``read_only=True`` transactions on the primary (replicas have
+  theirs, see ``viveka_db.replicas``): it runs in autocommit (no ``BEGIN``/``COMMIT``
+  round trips, no rollback when the connection returns to the pool) and is read-only at
+  the database level where the driver allows it. For an in-memory SQLite database it is
+  the write engine.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,7 +31,6 @@ from sqlalchemy.pool import PoolResetState
 
 from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
-from viveka_db.config.urls import check_async_url
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import install_error_translation
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
@@ -41,6 +41,7 @@ __all__ = [
     "VivekaSession",
     "create_read_engine",
     "create_write_engine",
+    "is_plain_select",
     "sessionmaker_for",
 ]
 
@@ -174,12 +175,19 @@ def _driver_in_transaction(driver: Any) -> bool:
 
 
 def create_read_engine(
-    settings: DatabaseSettings, url: URL, write_engine: AsyncEngine, overrides: dict[str, Any]
+    settings: DatabaseSettings,
+    url: URL,
+    write_engine: AsyncEngine,
+    overrides: dict[str, Any],
+    *,
+    replica: bool = False,
 ) -> AsyncEngine:
-    if settings.read_url:
-        url = make_url(settings.read_url)
-        check_async_url(url)
-    elif _is_memory_sqlite(url):
+    """The autocommit, database-level read-only engine for ``url`` (the primary or a replica).
+
+    A replica's pooled connections are pinged at checkout, so one that died while idle is
+    replaced (by a connection elsewhere) instead of failing the read.
+    """
+    if not replica and _is_memory_sqlite(url):
         return write_engine
     options: dict[str, Any] = {
         "echo": settings.echo,
@@ -189,6 +197,8 @@ def create_read_engine(
         "pool_reset_on_return": None,
         "skip_autocommit_rollback": True,
     }
+    if replica:
+        options["pool_pre_ping"] = True
     adapter = adapter_for(url.get_backend_name())
     connect_args = adapter.read_only_connect_args(
         url.get_driver_name(), dict(options.pop("connect_args", {}))
@@ -289,7 +299,7 @@ def _configure_sqlite(
             conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
         ) -> None:
             info = conn.info
-            if info.get(_PENDING_BEGIN) and not _is_plain_select(context):
+            if info.get(_PENDING_BEGIN) and not is_plain_select(context):
                 info[_PENDING_BEGIN] = False
                 # one thread hop on the driver connection; exec_driver_sql costs three
                 _run_on_driver(conn, begin_sql)
@@ -316,7 +326,7 @@ def _run_on_driver(connection: Any, sql: str) -> None:
     connection.connection.dbapi_connection.run_async(execute)
 
 
-def _is_plain_select(context: Any) -> bool:
+def is_plain_select(context: Any) -> bool:
     """A compiled Core/ORM SELECT: it may run before the transaction's first write."""
     compiled = getattr(context, "compiled", None)
     if compiled is None or context.isinsert or context.isupdate or context.isdelete:

@@ -1,0 +1,6 @@
+"""Read replicas: routing read-only work, replica health, and read-your-writes."""
+
+from viveka_db.replicas.consistency import ReadFloor, current_floor, read_your_writes
+from viveka_db.replicas.replica_set import ReplicaSet, ReplicaState
+
+__all__ = ["ReadFloor", "ReplicaSet", "ReplicaState", "current_floor", "read_your_writes"]
