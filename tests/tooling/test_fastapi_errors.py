@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import String, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -150,10 +150,6 @@ async def test_constraint_violation_is_409_without_the_values() -> None:
     assert SECRET_VALUE not in response.text
 
 
-@pytest.mark.skipif(
-    not issubclass(DuplicateKeyError, IntegrityError),
-    reason="driver errors are mapped to DuplicateKeyError by the `errors` branch; merge it",
-)
 async def test_duplicate_key_from_the_database_is_409(db: DatabaseSessionFactory) -> None:
     async with client_for(make_app()) as client:
         assert (await client.post("/members", params={"email": SECRET_VALUE})).status_code == 200

@@ -207,8 +207,15 @@ class RedisCache(CacheBackend):
         self._near: NearCache | None = None
         self._listener: InvalidationListener | None = None
         if near:
+            from redis.asyncio import Redis as PlainRedis
+
+            if not isinstance(client, PlainRedis):  # a RedisCluster: no pub/sub listener yet
+                raise ValueError(
+                    "the near-cache ([cache] near = true) needs a redis:// or "
+                    "redis+sentinel:// URL; on redis+cluster:// set near = false"
+                )
             self._near = NearCache(max_entries=near_max_entries, ttl=near_ttl)
-            self._listener = InvalidationListener(client, namespace, self._near)  # pyright: ignore[reportArgumentType]
+            self._listener = InvalidationListener(client, namespace, self._near)
         self._timeout = socket_timeout
         self._breaker = CircuitBreaker(
             failure_threshold=failure_threshold, recovery_time=recovery_time
