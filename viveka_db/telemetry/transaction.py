@@ -8,7 +8,7 @@ span is the current span, so the statements and cache calls of the transaction n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -208,8 +208,9 @@ def _matched_route(scope: Mapping[str, Any]) -> object | None:
     routes: object = getattr(scope.get("router"), "routes", None)
     if not isinstance(routes, list):
         return None
-    for route in cast("list[Any]", routes):
+    for route in cast("list[object]", routes):
+        matches: Callable[[dict[str, Any]], tuple[object, object]] | None
         matches = getattr(route, "matches", None)
-        if callable(matches) and getattr(matches(dict(scope))[0], "name", None) == "FULL":
+        if matches is not None and getattr(matches(dict(scope))[0], "name", None) == "FULL":
             return route
     return None
