@@ -8,8 +8,8 @@ repository's :class:`~viveka_db.Page`/:class:`~viveka_db.Slice` with the items c
 from an endpoint declared with ``response_model=Page[UserRead]``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI 0.110 (our floor) cannot resolve
+# a class dependency's string annotations (``PageParams``' ``Annotated[int, Query(...)]``).
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Self, TypeVar

@@ -32,7 +32,7 @@ from sqlalchemy.pool import PoolResetState
 from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
-from viveka_db.dialects.translate import install_error_translation
+from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
 
@@ -318,12 +318,21 @@ def _run_on_driver(connection: Any, sql: str) -> None:
 
     ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
     method inside an event (public since 1.4.30; ``sqlalchemy.util``'s ``await_`` is not).
+    A driver error (SQLite's "database is locked" when another process holds the write
+    lock) is mapped here: SQLAlchemy 2.0 raises what a ``before_cursor_execute`` handler
+    raises as it is, without its ``handle_error`` hook (2.1 wraps and maps it).
     """
 
     def execute(driver: Any) -> Awaitable[Any]:
         return cast("Awaitable[Any]", driver.execute(sql))
 
-    connection.connection.dbapi_connection.run_async(execute)
+    try:
+        connection.connection.dbapi_connection.run_async(execute)
+    except connection.dialect.loaded_dbapi.Error as error:
+        mapped = translate_driver_error(error, connection.dialect)
+        if mapped is error:
+            raise
+        raise mapped from error
 
 
 def is_plain_select(context: Any) -> bool:

@@ -8,9 +8,9 @@ span is the current span, so the statements and cache calls of the transaction n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from viveka_db.telemetry.providers import active_tracer, instruments
 
@@ -192,5 +192,25 @@ def _outcome_attributes(data_source: str, outcome: str) -> dict[str, str]:
 def _route_of(scope: Mapping[str, Any]) -> str | None:
     """The matched route's template (Starlette and FastAPI put the route in the scope)."""
     route = scope.get("route")
+    if route is None:
+        route = _matched_route(scope)
     path = getattr(route, "path", None) if route is not None else None
     return path if isinstance(path, str) else None
+
+
+def _matched_route(scope: Mapping[str, Any]) -> object | None:
+    """The route of ``scope["router"]`` that fully matches the request, asked again.
+
+    FastAPI's routes record themselves in the scope on every release; plain Starlette
+    routes do only since Starlette 1.7, so on older releases the router is asked
+    (through its routes' ``matches``, without importing Starlette: it is an optional extra).
+    """
+    routes: object = getattr(scope.get("router"), "routes", None)
+    if not isinstance(routes, list):
+        return None
+    for route in cast("list[object]", routes):
+        matches: Callable[[dict[str, Any]], tuple[object, object]] | None
+        matches = getattr(route, "matches", None)
+        if matches is not None and getattr(matches(dict(scope))[0], "name", None) == "FULL":
+            return route
+    return None
