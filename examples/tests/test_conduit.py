@@ -17,10 +17,15 @@ ADA = {"username": "ada", "email": "ada@example.com", "password": "secret"}
 
 
 @pytest.fixture
-async def conduit(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+def conduit_cache() -> MemoryCache:
+    return MemoryCache()
+
+
+@pytest.fixture
+async def conduit(tmp_path: Path, conduit_cache: MemoryCache) -> AsyncIterator[httpx.AsyncClient]:
     """A client of Conduit on a fresh SQLite file (tables created at start-up)."""
     await DatabaseSessionFactory.close_all()
-    use_cache(MemoryCache())
+    use_cache(conduit_cache)
     app = create_app({"database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'conduit.db'}"}})
     try:
         async with LifespanManager(app) as manager:
@@ -42,6 +47,7 @@ async def _token(client: httpx.AsyncClient, user: dict[str, str]) -> dict[str, s
 
 async def test_register_login_write_and_list(conduit: httpx.AsyncClient) -> None:
     auth = await _token(conduit, ADA)
+    assert (await conduit.get("/tags")).json() == {"tags": []}  # cached until an article adds some
     article = {"title": "Async ORMs", "description": "d", "body": "b", "tagList": ["sql", "py"]}
     created = await conduit.post("/articles", json={"article": article}, headers=auth)
     assert created.status_code == 201, created.text
@@ -78,7 +84,9 @@ async def test_errors_are_answered_with_their_status(conduit: httpx.AsyncClient)
     assert (await conduit.delete(f"/articles/{slug}", headers=auth)).status_code == 204
 
 
-async def test_profiles_follow_feed_and_renames(conduit: httpx.AsyncClient) -> None:
+async def test_profiles_follow_feed_and_renames(
+    conduit: httpx.AsyncClient, conduit_cache: MemoryCache
+) -> None:
     ada = await _token(conduit, ADA)
     bob = await _token(conduit, {"username": "bob", "email": "bob@x.org", "password": "p"})
     new = {"title": "Hello", "description": "d", "body": "b"}
@@ -89,8 +97,11 @@ async def test_profiles_follow_feed_and_renames(conduit: httpx.AsyncClient) -> N
     feed = (await conduit.get("/articles/feed", headers=ada)).json()
     assert feed["articlesCount"] == 1 and feed["articles"][0]["author"]["following"] is True
 
-    assert (await conduit.get("/profiles/bob")).json()["profile"]["bio"] == ""  # now cached
-    renamed = await conduit.put("/user", json={"user": {"username": "rob", "bio": "hi"}}, headers=bob)
+    hits = conduit_cache.stats().hits
+    assert (await conduit.get("/profiles/bob")).json()["profile"]["bio"] == ""
+    assert conduit_cache.stats().hits == hits + 1  # the profile came from the cache
+    changes = {"user": {"username": "rob", "bio": "hi"}}
+    renamed = await conduit.put("/user", json=changes, headers=bob)
     assert renamed.json()["user"]["username"] == "rob"
     assert (await conduit.get("/profiles/bob")).status_code == 404  # the old name was evicted
     assert (await conduit.get("/profiles/rob")).json()["profile"]["bio"] == "hi"
