@@ -73,11 +73,14 @@ def user_envelope(user: User) -> UserEnvelope:
     return UserEnvelope(user=UserOut(token=token, **public))
 
 
-def create_app(config: ConfigSource = None) -> FastAPI:
-    """Conduit; ``config`` is any viveka_db config source (default: env / config.ini)."""
-    app = FastAPI(
-        title="Conduit on viveka_db", lifespan=viveka_lifespan(config, create_tables=True)
-    )
+def create_app(config: ConfigSource = None, *, create_tables: bool = False) -> FastAPI:
+    """Conduit; ``config`` is any viveka_db config source (default: env / config.ini).
+
+    The tables come from the migrations in ``migrations/`` (``viveka-db db upgrade``);
+    ``create_tables=True`` creates them at start-up instead (tests, a quick try).
+    """
+    lifespan = viveka_lifespan(config, create_tables=create_tables)
+    app = FastAPI(title="Conduit on viveka_db", lifespan=lifespan)
     app.add_middleware(DbMiddleware)
     add_exception_handlers(app)  # missing article/profile 404, constraint 409, bad paging 422
 

@@ -3,11 +3,11 @@
     python examples/conduit/run_newman.py postgresql sqlite mariadb
 
 For each database: create a fresh one (PostgreSQL and MariaDB on loopback, SQLite in a
-temporary file), start the app with uvicorn on a free loopback port (tables are created at
-start-up), run newman with a fresh user, stop the app and drop the database. newman is
-installed with npm into ``build/newman`` on the first run. The collection comes from
-``$REALWORLD_DIR`` (default ``../shared/realworld`` beside the repository). Exits non-zero
-when any assertion failed.
+temporary file), create the tables with the example's migrations (``viveka-db db upgrade``),
+start the app with uvicorn on a free loopback port, run newman with a fresh user, stop the
+app and drop the database. newman is installed with npm into ``build/newman`` on the first
+run. The collection comes from ``$REALWORLD_DIR`` (default ``../shared/realworld`` beside
+the repository). Exits non-zero when any assertion failed.
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ def serving(database_url: str, port: int) -> Iterator[None]:
     """Conduit under uvicorn on ``127.0.0.1:port`` until the block ends."""
     env = {k: v for k, v in os.environ.items() if k != "VIVEKA_CONFIG"}
     env |= {"VIVEKA_DATABASE__URL": database_url, "VIVEKA_CACHE__URL": "memory://"}
+    migrations = ["db", "upgrade", "-d", "examples/conduit/migrations"]
+    subprocess.run(
+        [sys.executable, "-m", "viveka_db.cli", *migrations], cwd=ROOT, env=env, check=True
+    )
     command = [sys.executable, "-m", "uvicorn", "examples.conduit.app:app"]
     server = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],

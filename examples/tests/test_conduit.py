@@ -26,7 +26,8 @@ async def conduit(tmp_path: Path, conduit_cache: MemoryCache) -> AsyncIterator[h
     """A client of Conduit on a fresh SQLite file (tables created at start-up)."""
     await DatabaseSessionFactory.close_all()
     use_cache(conduit_cache)
-    app = create_app({"database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'conduit.db'}"}})
+    url = f"sqlite+aiosqlite:///{tmp_path / 'conduit.db'}"
+    app = create_app({"database": {"url": url}}, create_tables=True)
     try:
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
