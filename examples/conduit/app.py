@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from examples.conduit import auth
 from examples.conduit.entities import Article, User
@@ -161,9 +161,10 @@ def create_app(config: ConfigSource = None, *, create_tables: bool = False) -> F
     ) -> ArticleEnvelope:
         return await one(me, await article_service.update(me, slug, article))
 
-    @app.delete("/api/articles/{slug}", status_code=204)
-    async def delete_article(slug: str, me: Me) -> None:
+    @app.delete("/api/articles/{slug}", status_code=204, response_class=Response)
+    async def delete_article(slug: str, me: Me) -> Response:
         await article_service.delete(me, slug)
+        return Response(status_code=204)
 
     @app.post("/api/articles/{slug}/favorite")
     async def favorite(slug: str, me: Me) -> ArticleEnvelope:
