@@ -69,8 +69,10 @@ Offset = Annotated[int, Query(ge=0)]
 
 def user_envelope(user: User) -> UserEnvelope:
     token = auth.token_for(user.id)
-    public = {"email": user.email, "username": user.username, "bio": user.bio, "image": user.image}
-    return UserEnvelope(user=UserOut(token=token, **public))
+    out = UserOut(
+        email=user.email, token=token, username=user.username, bio=user.bio, image=user.image
+    )
+    return UserEnvelope(user=out)
 
 
 def create_app(config: ConfigSource = None, *, create_tables: bool = False) -> FastAPI:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,7 +51,7 @@ async def _admin(admin_url: str, statement: str) -> None:
 
 
 @contextmanager
-def fresh_database(kind: str) -> Iterator[str]:
+def fresh_database(kind: str) -> Generator[str]:
     """The URL of an empty database of ``kind``, dropped afterwards."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
@@ -75,7 +75,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(database_url: str, port: int) -> Iterator[None]:
+def serving(database_url: str, port: int) -> Generator[None]:
     """Conduit under uvicorn on ``127.0.0.1:port`` until the block ends."""
     env = {k: v for k, v in os.environ.items() if k != "VIVEKA_CONFIG"}
     env |= {"VIVEKA_DATABASE__URL": database_url, "VIVEKA_CACHE__URL": "memory://"}

@@ -7,12 +7,13 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 
 from examples.conduit.auth import hash_password, password_matches
 from examples.conduit.entities import Article, Comment, Favorite, Follow, Tag, User
 from examples.conduit.repositories import (
     ArticleRepo,
+    Author,
     CommentRepo,
     FavoriteRepo,
     FollowRepo,
@@ -34,7 +35,7 @@ users, follows, tags = UserRepo(), FollowRepo(), TagRepo()
 articles, favorites, comments = ArticleRepo(), FavoriteRepo(), CommentRepo()
 
 
-def profile_of(user: Any, following: bool) -> ProfileOut:
+def profile_of(user: User | Author, following: bool) -> ProfileOut:
     return ProfileOut.model_validate(user).model_copy(update={"following": following})
 
 
@@ -83,7 +84,7 @@ class ProfileService:
             await follows.delete_by_follower_id_and_followed_id(viewer.id, author.id)
         return profile_of(author, follow)
 
-    async def _author(self, username: str) -> Any:
+    async def _author(self, username: str) -> Author:
         author = await users.profile(username)  # cached
         if author is None:
             raise EntityNotFoundError(User, username)
@@ -129,7 +130,7 @@ class ArticleService:
         favorited: str | None = None,
         feed: bool = False,
     ) -> tuple[list[ArticleOut], int]:
-        criteria = []
+        criteria: list[ColumnElement[bool]] = []
         if tag:
             criteria.append(Article.tags.any(Tag.name == tag))
         if author:
