@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-lowest bench lint typecheck complexity docs check clean
+.PHONY: demo test test-lowest conduit bench lint typecheck complexity docs check clean
 
 # The first install takes a few minutes: say so, and let pip show each package it fetches.
 $(STAMP): pyproject.toml
@@ -28,6 +28,13 @@ test: $(STAMP)
 # The SQLite suite with the lowest versions pyproject.toml allows (a venv of its own).
 test-lowest:
 	bash .ci/lowest.sh $(PYTEST_ARGS)
+
+# The RealWorld API suite (its Postman collection, run by newman, which npm installs into
+# build/newman) against examples/conduit, on a fresh database of each kind.
+CONDUIT_DATABASES ?= postgresql sqlite mariadb
+
+conduit: $(STAMP)
+	$(PY) examples/conduit/run_newman.py $(CONDUIT_DATABASES)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -48,7 +48,7 @@ class Profile(VivekaDbBase, IntPKMixin):
         ForeignKey("repo_rel_authors.id", ondelete="CASCADE"), unique=True
     )
     bio: Mapped[str] = mapped_column(String(200), default="")
-    author: Mapped[Author] = relationship(back_populates="profile")
+    author: Mapped[Author] = relationship(lambda: Author, back_populates="profile")
 
 
 @entity
@@ -63,12 +63,12 @@ class Article(VivekaDbBase, IntPKMixin, VersionMixin):
     title: Mapped[str] = mapped_column(String(120))
     views: Mapped[int] = mapped_column(default=0)
     author_id: Mapped[int] = mapped_column(ForeignKey("repo_rel_authors.id", ondelete="CASCADE"))
-    author: Mapped[Author] = relationship(back_populates="articles")
+    author: Mapped[Author] = relationship(lambda: Author, back_populates="articles")
     comments: Mapped[list[Comment]] = relationship(
         lambda: Comment, back_populates="article", order_by=lambda: Comment.id, passive_deletes=True
     )
     tags: Mapped[list[Tag]] = relationship(
-        secondary=article_tags, order_by=Tag.name, passive_deletes=True
+        lambda: Tag, secondary=article_tags, order_by=Tag.name, passive_deletes=True
     )
 
 
@@ -77,7 +77,7 @@ class Article(VivekaDbBase, IntPKMixin, VersionMixin):
 class Comment(VivekaDbBase, IntPKMixin, SoftDeleteMixin):
     body: Mapped[str] = mapped_column(String(200))
     article_id: Mapped[int] = mapped_column(ForeignKey("repo_rel_articles.id", ondelete="CASCADE"))
-    article: Mapped[Article] = relationship(back_populates="comments")
+    article: Mapped[Article] = relationship(lambda: Article, back_populates="comments")
 
 
 class AuthorRepo(DbRepo[Author]):
