@@ -8,7 +8,7 @@ prefix of their area (``core_``, ``cache_``, ``repo_``, ``tool_``) so they never
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -135,3 +135,15 @@ async def db(backend: str, backend_url: str) -> AsyncIterator[DatabaseSessionFac
             factory = DatabaseSessionFactory.get_instance()
         await empty_tables(factory, backend)
         await DatabaseSessionFactory.close_all()
+
+
+@pytest.fixture
+def restore_cache() -> Iterator[None]:
+    """Put back whatever cache was installed before the test (tests install their own)."""
+    from viveka_db.cache import current
+
+    saved = (current._current, current._explicit)
+    try:
+        yield
+    finally:
+        current._current, current._explicit = saved

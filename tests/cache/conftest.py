@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import fakeredis
@@ -40,13 +40,8 @@ async def delete_namespace(cache: RedisCache) -> None:
 
 
 @pytest.fixture
-def installed() -> Iterator[None]:
-    """Restore whatever cache was installed before the test."""
-    saved = (current._current, current._explicit)
-    try:
-        yield
-    finally:
-        current._current, current._explicit = saved
+def installed(restore_cache: None) -> None:
+    """Restore whatever cache was installed before the test (see ``restore_cache``)."""
 
 
 async def make_cache(kind: str, request: pytest.FixtureRequest, **options: Any) -> CacheBackend:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -30,13 +30,6 @@ async def square_in_transaction(x: int) -> int:
     return await square(x)
 
 
-@pytest.fixture
-def restore_cache() -> Iterator[None]:
-    saved = (current._current, current._explicit)
-    try:
-        yield
-    finally:
-        current._current, current._explicit = saved
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,13 +31,6 @@ async def get(app: Any, method: str = "GET") -> httpx.Response:
         return await client.request(method, "/health")
 
 
-@pytest.fixture
-def restore_cache() -> Iterator[None]:
-    saved = (current._current, current._explicit)
-    try:
-        yield
-    finally:
-        current._current, current._explicit = saved
 
 
 @pytest.fixture

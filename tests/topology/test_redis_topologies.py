@@ -14,7 +14,6 @@ import pytest
 
 from tests.topology import servers
 from viveka_db import cache_evict, cacheable, use_cache
-from viveka_db.cache import current
 from viveka_db.cache.redis_cache import RedisCache
 from viveka_db.cache.registry import cache_from_url
 from viveka_db.errors import ConfigurationError
@@ -56,13 +55,6 @@ def service(database: Database) -> tuple[Any, Any, Any]:
     return get, put_all, put_one
 
 
-@pytest.fixture
-def restore_cache() -> Iterator[None]:
-    saved = (current._current, current._explicit)
-    try:
-        yield
-    finally:
-        current._current, current._explicit = saved
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> float:
