@@ -207,7 +207,15 @@ def _context_free(default: Callable[[Any], Any]) -> bool:
     )
 
 
+def _per_row(default: Any) -> bool:
+    """Whether a column default is called for every row (``uuid4``), not once per statement
+    (``statement_utc_now``, one instant for all rows, as one executemany gives) or a constant."""
+    return callable(default) and not getattr(default, "viveka_per_statement", False)
+
+
 def _build_plan(mapper: Mapper[Any]) -> BulkPlan:
+    """The :class:`BulkPlan` of ``mapper``; the first reason found against the fast paths
+    wins as ``unfit``."""
     unfit = _unfit_mapping(mapper)
     table: Any = mapper.local_table if unfit is None else mapper.persist_selectable
     mapped = _MappedColumns(mapper, table)
@@ -265,6 +273,7 @@ class _MappedColumns:
             self._add_default(prop.key, column)
 
     def _add_default(self, key: str, column: Column[Any]) -> None:
+        """Record what fills ``column`` when a row lacks its value."""
         default: Any = column.default
         if default is not None:
             if getattr(default, "is_scalar", False) or getattr(default, "is_callable", False):
@@ -373,12 +382,6 @@ def _read_rows(plan: BulkPlan, items: Iterable[Any]) -> tuple[list[_Row], list[A
                 f"got {type(item).__name__}"
             )
     return rows, instances, fast
-
-
-def _per_row(default: Any) -> bool:
-    """Whether a column default is called for every row (``uuid4``), not once per statement
-    (``statement_utc_now``, one instant for all rows, as one executemany gives) or a constant."""
-    return callable(default) and not getattr(default, "viveka_per_statement", False)
 
 
 def _complete_rows(plan: BulkPlan, rows: list[_Row]) -> int:
