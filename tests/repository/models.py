@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -95,3 +96,18 @@ class Ticket(VivekaDbBase):
     """Nothing but a generated key: every insert is ``DEFAULT VALUES``."""
 
     id = Column(Integer, primary_key=True)
+
+
+def _label_slug(context: Any) -> str:
+    """A column default that reads the row being inserted, as SQLAlchemy lets it."""
+    row = context.get_current_parameters()
+    return f"{row['kind']}:{row['name'].lower()}"
+
+
+@table("repo_labels")
+class Label(VivekaDbBase, IntPKMixin):
+    """``slug`` defaults from the row's other values (``kind`` has a default of its own)."""
+
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10), default="tag")
+    slug: Mapped[str] = mapped_column(String(60), default=_label_slug)

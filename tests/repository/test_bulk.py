@@ -17,6 +17,7 @@ from tests.repository.models import (
     DocRepo,
     Item,
     ItemRepo,
+    Label,
     Ticket,
     User,
     UserRepo,
@@ -293,3 +294,20 @@ async def test_insert_all_of_entities_with_only_a_generated_key(db: DatabaseSess
     ids = [t.id for t in one + many]
     assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 4
     assert await repo.count() == 4
+
+
+async def test_insert_all_defaults_that_read_the_row(db: DatabaseSessionFactory) -> None:
+    """A default computed from the row sees the row's values and the other defaults, for
+    entities and dicts alike, on every fast path (600 rows: above the COPY threshold)."""
+    given: list[Label | dict[str, Any]] = []
+    for i in range(200):
+        given += [
+            Label(name=f"E{i}"),
+            {"name": f"D{i}", "kind": "cat"},
+            Label(name=f"S{i}", slug=f"own-{i}"),
+        ]
+    inserted = await DbRepo(Label).insert_all(given)
+    assert [label.slug for label in inserted[:3]] == ["tag:e0", "cat:d0", "own-0"]
+    assert inserted[-2].slug == "cat:d199" and inserted[-2].kind == "cat"
+    stored = {label.id: label.slug for label in await DbRepo(Label).all()}
+    assert stored == {label.id: label.slug for label in inserted}

@@ -19,10 +19,12 @@ mode 2, as on Galera and MySQL 8's default, or another storage engine) MariaDB 1
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
 from operator import add
 from typing import Any
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.repository.pg_copy import apply_column, processed_columns
@@ -46,59 +48,95 @@ _AUTOINC_QUERY = (
 async def mysql_insert(conn: AsyncConnection, plan: BulkPlan, batch: ColumnBatch) -> bool:
     """Insert the rows; ``False`` (nothing written) where this path does not apply."""
     dialect = conn.dialect
-    count = len(batch)
     generated = batch.missing_pk > 0
-    if generated and batch.missing_pk != count:
+    if generated and batch.missing_pk != len(batch):
         return False
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     escape = getattr(driver, "escape", None)
     if escape is None or dialect.paramstyle not in ("format", "pyformat"):
         return False
-    pk = plan.generated_pk
-    kept = [
-        (column, values)
-        for column, values in zip(plan.columns, batch.columns, strict=True)
-        if not (generated and column is pk)
-    ]
     step: int | None = None
     if generated:
-        assert pk is not None
-        if count >= CONSECUTIVE_MIN_ROWS:
+        if len(batch) >= CONSECUTIVE_MIN_ROWS:
             step = await _consecutive_step(driver, plan)
         if step is None and not dialect.insert_returning:
             return False
-    quote = dialect.identifier_preparer.quote
-    table = dialect.identifier_preparer.format_table(plan.table)
-    names = ", ".join(quote(column.name) for column, _ in kept)
-    prefix = f"INSERT INTO {table} ({names}) VALUES ("
-    suffix = ")"
-    if generated and step is None and pk is not None:
-        suffix = f") RETURNING {quote(pk.name)}"
-    processed = processed_columns(dialect, [c for c, _ in kept], [v for _, v in kept])
-    escaped = [apply_column(escape, values) for values in processed]
-    literals = list(map(",".join, zip(*escaped, strict=True)))  # "v1,v2,..." per row
-    ids: list[Any] = []
-    shape = prefix + ", ".join("?" * len(kept)) + suffix  # what telemetry may see of it
-    async with driver.cursor() as cursor:
-        for start, stop in _batches(literals, STATEMENT_BYTES - len(prefix) - len(suffix)):
-            with driver_statement(conn.sync_engine, shape):
-                await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
-            if not generated:
-                continue
-            if step is None:
-                ids.extend(sorted(r[0] for r in await cursor.fetchall()))
-                continue
-            first = cursor.lastrowid
-            if not first or cursor.rowcount != stop - start:
-                raise RuntimeError(
-                    f"INSERT of {stop - start} rows into {table} reported {cursor.rowcount} "
-                    f"rows and first key {first!r}; cannot tell the generated keys"
-                )
-            ids.extend(range(first, first + (stop - start) * step, step))
+    statement = _MultiRowInsert(dialect, plan, batch, generated, returning=step is None)
+    ids = await statement.execute(conn, driver, statement.row_literals(escape), step)
     if generated:
         batch.fill_keys(plan, ids)
     return True
+
+
+class _MultiRowInsert:
+    """The ``INSERT ... VALUES`` text around the rows' literals, and its columns' values.
+
+    ``generated``: the key column is left out (the database generates the keys), and the
+    keys are read back, by ``RETURNING`` when ``returning``.
+    """
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        plan: BulkPlan,
+        batch: ColumnBatch,
+        generated: bool,
+        *,
+        returning: bool,
+    ) -> None:
+        self.dialect = dialect
+        pk = plan.generated_pk
+        self.generated = generated
+        self.kept = [
+            (column, values)
+            for column, values in zip(plan.columns, batch.columns, strict=True)
+            if not (generated and column is pk)
+        ]
+        quote = dialect.identifier_preparer.quote
+        self.table = dialect.identifier_preparer.format_table(plan.table)
+        names = ", ".join(quote(column.name) for column, _ in self.kept)
+        self.prefix = f"INSERT INTO {self.table} ({names}) VALUES ("
+        self.suffix = ")"
+        if generated and returning and pk is not None:
+            self.suffix = f") RETURNING {quote(pk.name)}"
+        # what telemetry may see of the statement (no values)
+        self.shape = self.prefix + ", ".join("?" * len(self.kept)) + self.suffix
+
+    def row_literals(self, escape: Callable[[Any], str]) -> list[str]:
+        """``"v1,v2,..."`` per row: bind-processed and escaped a column at a time."""
+        kept = self.kept
+        processed = processed_columns(self.dialect, [c for c, _ in kept], [v for _, v in kept])
+        escaped = [apply_column(escape, values) for values in processed]
+        return list(map(",".join, zip(*escaped, strict=True)))
+
+    async def execute(
+        self, conn: AsyncConnection, driver: Any, literals: list[str], step: int | None
+    ) -> list[Any]:
+        """Send the rows in statements of at most :data:`STATEMENT_BYTES`; the generated
+        keys in row order (none unless ``generated``)."""
+        prefix, suffix = self.prefix, self.suffix
+        ids: list[Any] = []
+        async with driver.cursor() as cursor:
+            for start, stop in _batches(literals, STATEMENT_BYTES - len(prefix) - len(suffix)):
+                with driver_statement(conn.sync_engine, self.shape):
+                    await cursor.execute(prefix + "),(".join(literals[start:stop]) + suffix)
+                if self.generated:
+                    ids.extend(await self._keys(cursor, stop - start, step))
+        return ids
+
+    async def _keys(self, cursor: Any, rows: int, step: int | None) -> Iterable[Any]:
+        """The keys one statement of ``rows`` rows generated: read back (``RETURNING``) or
+        counted from the first, ``step`` apart."""
+        if step is None:
+            return sorted(r[0] for r in await cursor.fetchall())
+        first = cursor.lastrowid
+        if not first or cursor.rowcount != rows:
+            raise RuntimeError(
+                f"INSERT of {rows} rows into {self.table} reported {cursor.rowcount} "
+                f"rows and first key {first!r}; cannot tell the generated keys"
+            )
+        return range(first, first + rows * step, step)
 
 
 async def _consecutive_step(driver: Any, plan: BulkPlan) -> int | None:

@@ -77,6 +77,8 @@ _set: Callable[[_Row, str, Any], None] = _Row.__setitem__
 _getitem: Callable[[_Row, str], Any] = _Row.__getitem__
 _update: Callable[[_Row, _Row], None] = _Row.update
 _clear: Callable[[_Row], None] = _Row.clear
+_setdefault: Callable[[_Row, str, Any], Any] = _Row.setdefault
+_pop: Callable[[_Row, str, Any], Any] = _Row.pop
 GC_PAUSE_ROWS = 2_000
 """From this many rows on, :func:`collector_paused` pauses the cyclic garbage collector."""
 _dict_of = attrgetter("__dict__")
@@ -205,71 +207,112 @@ def _context_free(default: Callable[[Any], Any]) -> bool:
     )
 
 
+def _per_row(default: Any) -> bool:
+    """Whether a column default is called for every row (``uuid4``), not once per statement
+    (``statement_utc_now``, one instant for all rows, as one executemany gives) or a constant."""
+    return callable(default) and not getattr(default, "viveka_per_statement", False)
+
+
 def _build_plan(mapper: Mapper[Any]) -> BulkPlan:
-    local: Any = mapper.local_table
-    unfit: str | None = None
-    if (
-        not isinstance(local, Table)
-        or mapper.inherits is not None
-        or mapper.polymorphic_on is not None
-    ):
-        unfit = "inheritance or a non-table mapping"
+    """The :class:`BulkPlan` of ``mapper``; the first reason found against the fast paths
+    wins as ``unfit``."""
+    unfit = _unfit_mapping(mapper)
     table: Any = mapper.local_table if unfit is None else mapper.persist_selectable
-    columns: list[Column[Any]] = []
-    keys: list[str] = []
-    defaults: dict[str, Any] = {}
-    server_side: set[str] = set()
-    for column in table.columns:
-        try:
-            prop = mapper.get_property_by_column(column)
-        except Exception:
-            unfit = unfit or f"column {column.name} is not mapped"
-            continue
-        columns.append(column)
-        keys.append(prop.key)
-        default = column.default
-        if default is not None:
-            if getattr(default, "is_scalar", False) or getattr(default, "is_callable", False):
-                defaults[prop.key] = getattr(default, "arg", None)
-            else:
-                server_side.add(prop.key)  # SQL expression or sequence
-        if column.server_default is not None:
-            server_side.add(prop.key)
-    generated_pk: Column[Any] | None = None
-    pk: list[Any] = [*mapper.primary_key]
-    if len(pk) == 1 and pk[0] is getattr(table, "autoincrement_column", None):
-        generated_pk = pk[0]
-        server_side.discard(next(k for k, c in zip(keys, columns, strict=True) if c is pk[0]))
-    version: Any = mapper.version_id_col
-    if version is not None:
-        vkey = mapper.get_property_by_column(version).key
-        if vkey not in defaults:
-            generator: Any = mapper.version_id_generator
-            if generator is False:
-                unfit = unfit or "server-side version counter"
-            else:
-                defaults[vkey] = _first_version(generator)
+    mapped = _MappedColumns(mapper, table)
+    unfit = unfit or mapped.unfit
+    generated_pk = _generated_pk(mapper, table, mapped)
+    version_unfit = _version_default(mapper, mapped.defaults)  # adds to the defaults
+    unfit = unfit or version_unfit
     dispatch = mapper.dispatch
     if dispatch.before_insert or dispatch.after_insert:
         unfit = unfit or "before_insert/after_insert listeners"
-    context_free = all(
-        _context_free(default)
-        for default in defaults.values()
-        if callable(default) and not getattr(default, "viveka_per_statement", False)
-    )
     return BulkPlan(
         mapper=mapper,
         table=table,
-        columns=columns,
-        keys=keys,
-        defaults=defaults,
+        columns=mapped.columns,
+        keys=mapped.keys,
+        defaults=mapped.defaults,
         generated_pk=generated_pk,
-        server_side=server_side,
+        server_side=mapped.server_side,
         relationships=tuple(mapper.relationships.keys()),
         unfit=unfit,
         pk_key=None if generated_pk is None else mapper.get_property_by_column(generated_pk).key,
-        context_free=context_free,
+        context_free=_all_context_free(mapped.defaults),
     )
+
+
+def _unfit_mapping(mapper: Mapper[Any]) -> str | None:
+    """Why rows of ``mapper`` cannot go to one table as they are, if they cannot."""
+    if (
+        not isinstance(mapper.local_table, Table)
+        or mapper.inherits is not None
+        or mapper.polymorphic_on is not None
+    ):
+        return "inheritance or a non-table mapping"
+    return None
+
+
+class _MappedColumns:
+    """The mapped columns of ``table``, their attribute keys and what fills them when a row
+    lacks a value: a Python-side default (``defaults``) or the database (``server_side``)."""
+
+    def __init__(self, mapper: Mapper[Any], table: Any) -> None:
+        self.columns: list[Column[Any]] = []
+        self.keys: list[str] = []
+        self.defaults: dict[str, Any] = {}
+        self.server_side: set[str] = set()
+        self.unfit: str | None = None
+        for column in table.columns:
+            try:
+                prop = mapper.get_property_by_column(column)
+            except Exception:
+                self.unfit = self.unfit or f"column {column.name} is not mapped"
+                continue
+            self.columns.append(column)
+            self.keys.append(prop.key)
+            self._add_default(prop.key, column)
+
+    def _add_default(self, key: str, column: Column[Any]) -> None:
+        """Record what fills ``column`` when a row lacks its value."""
+        default: Any = column.default
+        if default is not None:
+            if getattr(default, "is_scalar", False) or getattr(default, "is_callable", False):
+                self.defaults[key] = getattr(default, "arg", None)
+            else:
+                self.server_side.add(key)  # SQL expression or sequence
+        if column.server_default is not None:
+            self.server_side.add(key)
+
+
+def _generated_pk(mapper: Mapper[Any], table: Any, mapped: _MappedColumns) -> Column[Any] | None:
+    """The single auto-increment primary key the database generates (no longer counted
+    among ``mapped.server_side``: a row without it is still complete)."""
+    pk: list[Any] = [*mapper.primary_key]
+    if len(pk) != 1 or pk[0] is not getattr(table, "autoincrement_column", None):
+        return None
+    key = next(k for k, c in zip(mapped.keys, mapped.columns, strict=True) if c is pk[0])
+    mapped.server_side.discard(key)
+    return pk[0]
+
+
+def _version_default(mapper: Mapper[Any], defaults: dict[str, Any]) -> str | None:
+    """Add the version counter's first value to ``defaults``; why not, if it cannot be."""
+    version: Any = mapper.version_id_col
+    if version is None:
+        return None
+    vkey = mapper.get_property_by_column(version).key
+    if vkey in defaults:
+        return None
+    generator: Any = mapper.version_id_generator
+    if generator is False:
+        return "server-side version counter"
+    defaults[vkey] = _first_version(generator)
+    return None
+
+
+def _all_context_free(defaults: dict[str, Any]) -> bool:
+    """Whether no per-row default callable reads its context (see ``BulkPlan.context_free``)."""
+    return all(_context_free(default) for default in defaults.values() if _per_row(default))
 
 
 @dataclass
@@ -290,37 +333,27 @@ def prepare_rows(plan: BulkPlan, items: Iterable[Any]) -> PreparedRows:
 
     Mappings are checked against the mapped attribute names (a typo never reaches SQL).
     Nothing is changed on the entities yet: the caller may still choose the unit of work.
+    The rows are read first (:func:`_read_rows`), then completed a column at a time
+    (:func:`_complete_rows`): each row ends up as one pass per row would leave it.
     """
-    mapper = plan.mapper
-    model = mapper.class_
+    rows, instances, fast = _read_rows(plan, items)
+    missing_pk = _complete_rows(plan, rows)
+    server_side = plan.server_side
+    if fast and server_side and not all(map(server_side.issubset, rows)):
+        fast = False  # the database must compute a value: only the unit of work can
+    return PreparedRows(rows, instances, missing_pk, fast)
+
+
+def _read_rows(plan: BulkPlan, items: Iterable[Any]) -> tuple[list[_Row], list[Any], bool]:
+    """The values each item has (a new dict per row), the entity of each row (``None`` for a
+    mapping), and whether the rows may still skip the unit of work."""
+    model = plan.mapper.class_
     keys = plan.keys
     keyset = set(keys)
-    ctx = DefaultContext()
-    pk_key = (
-        mapper.get_property_by_column(plan.generated_pk).key
-        if plan.generated_pk is not None
-        else None
-    )
-    # Defaults split by cost: constants and once-per-statement values (timestamps) are
-    # computed once; only per-row callables (uuid4) run for every row.
-    constant: list[tuple[str, Any]] = []
-    per_row: list[tuple[str, Any]] = []
-    for key, default in plan.defaults.items():
-        if not callable(default):
-            constant.append((key, default))
-        elif getattr(default, "viveka_per_statement", False):
-            constant.append((key, default(ctx)))
-        else:
-            per_row.append((key, default))
-    nulls = [
-        k for k in keys if k not in plan.defaults and k not in plan.server_side and k != pk_key
-    ]
-    server_side = plan.server_side
     relationships = plan.relationships
-    rows: list[dict[str, Any]] = []
+    rows: list[_Row] = []
     instances: list[Any] = []
     fast = plan.unfit is None
-    missing_pk = 0
     for item in items:
         if type(item) is model:
             state: InstanceState[Any] = instance_state(item)
@@ -329,43 +362,61 @@ def prepare_rows(plan: BulkPlan, items: Iterable[Any]) -> PreparedRows:
             source = item.__dict__
             if relationships and fast and any(source.get(rel) for rel in relationships):
                 fast = False
-            row = {key: source[key] for key in keys if key in source}
-            instance = item
+            rows.append({key: source[key] for key in keys if key in source})
+            instances.append(item)
         elif isinstance(item, Mapping):
             mapping = typing.cast("Mapping[str, Any]", item)
             if not keyset.issuperset(mapping):
                 unknown = sorted(set(mapping) - keyset)
                 raise UnknownFieldError(model, unknown[0], keys)
-            row = dict(mapping)
-            instance = None
+            rows.append(dict(mapping))
+            instances.append(None)
         elif isinstance(item, model):  # a subclass: only the unit of work maps it right
             fast = False
-            row = {key: item.__dict__[key] for key in keys if key in item.__dict__}
-            instance = item
+            source = item.__dict__
+            rows.append({key: source[key] for key in keys if key in source})
+            instances.append(item)
         else:
             raise TypeError(
                 f"expected {model.__name__} instances or dicts of its fields, "
                 f"got {type(item).__name__}"
             )
-        for key, value in constant:
-            if key not in row:
-                row[key] = value
-        if per_row:
+    return rows, instances, fast
+
+
+def _complete_rows(plan: BulkPlan, rows: list[_Row]) -> int:
+    """Give ``rows`` what they lack: defaults, then ``None``; drop a missing or ``None``
+    generated key. Returns how many rows need the database to generate their key.
+
+    Constants and once-per-statement values are set column by column at C speed; only
+    per-row callables run for every row, in row order, and see (as their context's current
+    parameters) the row as one pass would have built it so far: its own values, the
+    constants and the per-row defaults before theirs.
+    """
+    ctx = DefaultContext()
+    per_row: list[tuple[str, Any]] = []
+    for key, default in plan.defaults.items():
+        if _per_row(default):
+            per_row.append((key, default))
+            continue
+        value = default(ctx) if callable(default) else default
+        _consume(map(_setdefault, rows, repeat(key), repeat(value)))
+    if per_row:
+        for row in rows:
             ctx.current_parameters = row
             for key, default in per_row:
                 if key not in row:
                     row[key] = default(ctx)
-        for key in nulls:
-            if key not in row:
-                row[key] = None
-        if pk_key is not None and row.get(pk_key) is None:
-            row.pop(pk_key, None)
-            missing_pk += 1
-        if server_side and not server_side.issubset(row):
-            fast = False
-        rows.append(row)
-        instances.append(instance)
-    return PreparedRows(rows, instances, missing_pk, fast)
+    pk_key = plan.pk_key
+    filled = plan.server_side.union(plan.defaults, (pk_key,))
+    for key in plan.keys:
+        if key not in filled:
+            _consume(map(_setdefault, rows, repeat(key), repeat(None)))
+    if pk_key is None:
+        return 0
+    lacking = [row for row in rows if row.get(pk_key) is None]
+    _consume(map(_pop, lacking, repeat(pk_key), repeat(None)))
+    return len(lacking)
 
 
 @dataclass
@@ -459,79 +510,112 @@ def prepare_batch(plan: BulkPlan, items: Iterable[Any]) -> ColumnBatch:
 
 
 def _entity_batch(plan: BulkPlan, items: list[Any]) -> ColumnBatch:
-    def slow() -> ColumnBatch:
-        return ColumnBatch(items, [], [], None, 0, False)
+    """:func:`prepare_batch` of entities of the plan's own class, a column at a time.
 
+    Not ``fast`` (the unit of work must insert them) when one is not transient, has a
+    related object set, or lacks a value only the database can compute.
+    """
+    slow = ColumnBatch(items, [], [], None, 0, False)
     states: list[InstanceState[Any]] = list(map(instance_state, items))
-    # transient only: not persistent, pending or detached
-    if not all(map(is_, map(_key_of, states), repeat(None))) or not all(
-        map(is_, map(_session_id_of, states), repeat(None))
-    ):
-        return slow()
+    if not _all_transient(states):
+        return slow
     dicts: list[dict[str, Any]] = list(map(_dict_of, items))
     for rel in plan.relationships:
         if any(map(_get, dicts, repeat(rel), repeat(None))):
-            return slow()
-    count = len(items)
-    ctx = DefaultContext()
+            return slow
+    filler = _ColumnFiller(dicts)
     defaults = plan.defaults
-    server_side = plan.server_side
     pk_key = plan.pk_key
     columns: list[list[Any]] = []
     written: list[bool] = []
-    shared: dict[str, Any] = {}
     missing_pk = 0
     for key in plan.keys:
-        try:  # one pass when every entity has the value (a KeyError at once when none has)
-            column = list(map(_getitem, dicts, repeat(key)))
-            missing = 0
-        except KeyError:
-            present = sum(map(contains, dicts, repeat(key)))
-            column = (
-                list(map(_get, dicts, repeat(key), repeat(None))) if present else [None] * count
-            )
-            missing = count - present
+        column, missing = _read_column(dicts, key)
         if key == pk_key:
-            # absent or None: generated
-            missing_pk = count if missing == count else sum(map(is_, column, repeat(None)))
+            missing_pk = _count_none(column, missing)
             missing = 0  # written once the keys are known (ColumnBatch.fill_keys)
         elif missing:
-            if key not in defaults:
-                if key in server_side:
-                    return slow()  # the database must compute it: only the unit of work can
-                fill: Any = None
-            else:
-                fill = defaults[key]
-            absent = (  # which entities lack it, when only some do
-                None
-                if missing == count
-                else [not here for here in map(contains, dicts, repeat(key))]
-            )
-            if callable(fill) and not getattr(fill, "viveka_per_statement", False):
-                # per row (uuid4): each missing value gets its own call, in row order
-                if absent is None:
-                    column = [fill(ctx) for _ in range(count)]
-                else:
-                    column = [
-                        fill(ctx) if gap else value
-                        for value, gap in zip(column, absent, strict=True)
-                    ]
-            else:
-                if callable(fill):
-                    fill = fill(ctx)  # once per statement, like one executemany
-                if absent is None:
-                    column = [fill] * count
-                    shared[key] = fill
-                    missing = 0  # written through ``shared``
-                else:
-                    column = [
-                        fill if gap else value for value, gap in zip(column, absent, strict=True)
-                    ]
+            if key not in defaults and key in plan.server_side:
+                return slow  # the database must compute it: only the unit of work can
+            column, missing = filler.fill(key, column, missing, defaults.get(key))
         columns.append(column)
         written.append(missing > 0)
     return ColumnBatch(
-        items, columns, written, None, missing_pk, True, shared=shared, dicts=dicts, states=states
+        items,
+        columns,
+        written,
+        None,
+        missing_pk,
+        True,
+        shared=filler.shared,
+        dicts=dicts,
+        states=states,
     )
+
+
+def _all_transient(states: list[InstanceState[Any]]) -> bool:
+    """Whether no state is persistent, pending or detached (C speed)."""
+    return all(map(is_, map(_key_of, states), repeat(None))) and all(
+        map(is_, map(_session_id_of, states), repeat(None))
+    )
+
+
+def _read_column(dicts: list[_Row], key: str) -> tuple[list[Any], int]:
+    """The values of ``key`` (``None`` where absent) and how many dicts lack it.
+
+    One pass when every dict has it (a ``KeyError`` at once when none has).
+    """
+    try:
+        return list(map(_getitem, dicts, repeat(key))), 0
+    except KeyError:
+        pass
+    present = sum(map(contains, dicts, repeat(key)))
+    if not present:
+        return [None] * len(dicts), len(dicts)
+    return list(map(_get, dicts, repeat(key), repeat(None))), len(dicts) - present
+
+
+def _count_none(column: list[Any], missing: int) -> int:
+    """How many values of ``column`` are ``None``; ``missing`` of them were absent."""
+    return missing if missing == len(column) else sum(map(is_, column, repeat(None)))
+
+
+class _ColumnFiller:
+    """Fills the gaps of an entity batch's columns with their defaults.
+
+    One context for the whole batch, so once-per-statement defaults agree across columns
+    and rows; a value every entity lacks is kept once in ``shared`` instead of per entity.
+    """
+
+    def __init__(self, dicts: list[_Row]) -> None:
+        self.dicts = dicts
+        self.ctx = DefaultContext()
+        self.shared: dict[str, Any] = {}
+
+    def fill(
+        self, key: str, column: list[Any], missing: int, default: Any
+    ) -> tuple[list[Any], int]:
+        """``column`` with its ``missing`` gaps filled, and how many of its values the
+        entities still need written (0 when they get it through ``shared``)."""
+        count = len(column)
+        absent = (  # which entities lack it, when only some do
+            None
+            if missing == count
+            else [not here for here in map(contains, self.dicts, repeat(key))]
+        )
+        ctx = self.ctx
+        if _per_row(default):  # each missing value gets its own call, in row order
+            if absent is None:
+                return [default(ctx) for _ in range(count)], missing
+            filled = [
+                default(ctx) if gap else value for value, gap in zip(column, absent, strict=True)
+            ]
+            return filled, missing
+        value = default(ctx) if callable(default) else default  # once, like one executemany
+        if absent is None:
+            self.shared[key] = value
+            return [value] * count, 0  # written through ``shared``
+        return [value if gap else old for old, gap in zip(column, absent, strict=True)], missing
 
 
 def materialize(plan: BulkPlan, batch: ColumnBatch) -> list[Any]:
