@@ -30,6 +30,7 @@ from viveka_db import (
     after_rollback,
     transactional,
 )
+from viveka_db.context.scope import TransactionScope
 from viveka_db.integrations.request_session import unit_of_work
 from viveka_db.transaction import retry as retry_module
 
@@ -365,6 +366,40 @@ async def test_retry_reruns_the_whole_call_and_runs_hooks_once(db: DatabaseSessi
     assert await work() == 3
     assert events == ["commit 3", "committed 3"]  # failed attempts ran no hook at all
     assert await committed_tags(db.engine) == ["attempt-3"]
+
+
+async def test_a_failure_at_commit_is_retried_without_running_that_attempts_hooks(
+    db: DatabaseSessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reports most SERIALIZABLE conflicts at COMMIT, after the work succeeded."""
+    real_commit = TransactionScope.commit
+    commits = 0
+
+    async def commit_failing_once(scope: TransactionScope) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 1:
+            await scope.rollback()
+            raise serialization_failure()
+        await real_commit(scope)
+
+    monkeypatch.setattr(TransactionScope, "commit", commit_failing_once)
+    attempts = 0
+    events: list[str] = []
+
+    @transactional(retry=2)
+    async def work() -> None:
+        nonlocal attempts
+        attempts += 1
+        after_commit(lambda: events.append(f"commit {attempts}"))
+        after_rollback(lambda: events.append(f"rollback {attempts}"))
+        after_completion(lambda status: events.append(f"{status} {attempts}"))
+        await add(f"attempt-{attempts}")
+
+    await work()
+    assert attempts == 2
+    assert events == ["commit 2", "committed 2"]
+    assert await committed_tags(db.engine) == ["attempt-2"]
 
 
 async def test_retry_gives_up_after_n_more_attempts_and_logs_each(

@@ -92,11 +92,12 @@ class UnitOfWork:
         self._token = scope_var(self.scope.data_source).set(self.scope)
         return self.scope
 
-    async def commit(self) -> None:
+    async def commit(self, *, will_retry: Callable[[BaseException], bool] | None = None) -> None:
         """Commit and run the commit hooks; honour rollback-only.
 
         Raises :class:`UnexpectedRollbackError` (after rolling back) when an inner call marked
-        the transaction rollback-only, and the mapped error when COMMIT itself fails.
+        the transaction rollback-only, and the mapped error when COMMIT itself fails (then
+        the rollback hooks run, unless ``will_retry(error)`` says the call runs again).
         """
         scope = self.scope
         if scope.rollback_only:
@@ -110,8 +111,10 @@ class UnitOfWork:
             try:
                 await scope.commit()  # rolls back by itself when COMMIT fails
             except BaseException as exc:
-                await self._complete("rolled_back")
                 mapped = map_error(exc)
+                if will_retry is not None and will_retry(mapped):
+                    scope.discard_hooks()  # a serialization failure at COMMIT, retried
+                await self._complete("rolled_back")
                 if mapped is exc:
                     raise
                 raise mapped  # noqa: B904 (the mapper chains the cause)
@@ -219,7 +222,7 @@ class UnitOfWork:
                     raise
                 raise mapped  # noqa: B904 (the mapper chains the cause)
             if scope.rollback_only or scope.has_session or scope.has_hooks:
-                await self.commit()
+                await self.commit(will_retry=will_retry)
             else:  # nothing to commit: end without a coroutine hop
                 self.completed = scope.finished = True
                 if self.span is not None:
