@@ -223,3 +223,20 @@ def test_metadata_names_only_the_constraint_that_failed() -> None:
         wrap(FakeMysqlError(1062, "Duplicate entry '1' for key 'PRIMARY'")), site
     )
     assert isinstance(primary, DuplicateKeyError) and primary.columns == ("id",)
+
+
+def test_the_written_table_comes_from_the_statement_when_no_site_is_known() -> None:
+    """The error hook sometimes gets no compiled statement; the text still names the table."""
+    import pymysql
+    from sqlalchemy.exc import IntegrityError
+
+    from viveka_db import NotNullViolationError, translate_error
+
+    driver = pymysql.err.IntegrityError(1048, "Column 'name' cannot be null")
+    wrapped = IntegrityError(
+        "INSERT INTO core_err_users (email, name) VALUES (%s, %s)", ("secret@x", None), driver
+    )
+    mapped = translate_error(wrapped)
+    assert isinstance(mapped, NotNullViolationError)
+    assert mapped.table == "core_err_users" and mapped.columns == ("name",)
+    assert "secret@x" not in str(mapped)

@@ -97,7 +97,7 @@ class Violation:
             columns = columns_of(table, constraint) or columns
             if constraint is None and self.family is DuplicateKeyError:  # SQLite's case
                 constraint = constraint_with(table, columns)
-        name = self.table or (table.name if table is not None else None)
+        name = self.table or (table.name if table is not None else written_table(source))
         return mapped_error(
             self.family,
             source,
@@ -106,6 +106,23 @@ class Violation:
             columns=columns,
             table=name,
         )
+
+
+_WRITTEN_TABLE = re.compile(
+    r"^\s*(?:INSERT\s+(?:IGNORE\s+)?INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?([\w.]+?)[`\"]?[\s(]",
+    re.IGNORECASE,
+)
+
+
+def written_table(source: sa_exc.DBAPIError) -> str | None:
+    """The table a failed INSERT/UPDATE/DELETE wrote, read from the statement's text.
+
+    The fallback where SQLAlchemy handed no compiled statement to the error hook; the text
+    holds placeholders, never the bound values.
+    """
+    statement = source.statement
+    found = _WRITTEN_TABLE.match(statement) if isinstance(statement, str) else None
+    return None if found is None else found.group(1).rsplit(".", 1)[-1]
 
 
 class DialectAdapter:
