@@ -83,9 +83,7 @@ CASES: dict[str, tuple[Callable[[], Member], type[ConstraintViolationError], tup
 CONSTRAINTS = {"duplicate": UNIQUE_EMAIL, "foreign_key": FK_ORG}
 
 
-def assert_mapped(
-    error: BaseException, case: str, backend: str, *, chained: bool = True
-) -> None:
+def assert_mapped(error: BaseException, case: str, backend: str, *, chained: bool = True) -> None:
     """The class, the SQLAlchemy class, the columns and constraint, and no value anywhere."""
     _, family, columns = CASES[case]
     assert isinstance(error, family), repr(error)
@@ -277,22 +275,24 @@ async def test_commit_failure_at_response_start_is_a_500_logged_mapped(
 # -- optimistic locking detected at COMMIT ---------------------------------------------------
 
 
+@transactional(propagation=Propagation.REQUIRES_NEW)
+async def edit_concurrently(note_id: int) -> None:
+    """Another transaction changes the note and commits (its version moves on)."""
+    loaded = await notes.get_by_id(note_id)
+    assert loaded is not None
+    loaded.title = "theirs"
+
+
 async def test_version_conflict_at_commit_raises_optimistic_lock_error(
     db: DatabaseSessionFactory,
 ) -> None:
     note = (await notes.insert_all([Note(title="first")]))[0]
 
-    @transactional(propagation=Propagation.REQUIRES_NEW)
-    async def concurrent_edit() -> None:
-        loaded = await notes.get_by_id(note.id)
-        assert loaded is not None
-        loaded.title = "theirs"
-
     @transactional
     async def stale_edit() -> None:
         mine = await notes.get_by_id(note.id)
         assert mine is not None
-        await concurrent_edit()  # another transaction commits version 2 meanwhile
+        await edit_concurrently(note.id)  # another transaction commits version 2 meanwhile
         mine.title = "mine"  # no flush here: the UPDATE ... WHERE version = 1 runs in COMMIT
 
     with pytest.raises(OptimisticLockError) as caught:
@@ -308,16 +308,10 @@ async def test_version_conflict_at_commit_raises_optimistic_lock_error(
 async def test_version_conflict_on_delete_at_commit(db: DatabaseSessionFactory) -> None:
     note = (await notes.insert_all([Note(title="first")]))[0]
 
-    @transactional(propagation=Propagation.REQUIRES_NEW)
-    async def concurrent_edit() -> None:
-        loaded = await notes.get_by_id(note.id)
-        assert loaded is not None
-        loaded.title = "theirs"
-
     @transactional
     async def stale_delete() -> None:
         mine = await notes.get_by_id(note.id)
-        await concurrent_edit()
+        await edit_concurrently(note.id)
         await current_session().delete(mine)
 
     with pytest.raises(OptimisticLockError) as caught:
@@ -330,16 +324,10 @@ async def test_version_conflict_among_several_pending_names_the_class_only(
 ) -> None:
     first, second = await notes.insert_all([Note(title="one"), Note(title="two")])
 
-    @transactional(propagation=Propagation.REQUIRES_NEW)
-    async def concurrent_edit() -> None:
-        loaded = await notes.get_by_id(second.id)
-        assert loaded is not None
-        loaded.title = "theirs"
-
     @transactional
     async def edit_both() -> None:
         mine = [await notes.get_by_id(first.id), await notes.get_by_id(second.id)]
-        await concurrent_edit()
+        await edit_concurrently(second.id)
         for note in mine:
             assert note is not None
             note.title = "mine"

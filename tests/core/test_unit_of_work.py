@@ -349,22 +349,20 @@ async def test_dependency_unit_of_work_honours_rollback_only_and_hooks(
 
 async def test_retry_reruns_the_whole_call_and_runs_hooks_once(db: DatabaseSessionFactory) -> None:
     attempts = 0
-    events: list[str] = []
+    journal = Journal()
 
     @transactional(retry=3)
     async def work() -> int:
         nonlocal attempts
         attempts += 1
-        after_commit(lambda: events.append(f"commit {attempts}"))
-        after_rollback(lambda: events.append(f"rollback {attempts}"))
-        after_completion(lambda status: events.append(f"{status} {attempts}"))
+        journal.register(f" {attempts}")
         await add(f"attempt-{attempts}")
         if attempts < 3:
             raise serialization_failure()
         return attempts
 
     assert await work() == 3
-    assert events == ["commit 3", "committed 3"]  # failed attempts ran no hook at all
+    assert journal.events == ["commit 3", "completion 3:committed"]  # none of failed attempts
     assert await committed_tags(db.engine) == ["attempt-3"]
 
 
@@ -385,20 +383,18 @@ async def test_a_failure_at_commit_is_retried_without_running_that_attempts_hook
 
     monkeypatch.setattr(TransactionScope, "commit", commit_failing_once)
     attempts = 0
-    events: list[str] = []
+    journal = Journal()
 
     @transactional(retry=2)
     async def work() -> None:
         nonlocal attempts
         attempts += 1
-        after_commit(lambda: events.append(f"commit {attempts}"))
-        after_rollback(lambda: events.append(f"rollback {attempts}"))
-        after_completion(lambda status: events.append(f"{status} {attempts}"))
+        journal.register(f" {attempts}")
         await add(f"attempt-{attempts}")
 
     await work()
     assert attempts == 2
-    assert events == ["commit 2", "committed 2"]
+    assert journal.events == ["commit 2", "completion 2:committed"]
     assert await committed_tags(db.engine) == ["attempt-2"]
 
 
