@@ -5,7 +5,10 @@ PostgreSQL arms, interleaved in one process (the order rotates every round):
 * ``asyncpg COPY``          ``copy_records_to_table`` of ready tuples: the physical limit;
 * ``Core insert() dicts``   ``conn.execute(insert(table), list_of_dicts)`` (insertmanyvalues);
 * ``insert_all entities``   ``repo.insert_all(entities)``: keys and timestamps filled in,
-                            entities persistent in the session (the reference).
+                            entities persistent in the session (the reference);
+* ``insert_all, driver codecs only``  the same with the shared timestamps encoded row by
+                            row by asyncpg's own codec (what an unverified asyncpg release
+                            gets: :mod:`viveka_db.repository.pg_copy_codecs`).
 
 MariaDB: ``insert_all`` against aiomysql ``cursor.executemany`` (which rewrites to multi-row
 ``INSERT``s) and the Core insert, with 10,000 rows (``VIVEKA_BENCH_BULK_MARIADB_ROWS``).
@@ -40,6 +43,7 @@ from viveka_db import (
     VivekaDbBase,
     table,
 )
+from viveka_db.repository import pg_copy_codecs
 
 PG_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_ROWS", "100000"))
 MARIADB_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_MARIADB_ROWS", "10000"))
@@ -135,16 +139,33 @@ async def postgres() -> None:
         async with engine.begin() as conn:
             await conn.execute(insert(BulkRow.__table__), data)
 
+    async def insert_all_driver_codecs(data: list[BulkRow]) -> None:
+        """The public fallback of unverified asyncpg releases: every timestamp encoded by
+        the driver's own codec, row by row."""
+        verified = pg_copy_codecs.asyncpg_copy_codecs_verified
+        pg_copy_codecs.asyncpg_copy_codecs_verified = lambda driver: False
+        try:
+            await repo.insert_all(data)
+        finally:
+            pg_copy_codecs.asyncpg_copy_codecs_verified = verified
+
     arms: dict[str, tuple[Prepare, Run]] = {
         "asyncpg COPY": (tuples, copy),
         "Core insert() dicts": (dict_rows_with_times, core),
         "insert_all entities": (entities, repo.insert_all),
+        "insert_all, driver codecs only": (entities, insert_all_driver_codecs),
     }
     results = await run_arms(engine, n, arms)
     title = f"insert_all on PostgreSQL ({n:,} rows per insert, {ROUNDS} rounds)"
     print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
     print_target(results, "asyncpg COPY", f"PostgreSQL insert_all of {n:,} vs COPY", 0.6)
     print_target(results, "Core insert() dicts", "PostgreSQL insert_all vs Core insert", 1.0)
+    print_ratio(
+        results,
+        "insert_all, driver codecs only",
+        "asyncpg COPY",
+        "PostgreSQL insert_all on an unverified asyncpg vs COPY",
+    )
     await DatabaseSessionFactory.close_all()
 
 
@@ -177,6 +198,12 @@ async def mariadb() -> None:
         results, "aiomysql executemany", f"MariaDB insert_all of {n:,} vs executemany", 0.9
     )
     await DatabaseSessionFactory.close_all()
+
+
+def print_ratio(results: list[ArmResult], arm: str, reference: str, name: str) -> None:
+    """A ratio reported without a goal (the target table shows it with "—")."""
+    by_name = {r.name: r.median for r in results}
+    print(target_line(name, "reported", f"{by_name[arm] / by_name[reference]:.2f}x", None))
 
 
 def print_target(results: list[ArmResult], reference: str, name: str, goal: float) -> None:

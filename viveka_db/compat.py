@@ -1,14 +1,16 @@
 """Every use of a third-party private internal, each behind a version check.
 
 A private attribute can change in any minor release, so each use here is taken only on
-the SQLAlchemy releases the test suite verifies (``2.0`` and ``2.1``); on any other
-release the same answer comes from public API, slower but safe. ``tests/core/test_compat.py``
-checks that both paths give the same result and leave the same ORM state.
+the releases the test suite verifies (SQLAlchemy ``2.0`` and ``2.1``; asyncpg ``0.29`` to
+``0.32``); on any other release the same answer comes from public API, slower but safe.
+``tests/core/test_compat.py`` and ``tests/repository/test_pg_copy_codecs.py`` check that
+both paths give the same result and leave the same state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy
@@ -18,6 +20,8 @@ from sqlalchemy.sql import Select
 
 __all__ = [
     "PRIVATE_FAST_PATHS",
+    "asyncpg_copy_codecs_verified",
+    "copy_with_codecs",
     "detached_entity",
     "detached_entity_public",
     "detached_entity_private",
@@ -129,3 +133,41 @@ order_by_clauses: Callable[[Select[Any]], tuple[Any, ...]] = (
     order_by_clauses_private if PRIVATE_FAST_PATHS else order_by_clauses_public
 )
 """The ORDER BY expressions of a SELECT (keyset streaming needs them as its sort keys)."""
+
+
+# -- asyncpg: binary COPY encoded with the codecs of a statement of our choosing ------------
+
+ASYNCPG_VERIFIED = ((0, 29), (0, 33))
+"""asyncpg releases (from, up to but excluding) whose COPY internals the suite verifies."""
+
+
+def asyncpg_copy_codecs_verified(driver: Any) -> bool:
+    """Whether :func:`copy_with_codecs` may run on ``driver`` (an asyncpg connection): its
+    release is one the suite verifies and the internals it calls are all there."""
+    asyncpg: Any = sys.modules.get("asyncpg")  # imported already: the driver is asyncpg's
+    if asyncpg is None:
+        return False
+    low, high = ASYNCPG_VERIFIED
+    prepared: Any = getattr(asyncpg, "prepared_stmt", None)
+    statement_class: Any = getattr(prepared, "PreparedStatement", None)
+    return (
+        low <= _minor(str(getattr(asyncpg, "__version__", "0"))) < high
+        and "_state" in getattr(statement_class, "__slots__", ())
+        and callable(getattr(getattr(driver, "_protocol", None), "copy_in", None))
+    )
+
+
+async def copy_with_codecs(
+    driver: Any, *, copy_sql: str, codecs: Any, records: Iterable[tuple[Any, ...]]
+) -> None:
+    """Binary ``COPY`` of ``records`` (``copy_sql``: ``COPY ... FROM STDIN (FORMAT
+    binary)``), each value encoded by the codec of the same position of the result columns
+    of ``codecs`` (a statement prepared on ``driver``).
+
+    ``Connection.copy_records_to_table`` makes this same call with a ``SELECT`` of the
+    table's own columns; there is no public way to pass another. Only where
+    :func:`asyncpg_copy_codecs_verified` says so.
+    """
+    protocol: Any = driver._protocol  # pyright: ignore[reportPrivateUsage]
+    state: Any = codecs._state  # pyright: ignore[reportPrivateUsage]
+    await protocol.copy_in(copy_sql, None, None, records, state, None)

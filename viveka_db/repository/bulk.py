@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -64,7 +64,7 @@ class BulkRepository(CrudRepository[T]):
                 with contextlib.suppress(Exception):
                     await draw
             raise
-        drawn: list[Any] | None = None if draw is None else await draw
+        drawn: Sequence[int] | None = None if draw is None else await draw
         if not batch.instances:
             return []
         if batch.fast and await self._insert_fast(plan, batch, drawn):
@@ -91,7 +91,7 @@ class BulkRepository(CrudRepository[T]):
         return await inserter_for(conn.dialect).start_key_draw(conn, plan, items)
 
     async def _insert_fast(
-        self, plan: BulkPlan, batch: ColumnBatch, drawn: list[Any] | None = None
+        self, plan: BulkPlan, batch: ColumnBatch, drawn: Sequence[int] | None = None
     ) -> bool:
         if self.db.info.get(READ_ONLY_KEY):
             return False  # the unit of work raises the read-only error

@@ -11,7 +11,7 @@ error handling, so their errors are mapped here (:func:`viveka_db.dialects.trans
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from typing import Any
 
@@ -45,7 +45,7 @@ class BulkInserter:
         conn: AsyncConnection,
         plan: BulkPlan,
         batch: ColumnBatch,
-        drawn: list[Any] | None,
+        drawn: Sequence[int] | None,
         *,
         session: AsyncSession | None = None,
     ) -> bool:
@@ -84,7 +84,7 @@ class PostgresqlInserter(BulkInserter):
         conn: AsyncConnection,
         plan: BulkPlan,
         batch: ColumnBatch,
-        drawn: list[Any] | None,
+        drawn: Sequence[int] | None,
         *,
         session: AsyncSession | None = None,
     ) -> bool:
@@ -109,7 +109,7 @@ class MysqlInserter(BulkInserter):
         conn: AsyncConnection,
         plan: BulkPlan,
         batch: ColumnBatch,
-        drawn: list[Any] | None,
+        drawn: Sequence[int] | None,
         *,
         session: AsyncSession | None = None,
     ) -> bool:

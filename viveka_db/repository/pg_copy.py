@@ -6,13 +6,14 @@ return generated keys, so missing ones are drawn from the key's sequence first, 
 round trip. Values go through each column type's bind processing first, exactly as they
 would for an ``INSERT``; only types whose binary ``COPY`` encoding matches that are allowed.
 Types without a bind processor on asyncpg (strings, numbers, ``DateTime``) cost nothing
-here: asyncpg's binary codecs encode them while streaming the records.
+here: asyncpg's binary codecs encode them while streaming the records, except a timestamp
+every row shares, which is encoded once (:mod:`~viveka_db.repository.pg_copy_codecs`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +35,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from viveka_db.compat import copy_with_codecs
+from viveka_db.repository.pg_copy_codecs import codec_statement, shared_timestamp_columns
 from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
 from viveka_db.telemetry.statements import driver_statement
 
@@ -61,9 +64,12 @@ _COPY_SAFE = (
 )
 _supported: dict[tuple[BulkPlan, str], bool] = {}
 _DRAW_SQL = (
-    # the scalar subquery runs once (an InitPlan), not once per key
-    "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :column)"
-    "::regclass))) FROM generate_series(1, :count)"
+    # the scalar subquery runs once (an InitPlan), not once per key; the keys themselves
+    # come back only when they are not one unbroken run (another session drew in between)
+    "SELECT min(key), max(key), count(*), CASE WHEN max(key) - min(key) + 1 = count(*) "
+    "THEN NULL ELSE array_agg(key) END FROM (SELECT nextval((SELECT "
+    "pg_get_serial_sequence(:table, :column)::regclass)) AS key "
+    "FROM generate_series(1, :count)) AS drawn"
 )
 _DRAW_SQL_NUMBERED = (
     _DRAW_SQL.replace(":table", "$1").replace(":column", "$2").replace(":count", "$3::int")
@@ -121,7 +127,7 @@ async def start_key_draw(
     driver: Any = raw.driver_connection
     table_name = dialect.identifier_preparer.format_table(plan.table)
     draw: asyncio.Future[Any] = asyncio.ensure_future(
-        driver.fetchval(_DRAW_SQL_NUMBERED, table_name, column.name, len(items))
+        _drawn_keys(driver.fetchrow(_DRAW_SQL_NUMBERED, table_name, column.name, len(items)))
     )
     await asyncio.sleep(0)  # let it send the query
     return draw
@@ -131,7 +137,7 @@ async def copy_insert(
     conn: AsyncConnection,
     plan: BulkPlan,
     batch: ColumnBatch,
-    drawn: list[Any] | None = None,
+    drawn: Sequence[int] | None = None,
     alongside: Callable[[], Awaitable[object]] | None = None,
     undo: Callable[[], object] | None = None,
 ) -> bool:
@@ -147,7 +153,7 @@ async def copy_insert(
     if batch.missing_pk:
         idents = (
             drawn
-            if drawn and len(drawn) == batch.missing_pk and drawn[0] is not None
+            if drawn is not None and len(drawn) == batch.missing_pk
             else await _draw_keys(conn, plan, batch.missing_pk)
         )
         if idents is None:
@@ -161,20 +167,32 @@ async def copy_insert(
     table = plan.table
     names = [col.name for col in plan.columns]
     shape = f"COPY {table.fullname} ({', '.join(names)}) FROM STDIN"
+    preparer = dialect.identifier_preparer
+    table_sql = preparer.format_table(table)
+    names_sql = [preparer.quote(name) for name in names]
+    codecs = await codec_statement(  # before the bookkeeping alongside can delay it
+        driver,
+        table_sql=table_sql,
+        names_sql=names_sql,
+        columns=columns,
+        shared=shared_timestamp_columns(dialect, plan.columns, columns),
+    )
 
-    async def copy(records: Iterator[tuple[Any, ...]]) -> None:
+    async def copy() -> None:
+        records = zip(*columns, strict=True)  # tuples made while streaming, never a list
         with driver_statement(conn.sync_engine, shape):
+            if codecs is not None:
+                copy_sql = f"COPY {table_sql} ({', '.join(names_sql)}) FROM STDIN (FORMAT binary)"
+                await copy_with_codecs(driver, copy_sql=copy_sql, codecs=codecs, records=records)
+                return
             await driver.copy_records_to_table(
-                table.name,
-                records=records,  # tuples made while streaming, never a list of them
-                columns=names,
-                schema_name=table.schema,
+                table.name, records=records, columns=names, schema_name=table.schema
             )
 
     if alongside is None:
-        await copy(zip(*columns, strict=True))
+        await copy()
         return True
-    copying: asyncio.Task[Any] = asyncio.ensure_future(copy(zip(*columns, strict=True)))
+    copying: asyncio.Task[Any] = asyncio.ensure_future(copy())
     try:
         await alongside()
     finally:
@@ -211,7 +229,7 @@ def apply_column(function: Callable[[Any], Any], values: list[Any]) -> list[Any]
     return list(map(function, values))
 
 
-async def _draw_keys(conn: AsyncConnection, plan: BulkPlan, count: int) -> list[Any] | None:
+async def _draw_keys(conn: AsyncConnection, plan: BulkPlan, count: int) -> Sequence[int] | None:
     """``count`` new keys from the generated key's sequence; ``None`` if it has none."""
     column = plan.generated_pk
     assert column is not None
@@ -220,7 +238,17 @@ async def _draw_keys(conn: AsyncConnection, plan: BulkPlan, count: int) -> list[
         text(_DRAW_SQL),
         {"table": table_name, "column": column.name, "count": count},
     )
-    drawn: list[Any] | None = result.scalar_one()
-    if not drawn or drawn[0] is None:
+    return drawn_keys(tuple(result.one()))
+
+
+async def _drawn_keys(row: Awaitable[Any]) -> Sequence[int] | None:
+    return drawn_keys(tuple(await row))
+
+
+def drawn_keys(row: tuple[Any, ...]) -> Sequence[int] | None:
+    """The keys of a ``_DRAW_SQL`` result row (lowest, highest, count, the keys if not one
+    run); ``None`` when the key has no sequence to draw from."""
+    lowest, highest, _count, keys = row
+    if lowest is None:
         return None
-    return drawn
+    return range(lowest, highest + 1) if keys is None else sorted(keys)

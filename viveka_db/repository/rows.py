@@ -123,8 +123,10 @@ FAST_ATTACH: bool = _fast_attach_verified()
 
 
 def all_same(values: list[Any]) -> bool:
-    """Whether every item of non-empty ``values`` is the very same object (C speed)."""
-    return all(map(is_, values, repeat(values[0])))
+    """Whether every item of non-empty ``values`` is the very same object (C speed; the
+    last item is looked at first, which settles most columns that are not)."""
+    first = values[0]
+    return values[-1] is first and all(map(is_, values, repeat(first)))
 
 
 class DefaultContext:
