@@ -22,7 +22,7 @@ import pytest
 from tests.cache.conftest import dispose_cache, unique_namespace, until
 from viveka_db import CacheSettings, cache_evict, cacheable, get_cache
 from viveka_db.cache import current, setup
-from viveka_db.cache.invalidation import channel_for, parse_invalidation
+from viveka_db.cache.invalidation import InvalidationListener, channel_for, parse_invalidation
 from viveka_db.cache.near import PREFIX_SLACK, NearCache
 from viveka_db.cache.redis_cache import RedisCache
 
@@ -195,6 +195,29 @@ def test_published_keys_parse_back_to_prefix_and_key() -> None:
     assert parse_invalidation("ns", b"ns:{a:b}:~sx%3Ay") == ("a:b", "~sx%3Ay")
     assert parse_invalidation("ns", b"other:{user}:42") is None
     assert channel_for("ns") == "ns:~invalidate"
+
+
+async def test_a_listener_that_cannot_subscribe_for_other_reasons_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A network failure is retried quietly; anything else (here a broken client) would be
+    retried forever without a word, so it is logged, by type only (no message: settings
+    may hold a password), and the near-cache stays unused."""
+
+    class Misconfigured:  # neither a plain client nor a working cluster client
+        async def initialize(self) -> None:
+            raise TypeError("password=hunter2 is not a valid setting")
+
+    store = NearCache(max_entries=10, ttl=1.0)
+    listener = InvalidationListener(Misconfigured(), "ns", store, retry_delay=0.01)  # type: ignore[arg-type]
+    with caplog.at_level("ERROR", logger="viveka_db.cache"):
+        listener.start()
+        await until(lambda: bool(caplog.records), 5)
+        await listener.stop()
+    record = caplog.records[0]
+    assert record.levelname == "ERROR" and "failed (TypeError)" in record.getMessage()
+    assert "hunter2" not in caplog.text
+    assert not store.trusted and listener.subscriptions == 0
 
 
 # -- two processes ------------------------------------------------------------------------

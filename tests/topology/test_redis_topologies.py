@@ -55,8 +55,6 @@ def service(database: Database) -> tuple[Any, Any, Any]:
     return get, put_all, put_one
 
 
-
-
 async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> float:
     started = time.monotonic()
     while not await check():
@@ -124,6 +122,62 @@ async def test_a_cluster_failover_needs_no_help(
         await eventually(caching_again)
     finally:
         await cache.close()
+
+
+async def test_the_near_cache_on_a_redis_cluster(
+    redis_cluster: servers.RedisProcesses, restore_cache: None
+) -> None:
+    """Evictions published on any master reach the near-cache subscribed on one node, over
+    the cluster bus; a lost subscription drops it until it is subscribed again, on the next
+    node."""
+    namespace = f"n{time.time_ns()}"
+    near = RedisCache(CLUSTER_URL, namespace=namespace, near=True, socket_timeout=1.0)
+    other = RedisCache(CLUSTER_URL, namespace=namespace)  # another process, no near-cache
+    listener, store = near.listener, near.near
+    assert listener is not None and store is not None
+    try:
+        assert await listener.wait_subscribed(10) and listener.node is not None
+        prefixes = [f"p{i}" for i in range(12)]
+        masters = {await master_of(near, near.key_for(prefix, "1")) for prefix in prefixes}
+        assert len(masters) == 3  # published on every master, subscribed on one node only
+        for prefix in prefixes:
+            _, stamp = await near.read(prefix, "1")
+            assert await near.write(prefix, "1", prefix.encode(), 60, stamp)
+        for prefix in prefixes:
+            assert (await near.read(prefix, "1"))[0] == prefix.encode()
+        assert store.hits == len(prefixes)
+        for number, prefix in enumerate(prefixes):
+            if number % 2:
+                await other.evict_prefix(prefix)
+            else:
+                await other.evict_key(prefix, "1")
+
+        async def all_invalidated() -> bool:
+            return store.invalidations >= len(prefixes)
+
+        await eventually(all_invalidated, 5)
+        for prefix in prefixes:
+            assert (await near.read(prefix, "1"))[0] is None
+        first_node, client_id = listener.node, listener.client_id
+        port = int(first_node.rsplit(":", 1)[1])
+        assert servers.redis_cli(port, "client", "kill", "id", str(client_id)) == "1"
+
+        async def dropped() -> bool:
+            return not store.trusted
+
+        await eventually(dropped, 5)
+        assert len(store) == 0
+        assert await listener.wait_subscribed(10) and listener.node != first_node
+    finally:
+        await other.close()
+        await near.close()
+
+
+async def master_of(cache: RedisCache, key: str) -> str:
+    slot = await cache.client.cluster_keyslot(key)  # type: ignore[union-attr]
+    node = cache.client.get_node_from_key(key)  # type: ignore[union-attr]
+    assert node is not None, slot
+    return str(node.name)
 
 
 def _replica_serving(slot: int) -> int:

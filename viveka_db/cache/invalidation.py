@@ -13,6 +13,12 @@ seconds); then it is dropped, and refilled only after a new subscription is conf
 Client-side tracking (RESP3) was the alternative; it needs every pooled connection to
 redirect its tracking to the listener, re-established on every reconnect, which redis-py's
 asyncio pool does not do for us. One channel per namespace does not.
+
+On a Redis Cluster a published message reaches the subscribers of every node over the
+cluster bus, so the listener subscribes on one node, the next one in turn after each lost
+connection. A node that stays reachable while its cluster-bus link to the publishing node
+is cut misses what that node publishes until the cluster fails one of them over; for that
+window only ``near_ttl`` bounds how long a near entry is served.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.cache.near import NearCache
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["GENERATION_TOKEN", "InvalidationListener", "channel_for", "parse_invalidation"]
 
@@ -33,6 +41,12 @@ logger = logging.getLogger("viveka_db.cache")
 
 GENERATION_TOKEN = "~g"
 """The key part of a prefix's generation key (never a key token: those tag ``~``)."""
+
+
+def _is_redis_error(exc: Exception) -> bool:
+    from redis.exceptions import RedisError
+
+    return isinstance(exc, RedisError)
 
 
 def channel_for(namespace: str) -> str:
@@ -58,12 +72,13 @@ class InvalidationListener:
 
     ``start()`` (idempotent, needs a running loop) launches the task; ``near`` becomes
     trusted once the subscription is confirmed and is dropped whenever it is lost.
-    ``client_id`` is the listening connection's Redis client id (``None`` if unknown).
+    ``client_id`` is the listening connection's Redis client id (``None`` if unknown);
+    on a cluster, on the node ``node``.
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisCluster,
         namespace: str,
         near: NearCache,
         *,
@@ -81,7 +96,11 @@ class InvalidationListener:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed = asyncio.Event()
+        self._attempts = 0
+        """Subscription attempts so far (picks the cluster node to try next)."""
         self.client_id: int | None = None
+        self.node: str | None = None
+        """``host:port`` of the cluster node subscribed on (``None`` for a plain client)."""
         self.subscriptions = 0
         """Confirmed subscriptions so far (1 + the number of reconnects)."""
 
@@ -144,9 +163,19 @@ class InvalidationListener:
                 self._namespace,
                 type(exc).__name__,
             )
+        elif not isinstance(exc, OSError | TimeoutError) and not _is_redis_error(exc):
+            # not a network failure: retrying will not help, and nothing else would say so
+            logger.error(
+                "near-cache invalidation listener of namespace %r failed (%s); the "
+                "near-cache stays unused",
+                self._namespace,
+                type(exc).__name__,
+            )
+            frames = "".join(traceback.format_tb(exc.__traceback__))  # no message: no values
+            logger.debug("near-cache invalidation listener failed at:\n%s", frames)
 
     async def _listen(self) -> None:
-        client: Any = self._client
+        client, own_client = await self._subscriber_client()
         pubsub: Any = client.pubsub()
         try:
             await pubsub.connect()
@@ -166,6 +195,30 @@ class InvalidationListener:
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+            if own_client:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _subscriber_client(self) -> tuple[Any, bool]:
+        """The client to subscribe with, and whether it was made here (then closed here).
+
+        A plain client subscribes itself. For a cluster, a client of one node (public
+        ``ClusterNode`` fields: its address and its connection settings), the nodes taken
+        in turn so that a node that went away is not tried twice in a row.
+        """
+        from redis.asyncio import ConnectionPool, Redis
+
+        client: Any = self._client
+        self._attempts += 1
+        if isinstance(client, Redis):
+            return client, False
+        await client.initialize()
+        nodes: list[Any] = client.get_nodes()
+        node = nodes[self._attempts % len(nodes)]
+        self.node = f"{node.host}:{node.port}"
+        settings: dict[str, Any] = {**node.connection_kwargs, "host": node.host, "port": node.port}
+        pool = ConnectionPool(connection_class=node.connection_class, **settings)
+        return Redis.from_pool(pool), True  # closing the client closes its pool
 
     async def _consume(self, pubsub: Any) -> None:
         near = self._near

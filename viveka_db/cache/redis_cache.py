@@ -207,13 +207,6 @@ class RedisCache(CacheBackend):
         self._near: NearCache | None = None
         self._listener: InvalidationListener | None = None
         if near:
-            from redis.asyncio import Redis as PlainRedis
-
-            if not isinstance(client, PlainRedis):  # a RedisCluster: no pub/sub listener yet
-                raise ValueError(
-                    "the near-cache ([cache] near = true) needs a redis:// or "
-                    "redis+sentinel:// URL; on redis+cluster:// set near = false"
-                )
             self._near = NearCache(max_entries=near_max_entries, ttl=near_ttl)
             self._listener = InvalidationListener(client, namespace, self._near)
         self._timeout = socket_timeout
