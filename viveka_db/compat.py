@@ -80,9 +80,9 @@ def detached_entity_private(
     every entity it returns.
     """
     instance = mapper.class_manager.new_instance()
-    state = instance_state(instance)
-    state.dict.update(values)
-    state.key = mapper.identity_key_from_primary_key(tuple(values[key] for key in primary_key))
+    instance.__dict__.update(values)  # the state's dict (``state.dict``), without the lookup
+    identity = tuple(map(values.__getitem__, primary_key))
+    instance_state(instance).key = mapper.identity_key_from_primary_key(identity)
     return instance
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, String, Uuid
+from sqlalchemy import JSON, DateTime, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db import (
@@ -33,6 +33,16 @@ class CacheUser(VivekaDbBase):
         DateTime(), default=lambda: dt.datetime(2024, 5, 17, 12, 30, 15, 123000)
     )
     ref: Mapped[uuid.UUID] = mapped_column(Uuid(), default=uuid.uuid4)
+
+
+@entity
+@table("cache_docs")
+class CacheDoc(VivekaDbBase):
+    """An entity with a mutable (JSON) column: its cached copies must never share it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 Hook = Callable[[], Awaitable[None]]

@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import inspect as sa_inspect
 
 from tests.cache.conftest import until
+from tests.cache.models import CacheDoc, CacheUser
 from viveka_db import cache_evict, cacheable, get_cache
+from viveka_db.cache import serializer
 from viveka_db.cache.backend import CacheBackend
 
 
@@ -56,6 +59,40 @@ async def test_a_hit_returns_a_copy_the_caller_may_mutate(cache: CacheBackend) -
     second = await load(1)
     second.items.append(100)
     assert (await load(1)) == Box([1])
+
+
+async def test_entity_hits_are_new_instances_that_share_nothing(cache: CacheBackend) -> None:
+    """Backends that keep payloads in memory rebuild entities from decoded values instead
+    of parsing again; every hit is still a detached instance of its own."""
+    joined = dt.datetime(2024, 5, 17, 12, 30, 15, 123000)
+    ref = uuid.uuid4()
+    serializer._reusable.clear()  # only what this test decodes
+
+    @cacheable("copies_user")
+    async def load_user(user_id: int) -> CacheUser:
+        return CacheUser(id=user_id, name="Ada", balance=Decimal("1.50"), joined=joined, ref=ref)
+
+    @cacheable("copies_doc")
+    async def load_doc(doc_id: int) -> CacheDoc:
+        return CacheDoc(id=doc_id, title="t", data={"tags": ["a"]})
+
+    await load_user(1)
+    hits = [await load_user(1) for _ in range(3)]
+    assert len({id(hit) for hit in hits}) == 3
+    hits[0].name = "changed"
+    again = await load_user(1)
+    expected = ("Ada", Decimal("1.50"), joined, ref)
+    assert (again.name, again.balance, again.joined, again.ref) == expected
+    states = [sa_inspect(hit) for hit in hits]
+    assert all(state.detached and state.key == (CacheUser, (1,), None) for state in states)
+
+    await load_doc(1)
+    first = await load_doc(1)
+    first.data["tags"].append("b")
+    assert (await load_doc(1)).data == {"tags": ["a"]}
+    reused = {plan.cls for _, plan, _ in serializer._reusable.values()}
+    assert (CacheUser in reused) is cache.stable_payloads  # the rebuild path was taken
+    assert CacheDoc not in reused  # a mutable column is never shared: parsed every time
 
 
 async def test_an_unserialisable_result_is_returned_not_cached_and_logged_once(

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import inspect
 
 from tests.cache.models import CacheUser, column_values
+from viveka_db.cache import serializer
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
 
 
@@ -183,3 +184,26 @@ def test_a_pickle_payload_is_never_executed() -> None:
     with pytest.raises(CorruptPayloadError):
         loads(pickle.dumps(Boom()))
     assert not hasattr(builtins, "VIVEKA_PWNED")
+
+
+def test_reused_decoding_is_bounded_and_keyed_by_the_very_payload() -> None:
+    """``loads(reuse=True)`` keeps the decoded values of at most ``REUSE_LIMIT`` payloads,
+    and only an identical ``bytes`` object finds them: an equal copy is parsed again."""
+    serializer._reusable.clear()
+    joined = dt.datetime(2024, 1, 2, 3, 4, 5)
+
+    def user(i: int) -> CacheUser:
+        ref = uuid.UUID(int=i)
+        return CacheUser(id=i, name=f"u{i}", balance=Decimal(i), joined=joined, ref=ref)
+
+    payloads = [dumps(user(i)) for i in range(serializer.REUSE_LIMIT + 50)]
+    for payload in payloads:
+        assert loads(payload, reuse=True).id == int(orjson.loads(payload)["v"]["id"])
+    assert len(serializer._reusable) == serializer.REUSE_LIMIT
+    last = payloads[-1]
+    assert id(payloads[0]) not in serializer._reusable  # the oldest went first
+    copy = bytes(bytearray(last))
+    assert copy == last and copy is not last
+    assert loads(copy, reuse=True).name == loads(last, reuse=True).name == f"u{len(payloads) - 1}"
+    assert serializer._reusable[id(last)][0] is last
+    serializer._reusable.clear()

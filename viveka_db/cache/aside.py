@@ -173,6 +173,11 @@ def cached(
                 return await fn(*args, **kwargs)
             if scope.has_session:  # may see its own uncommitted rows: never shares a load
                 return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
+        held = backend.peek(prefix, key)  # a hit in process memory: nothing to wait for
+        if held is not None:
+            value = _decoded_hit(backend, prefix, held, report=False)  # reported on the read
+            if value is not _NOTHING:
+                return value
         flight_key = (id(backend), prefix, key)
         flight = _flights.get(flight_key)
         epoch = _epochs.get(prefix, 0)
@@ -190,6 +195,20 @@ def cached(
         return value
 
     return call
+
+
+def _decoded_hit(backend: CacheBackend, prefix: str, payload: bytes, *, report: bool = True) -> Any:
+    """A hit's value, counted; ``_NOTHING`` if it cannot be read (counted and logged as
+    corrupt when ``report``)."""
+    try:
+        value = loads(payload, reuse=backend.stable_payloads)
+    except CorruptPayloadError as exc:
+        if report:
+            _corrupt(backend, prefix, exc)
+        return _NOTHING
+    backend.counters.hits += 1
+    record_cache_request("hit")
+    return value
 
 
 async def _follow(
@@ -240,13 +259,8 @@ async def _read_through(
         _backend_failed(backend, "read", exc)
         payload, stamp = None, None
     if payload is not None:
-        try:
-            value = loads(payload)
-        except CorruptPayloadError as exc:
-            _corrupt(backend, prefix, exc)
-        else:
-            counters.hits += 1
-            record_cache_request("hit")
+        value = _decoded_hit(backend, prefix, payload)
+        if value is not _NOTHING:
             return value, payload
     counters.misses += 1
     failed = counters.errors + counters.short_circuits != failures

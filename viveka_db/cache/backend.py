@@ -80,6 +80,10 @@ class CacheBackend(ABC):
 
     namespace: str = "viveka"
     default_ttl: float = 3600.0
+    stable_payloads: bool = False
+    """Whether ``read`` may return the very ``bytes`` object an earlier read returned (a
+    store in process memory): decoding may then reuse work (:func:`~viveka_db.cache.
+    serializer.loads`)."""
 
     def __init__(self) -> None:
         self.counters = CacheCounters()
@@ -87,6 +91,16 @@ class CacheBackend(ABC):
     @abstractmethod
     async def read(self, prefix: str, key: str) -> Lookup:
         """The payload stored under ``(prefix, key)`` (``None`` on a miss) and the stamp seen."""
+
+    def peek(self, prefix: str, key: str) -> bytes | None:
+        """The payload held *in this process* for ``(prefix, key)``, without waiting for
+        anything; ``None`` when there is none (then ``read`` asks the store).
+
+        What ``read`` would return as a hit from process memory (an in-process cache, a
+        near-cache): ``@cacheable`` takes it before any single-flight bookkeeping, which
+        only a read that waits needs. Nothing in process memory by default.
+        """
+        return None
 
     @abstractmethod
     async def write(

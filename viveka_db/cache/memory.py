@@ -37,6 +37,8 @@ class MemoryCache(CacheBackend):
     read before it, which must exceed the longest load that could race with it.
     """
 
+    stable_payloads = True
+
     def __init__(
         self,
         *,
@@ -64,7 +66,13 @@ class MemoryCache(CacheBackend):
     def __repr__(self) -> str:
         return f"MemoryCache(max_entries={self.max_entries}, entries={len(self._entries)})"
 
+    def peek(self, prefix: str, key: str) -> bytes | None:
+        return self._lookup(prefix, key)[0]
+
     async def read(self, prefix: str, key: str) -> Lookup:
+        return self._lookup(prefix, key)
+
+    def _lookup(self, prefix: str, key: str) -> Lookup:
         generation = self._generations.get(prefix, 0)
         entry = self._entries.get((prefix, key))
         if entry is None:

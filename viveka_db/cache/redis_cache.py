@@ -247,6 +247,11 @@ class RedisCache(CacheBackend):
         return self._near
 
     @property
+    def stable_payloads(self) -> bool:  # type: ignore[override]
+        """With a near-cache, hits return the payload object it holds."""
+        return self._near is not None
+
+    @property
     def listener(self) -> InvalidationListener | None:
         """What keeps the near-cache subscribed to other processes' evictions."""
         return self._listener
@@ -284,14 +289,26 @@ class RedisCache(CacheBackend):
 
     # -- operations -----------------------------------------------------------------------
 
+    def peek(self, prefix: str, key: str) -> bytes | None:
+        near = self._near
+        if near is None:
+            return None
+        held = self._near_hit(near, prefix, key)
+        return None if held is None else held[0]
+
+    def _near_hit(self, near: NearCache, prefix: str, key: str) -> Lookup | None:
+        """The near-cache's entry, if it holds one it trusts (starting its listener on this
+        event loop first, so that one is being kept trustworthy)."""
+        listener = self._listener
+        assert listener is not None
+        if listener.running_loop is not asyncio.get_running_loop():
+            listener.start()
+        return near.get(prefix, key)
+
     async def read(self, prefix: str, key: str) -> Lookup:
         near = self._near
         if near is not None:
-            listener = self._listener
-            assert listener is not None
-            if listener.running_loop is not asyncio.get_running_loop():
-                listener.start()
-            held = near.get(prefix, key)
+            held = self._near_hit(near, prefix, key)
             if held is not None:
                 return held
         if self._pending_prefixes:

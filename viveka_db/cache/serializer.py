@@ -64,14 +64,48 @@ def dumps(value: Any) -> bytes:
         raise UnserializableError(str(exc)) from exc
 
 
-def loads(payload: bytes) -> Any:
-    """The value ``payload`` holds; :class:`CorruptPayloadError` for anything unexpected."""
+def loads(payload: bytes, *, reuse: bool = False) -> Any:
+    """The value ``payload`` holds; :class:`CorruptPayloadError` for anything unexpected.
+
+    ``reuse``: the caller may pass this very ``bytes`` object again (a backend that keeps
+    payloads in process memory, :attr:`~viveka_db.cache.backend.CacheBackend.stable_payloads`).
+    An entity whose column values are all immutable is then rebuilt from its decoded
+    values the next time, without parsing: every call still returns a new instance.
+    """
+    if reuse:
+        known = _reusable.get(id(payload))
+        if known is not None and known[0] is payload:
+            return _entity_from(known[1], known[2])
     try:
-        return _decode(orjson.loads(payload))
+        tree: Any = orjson.loads(payload)
+        node = cast("dict[str, Any]", tree) if type(tree) is dict else None  # pyright: ignore[reportUnknownArgumentType]
+        if reuse and node is not None and node.get(_TAG) == "orm" and "r" not in node:
+            plan, values = _entity_values(node)
+            if all(type(value) in _IMMUTABLE for value in values.values()):
+                _remember(payload, plan, values)
+            return _entity_from(plan, values)
+        return _decode(tree)
     except CorruptPayloadError:
         raise
     except Exception as exc:
         raise CorruptPayloadError(f"{type(exc).__name__}: {exc}") from None
+
+
+REUSE_LIMIT = 4096
+"""How many payloads :func:`loads` keeps the decoded values of (oldest forgotten first)."""
+_reusable: dict[int, tuple[bytes, _EntityPlan, dict[str, Any]]] = {}
+"""By ``id(payload)``; the entry holds the payload itself, so the id cannot be reused."""
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, Decimal, uuid.UUID}
+    | {dt.datetime, dt.date, dt.time, dt.timedelta}
+)
+"""Value types a rebuilt entity may share with the next one (enums are decoded per call)."""
+
+
+def _remember(payload: bytes, plan: _EntityPlan, values: dict[str, Any]) -> None:
+    if len(_reusable) >= REUSE_LIMIT:
+        del _reusable[next(iter(_reusable))]
+    _reusable[id(payload)] = (payload, plan, values)
 
 
 # -- encoding -----------------------------------------------------------------------------
@@ -251,11 +285,17 @@ def _entity_plan(name: object) -> _EntityPlan:
 
 
 def _decode_entity(node: dict[str, Any]) -> Any:
-    """A detached instance holding every column value, as if loaded and then detached.
+    """A detached instance holding every column value, as if loaded and then detached."""
+    plan, values = _entity_values(node)
+    instance = _entity_from(plan, values)
+    related = node.get("r")
+    if related is not None:
+        _restore_relationships(instance, plan, related)
+    return instance
 
-    :func:`viveka_db.compat.detached_entity` builds it (the version-checked fast path, or
-    ``make_transient_to_detached``).
-    """
+
+def _entity_values(node: dict[str, Any]) -> tuple[_EntityPlan, dict[str, Any]]:
+    """The entity class's plan and the decoded column values of an entity node."""
     name = node.get("c")
     plan = _entity_plans.get(name) if isinstance(name, str) else None
     if plan is None:
@@ -267,11 +307,16 @@ def _decode_entity(node: dict[str, Any]) -> Any:
     for key, value in values.items():
         if type(value) is dict or type(value) is list:
             values[key] = _decode(value)
-    instance = detached_entity(plan.mapper, plan.primary_key, values)
-    related = node.get("r")
-    if related is not None:
-        _restore_relationships(instance, plan, related)
-    return instance
+    return plan, values
+
+
+def _entity_from(plan: _EntityPlan, values: dict[str, Any]) -> Any:
+    """A new detached instance holding a copy of ``values``.
+
+    :func:`viveka_db.compat.detached_entity` builds it (the version-checked fast path, or
+    ``make_transient_to_detached``).
+    """
+    return detached_entity(plan.mapper, plan.primary_key, values)
 
 
 def _restore_relationships(instance: Any, plan: _EntityPlan, related: object) -> None:
