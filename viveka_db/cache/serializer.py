@@ -20,6 +20,7 @@ miss.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import math
@@ -104,7 +105,9 @@ _IMMUTABLE = frozenset(
 
 def _remember(payload: bytes, plan: _EntityPlan, values: dict[str, Any]) -> None:
     if len(_reusable) >= REUSE_LIMIT:
-        del _reusable[next(iter(_reusable))]
+        # another thread (an event loop of its own) may be trimming at the same moment
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _reusable[next(iter(_reusable))]
     _reusable[id(payload)] = (payload, plan, values)
 
 

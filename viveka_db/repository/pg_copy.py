@@ -238,14 +238,14 @@ async def _draw_keys(conn: AsyncConnection, plan: BulkPlan, count: int) -> Seque
         text(_DRAW_SQL),
         {"table": table_name, "column": column.name, "count": count},
     )
-    return drawn_keys(tuple(result.one()))
+    return _keys_from_row(tuple(result.one()))
 
 
 async def _drawn_keys(row: Awaitable[Any]) -> Sequence[int] | None:
-    return drawn_keys(tuple(await row))
+    return _keys_from_row(tuple(await row))
 
 
-def drawn_keys(row: tuple[Any, ...]) -> Sequence[int] | None:
+def _keys_from_row(row: tuple[Any, ...]) -> Sequence[int] | None:
     """The keys of a ``_DRAW_SQL`` result row (lowest, highest, count, the keys if not one
     run); ``None`` when the key has no sequence to draw from."""
     lowest, highest, _count, keys = row
