@@ -72,13 +72,14 @@ def engine_options() -> dict[str, object]:
 
 
 class IdCycle:
-    """Primary keys 1..ROWS in turn: every arm reads the same rows in the same order."""
+    """Keys 1..size (default ``ROWS``) in turn: every arm reads the same rows in the same
+    order."""
 
-    def __init__(self) -> None:
-        self.next = 0
+    def __init__(self, size: int = ROWS) -> None:
+        self.size, self.next = size, 0
 
     def __call__(self) -> int:
-        self.next = self.next % ROWS + 1
+        self.next = self.next % self.size + 1
         return self.next
 
 

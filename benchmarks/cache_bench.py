@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends import PG_URL, db_config, server_up
+from backends import PG_URL, IdCycle, db_config, server_up
 from harness import ArmResult, bench, run_interleaved, target_line
 from viveka_db import (
     DatabaseSessionFactory,
@@ -72,15 +72,6 @@ class UserRepo(DbRepo[CachedUser]):
         return await self.get_by_id(user_id)
 
 
-class Cycle:
-    def __init__(self, size: int) -> None:
-        self.size, self.next = size, 0
-
-    def __call__(self) -> int:
-        self.next = self.next % self.size + 1
-        return self.next
-
-
 # -- 1. hit vs raw GET vs PostgreSQL ------------------------------------------------------
 
 
@@ -90,7 +81,7 @@ async def hit_tables(repo: UserRepo, cache: RedisCache, raw: Redis) -> list[list
         await repo.cached(i)
     keys = [cache.key_for("bench_user", str(i)) for i in range(1, IDS + 1)]
     size = len(await raw.get(keys[0]) or b"")
-    ids_raw, ids_hit, ids_tx, ids_pg = Cycle(IDS), Cycle(IDS), Cycle(IDS), Cycle(IDS)
+    ids_raw, ids_hit, ids_tx, ids_pg = IdCycle(IDS), IdCycle(IDS), IdCycle(IDS), IdCycle(IDS)
 
     async def raw_get() -> object:
         value = await raw.get(keys[ids_raw() - 1])
@@ -311,7 +302,7 @@ async def measure_eviction(cache: RedisCache, client: Redis) -> None:
     for i in range(IDS):
         await cached(i)
     keys = [cache.key_for("evicted", str(i)) for i in range(IDS)]
-    ids_get, ids_loads, ids_hit = Cycle(IDS), Cycle(IDS), Cycle(IDS)
+    ids_get, ids_loads, ids_hit = IdCycle(IDS), IdCycle(IDS), IdCycle(IDS)
 
     async def plain_get() -> object:
         return await client.get(keys[ids_get() - 1])

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backends import server_up
+from backends import IdCycle, server_up
 from harness import ArmResult, bench, target_line
 from viveka_db import RedisCache, VivekaDbBase, cacheable, entity, table, use_cache
 
@@ -54,15 +54,6 @@ def user(i: int) -> NearUser:
     return NearUser(id=i, name=f"user {i}", email=f"user{i}@example.com", bio="b" * 180)
 
 
-class Cycle:
-    def __init__(self, size: int) -> None:
-        self.size, self.next = size, 0
-
-    def __call__(self) -> int:
-        self.next = self.next % self.size + 1
-        return self.next
-
-
 async def hit_tables(redis_url: str, namespace: str) -> None:
     plain = RedisCache(redis_url, namespace=namespace, socket_timeout=1.0)
     near = RedisCache(redis_url, namespace=namespace, socket_timeout=1.0, near=True)
@@ -78,7 +69,7 @@ async def hit_tables(redis_url: str, namespace: str) -> None:
         await load(i)
     keys = [plain.key_for("bench_near", str(i)) for i in range(1, IDS + 1)]
     size = len(await raw.get(keys[0]) or b"")
-    ids_raw, ids_hit, ids_near = Cycle(IDS), Cycle(IDS), Cycle(IDS)
+    ids_raw, ids_hit, ids_near = IdCycle(IDS), IdCycle(IDS), IdCycle(IDS)
 
     async def raw_get() -> object:
         value = await raw.get(keys[ids_raw() - 1])
@@ -115,7 +106,7 @@ async def hit_tables(redis_url: str, namespace: str) -> None:
     # near miss: the entry is in Redis; the near-cache is emptied before every read
     store = near.near
     assert store is not None
-    ids_miss = Cycle(IDS)
+    ids_miss = IdCycle(IDS)
 
     async def near_miss() -> object:
         use_cache(near)
