@@ -33,10 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from viveka_db.compat import copy_with_codecs
-from viveka_db.repository.pg_copy_codecs import codec_statement, shared_timestamp_columns
+from viveka_db.repository.pg_copy_codecs import (
+    base_type,
+    codec_statement,
+    shared_timestamp_columns,
+)
 from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
 from viveka_db.telemetry.statements import driver_statement
 
@@ -77,19 +80,13 @@ _DRAW_SQL_NUMBERED = (
 """The same for asyncpg directly (numbered parameters)."""
 
 
-def _base_type(type_: TypeEngine[Any], dialect: Dialect) -> TypeEngine[Any]:
-    while isinstance(type_, TypeDecorator):
-        type_ = type_.load_dialect_impl(dialect)
-    return type_
-
-
 def copy_supported(plan: BulkPlan, dialect: Dialect) -> bool:
     """Whether every column of ``plan`` can be written with binary ``COPY``."""
     cache_key = (plan, dialect.name)
     known = _supported.get(cache_key)
     if known is None:
         known = dialect.driver == "asyncpg" and all(
-            isinstance(_base_type(col.type, dialect), _COPY_SAFE) for col in plan.columns
+            isinstance(base_type(col.type, dialect), _COPY_SAFE) for col in plan.columns
         )
         _supported[cache_key] = known
     return known

@@ -31,7 +31,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from viveka_db.compat import asyncpg_copy_codecs_verified
 from viveka_db.repository.rows import all_same
 
-__all__ = ["codec_statement", "shared_timestamp_columns", "timestamp_microseconds"]
+__all__ = ["base_type", "codec_statement", "shared_timestamp_columns", "timestamp_microseconds"]
 
 _PG_EPOCH = datetime(2000, 1, 1)  # the naive epoch of ``timestamp``
 _PG_EPOCH_UTC = datetime(2000, 1, 1, tzinfo=UTC)
@@ -56,10 +56,11 @@ def timestamp_microseconds(value: object, pg_type: str) -> int | None:
     return None
 
 
-def _is_datetime(type_: TypeEngine[Any], dialect: Dialect) -> bool:
+def base_type(type_: TypeEngine[Any], dialect: Dialect) -> TypeEngine[Any]:
+    """The type a column's values reach the driver as (``TypeDecorator`` layers removed)."""
     while isinstance(type_, TypeDecorator):
         type_ = type_.load_dialect_impl(dialect)
-    return isinstance(type_, DateTime)
+    return type_
 
 
 def shared_timestamp_columns(
@@ -71,7 +72,7 @@ def shared_timestamp_columns(
         for position, (column, column_values) in enumerate(zip(columns, values, strict=True))
         if column_values
         and isinstance(column_values[0], datetime)
-        and _is_datetime(column.type, dialect)
+        and isinstance(base_type(column.type, dialect), DateTime)
         and all_same(column_values)
     ]
 
