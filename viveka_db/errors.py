@@ -12,6 +12,10 @@ Hierarchy::
     │                               (also SQLAlchemy's StaleDataError)
     ├── EntityNotFoundError         get_or_raise() found no row (also a LookupError)
     ├── LazyLoadError               an unloaded relationship touched where it cannot load
+    ├── SchemaError                 a table or column the database does not have
+    ├── NoTenantError               tenant-scoped work with no current tenant
+    ├── TenantMismatchError         a write of a row that belongs to another tenant
+    ├── LockTimeoutError            a lock was not granted within its timeout (also a TimeoutError)
     ├── DatabaseError               a mapped driver error (also the SQLAlchemy class it replaces)
     │   ├── ConstraintViolationError        .constraint, .columns, .table
     │   │   ├── DuplicateKeyError           unique / primary key
@@ -30,6 +34,7 @@ Hierarchy::
         ├── IllegalTransactionStateError  NEVER inside a transaction
         ├── UnexpectedRollbackError       commit asked for, but the transaction was rollback-only
         ├── ReadOnlyTransactionError      a flush inside a read-only transaction
+        ├── NoTransactionError            work that needs a transaction ran outside one
         └── TransactionTimeoutError       the work ran past ``timeout`` (also a TimeoutError)
 
 Messages say what was wrong, what is valid and how to fix it; they never contain
@@ -53,6 +58,11 @@ __all__ = [
     "EntityNotFoundError",
     "ForeignKeyViolationError",
     "LazyLoadError",
+    "LockTimeoutError",
+    "NoTenantError",
+    "NoTransactionError",
+    "SchemaError",
+    "TenantMismatchError",
     "NotNullViolationError",
     "RetryableTransactionError",
     "SerializationFailureError",
@@ -167,6 +177,37 @@ class ReadOnlyTransactionError(TransactionError):
 
 class TransactionTimeoutError(TransactionError, TimeoutError):
     """The transactional work ran longer than its ``timeout`` and was rolled back."""
+
+
+class NoTransactionError(TransactionError):
+    """Work that must run inside a transaction ran outside every boundary.
+
+    Raised by ``publish`` outside a transaction, and by a write outside any boundary when
+    ``[database] implicit_transactions = forbid``.
+    """
+
+
+class SchemaError(VivekaDbError):
+    """The database lacks a table or column the entities map.
+
+    The message names the missing object and says how to create it (``viveka-db db upgrade``).
+    """
+
+
+class NoTenantError(VivekaDbError, LookupError):
+    """Work on a tenant-scoped entity ran with no current tenant.
+
+    Use ``with tenant(tid):``, a ``DbMiddleware(tenant_resolver=...)``, or, for jobs that
+    must see every tenant, ``with all_tenants():``.
+    """
+
+
+class TenantMismatchError(VivekaDbError, PermissionError):
+    """A write of a row whose tenant is not the current tenant."""
+
+
+class LockTimeoutError(VivekaDbError, TimeoutError):
+    """A row or advisory lock was not granted within its timeout."""
 
 
 class EntityNotFoundError(VivekaDbError, LookupError):
