@@ -7,6 +7,7 @@ dialect defaults is easy to find, and so every message that shows a URL goes thr
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
@@ -58,13 +59,33 @@ SYNC_DRIVERS: dict[str, str] = {
 }
 
 
+_SECRET_PARAMETER = re.compile(
+    r"([?&;][^=&;#]*(?:password|passwd|pwd|secret|token|credential)[^=&;#]*=)[^&;#]*",
+    re.IGNORECASE,
+)
+"""A query parameter that carries a secret: ``?password=``, ``passwd``/``pwd`` (MySQL
+drivers), ``sentinel_password``, ``sslpassword``, ``ssl_keyfile_password``, tokens..."""
+
+
 def mask_url(url: str | URL) -> str:
-    """Render ``url`` with its password replaced by ``***`` (safe for logs and errors)."""
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-    except (ArgumentError, ValueError):  # e.g. a non-numeric port
-        return "<unparseable URL>"
-    return parsed.render_as_string(hide_password=True)
+    """``url`` rendered with every secret replaced by ``***``: the password of its user info
+    and every query parameter that carries one (``?password=``, ``?passwd=``,
+    ``?sentinel_password=``, ...). The one masking rule for every URL the library prints
+    (database and cache URLs, in logs, reprs, errors and health output).
+
+    Textual, so it also masks what no URL parser accepts (a multi-host
+    ``redis+cluster://:pw@h1:1,h2:2``, a non-numeric port), and it never raises.
+    """
+    text = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        query = rest.find("?")
+        head, tail = (rest, "") if query < 0 else (rest[:query], rest[query:])
+        userinfo, at, hosts = head.rpartition("@")  # the last @ before the query
+        if at and ":" in userinfo:
+            head = f"{userinfo.partition(':')[0]}:***@{hosts}"
+        text = f"{scheme}{sep}{head}{tail}"
+    return _SECRET_PARAMETER.sub(r"\1***", text)
 
 
 def build_url(settings: DatabaseSettings) -> URL:
