@@ -9,21 +9,25 @@ from __future__ import annotations
 import typing
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import false
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.decorator.transactional import SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
+from viveka_db.repository.column_types import NO_MATCH, storable
 from viveka_db.repository.lazy_guard import watch_entity
 
-__all__ = ["RepositoryBase", "T"]
+__all__ = ["RepositoryBase", "T", "model_from_generic"]
 
 T = TypeVar("T")
 
 
-def _model_from_generic(cls: type) -> type[Any] | None:
+def model_from_generic(cls: type) -> type[Any] | None:
     """``class UserRepo(DbRepo[User])`` -> ``User``."""
     for klass in cls.__mro__:
         for base in getattr(klass, "__orig_bases__", ()):
@@ -45,7 +49,7 @@ class RepositoryBase(Generic[T]):
     model: type[T]
 
     def __init__(self, model: type[T] | None = None, *, data_source: str = "default") -> None:
-        resolved = model if model is not None else _model_from_generic(type(self))
+        resolved = model if model is not None else model_from_generic(type(self))
         if resolved is None:
             raise EntityDefinitionError(
                 f"{type(self).__name__} does not know its entity; pass it as "
@@ -93,8 +97,17 @@ class RepositoryBase(Generic[T]):
                     return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
         raise UnknownFieldError(self.model, asked, (prop.key for prop in mapper.column_attrs))
 
-    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
-        """``WHERE`` criteria matching primary key ``ident`` (a value, tuple or dict)."""
+    def dialect(self) -> Dialect | None:
+        """The database dialect of the current session (``None`` if it has no engine)."""
+        try:
+            return self.db.get_bind(self.mapper).dialect
+        except UnboundExecutionError:
+            return None
+
+    def primary_key_values(self, ident: Any) -> list[Any] | None:
+        """The primary key values ``ident`` (a value, tuple or dict) names, as the columns
+        store them; ``None`` when no row can have them (an id outside the column's range,
+        ``"abc"`` for an integer key: see :mod:`~viveka_db.repository.column_types`)."""
         columns = self.mapper.primary_key
         raw: Any = ident  # not narrowed below, so its items stay Any
         values: list[Any]
@@ -109,4 +122,22 @@ class RepositoryBase(Generic[T]):
                 f"{self.model.__name__} has a {len(columns)}-column primary key "
                 f"({', '.join(str(c.key) for c in columns)}); got {ident!r}"
             )
+        dialect = self.dialect()
+        stored = [storable(col, value, dialect) for col, value in zip(columns, values, strict=True)]
+        return None if any(value is NO_MATCH for value in stored) else stored
+
+    async def load_by_key(self, ident: Any) -> T | None:
+        """``session.get`` of primary key ``ident`` (no view criteria; the identity map
+        first); ``None`` without SQL when no row can have that key."""
+        key = self.primary_key_values(ident)
+        if key is None:
+            return None
+        return await self.db.get(self.model, key[0] if len(key) == 1 else tuple(key))
+
+    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
+        """``WHERE`` criteria matching primary key ``ident`` (``FALSE`` if no row can)."""
+        values = self.primary_key_values(ident)
+        if values is None:
+            return [false()]
+        columns = self.mapper.primary_key
         return [col == value for col, value in zip(columns, values, strict=True)]
