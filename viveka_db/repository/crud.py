@@ -117,6 +117,8 @@ class CrudRepository(QueryRepository[T]):
     @transactional
     async def exists(self, id: Any) -> bool:
         """Whether this view has a row with primary key ``id`` (no row is loaded)."""
+        if self.primary_key_values(id) is None:  # no row can have it: no SQL
+            return False
         condition = sa_exists().where(*self.primary_key_criteria(id), *self.visibility_criteria())
         return bool(await self.db.scalar(select(condition)))
 
