@@ -67,14 +67,15 @@ def _sort_list(sort: str | None, sortable: tuple[str, ...] | None) -> list[str] 
     return names or None
 
 
-def _narrowed(cls: type[P], names: tuple[str, ...]) -> type[P]:
-    if not names or not all(isinstance(name, str) and name for name in names):
-        raise TypeError(f"sortable_by() takes one or more field names, got {names!r}")
+def _narrowed(cls: type[P], given: tuple[object, ...]) -> type[P]:
+    names = tuple(name for name in given if isinstance(name, str) and name)
+    if not names or len(names) != len(given):
+        raise TypeError(f"sortable_by() takes one or more field names, got {given!r}")
     description = f"{_SORT_DESCRIPTION} Sortable fields: {', '.join(names)}."
     sort_field = Annotated[str | None, Query(description=description)]
     narrowed = make_dataclass(
         f"{cls.__name__}SortableBy",
-        [("sort", sort_field, field(default=None))],  # type: ignore[arg-type]
+        [("sort", sort_field, field(default=None))],
         bases=(cls,),
         namespace={"sortable": names},
     )

@@ -196,9 +196,12 @@ def _with_dialect(operator: str, dialect: Dialect | None) -> Callable[..., Any]:
     if operator == "not":
         return functools.partial(_bound, not_equal_to, dialect)
     if operator in ("in", "not_in"):
-        build = OPERATORS[operator][1]
-        return lambda column, values: build(column, in_values(column, values, dialect))
+        return functools.partial(_in_bound, OPERATORS[operator][1], dialect)
     return OPERATORS[operator][1]
+
+
+def _in_bound(build: Callable[..., Any], dialect: Dialect | None, column: Any, values: Any) -> Any:
+    return build(column, in_values(column, values, dialect))
 
 
 def _bound(compare: Callable[..., Any], dialect: Dialect | None, column: Any, value: Any) -> Any:

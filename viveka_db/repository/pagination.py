@@ -9,6 +9,7 @@ exports and large tables.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic
@@ -84,8 +85,9 @@ class PagingRepository(QueryRepository[T]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         model = model_from_generic(cls)
-        mapper = None if model is None else sa_inspect(model, raiseerr=False)
-        if "sortable" in vars(cls) and model is not None and isinstance(mapper, Mapper):
+        found: object = None if model is None else sa_inspect(model, raiseerr=False)
+        mapper = typing.cast("Mapper[Any]", found) if isinstance(found, Mapper) else None
+        if "sortable" in vars(cls) and model is not None and mapper is not None:
             try:
                 sortable_keys(model, mapper, cls.sortable)
             except EntityDefinitionError as exc:
