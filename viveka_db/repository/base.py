@@ -13,6 +13,7 @@ from sqlalchemy import false
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import UnboundExecutionError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,6 +64,7 @@ class RepositoryBase(Generic[T]):
                 "repository"
             )
         self.model = typing.cast("type[T]", resolved)
+        self._key_columns = tuple(mapper.primary_key)
         watch_entity(self.mapper)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
@@ -97,19 +99,31 @@ class RepositoryBase(Generic[T]):
                     return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
         raise UnknownFieldError(self.model, asked, (prop.key for prop in mapper.column_attrs))
 
-    def dialect(self) -> Dialect | None:
-        """The database dialect of the current session (``None`` if it has no engine)."""
+    def dialect(self, session: AsyncSession | None = None) -> Dialect | None:
+        """The database dialect of ``session`` (default: the current one; ``None`` if it has
+        no engine)."""
+        if session is None:
+            session = self.db
+        bind = session.bind
+        if bind is not None:
+            return bind.dialect
         try:
-            return self.db.get_bind(self.mapper).dialect
+            return session.get_bind(self.mapper).dialect
         except UnboundExecutionError:
             return None
 
-    def primary_key_values(self, ident: Any) -> list[Any] | None:
+    def primary_key_values(self, ident: Any, dialect: Dialect | None = None) -> list[Any] | None:
         """The primary key values ``ident`` (a value, tuple or dict) names, as the columns
         store them; ``None`` when no row can have them (an id outside the column's range,
-        ``"abc"`` for an integer key: see :mod:`~viveka_db.repository.column_types`)."""
-        columns = self.mapper.primary_key
+        ``"abc"`` for an integer key: see :mod:`~viveka_db.repository.column_types`).
+        ``dialect``: the current session's unless given."""
+        columns = self._key_columns
         raw: Any = ident  # not narrowed below, so its items stay Any
+        if dialect is None:
+            dialect = self.dialect()
+        if len(columns) == 1 and not isinstance(raw, dict | tuple | list):  # the usual case
+            stored = storable(columns[0], raw, dialect)
+            return None if stored is NO_MATCH else [stored]
         values: list[Any]
         if isinstance(ident, dict):
             values = [raw[col.key] for col in columns]
@@ -122,22 +136,21 @@ class RepositoryBase(Generic[T]):
                 f"{self.model.__name__} has a {len(columns)}-column primary key "
                 f"({', '.join(str(c.key) for c in columns)}); got {ident!r}"
             )
-        dialect = self.dialect()
         stored = [storable(col, value, dialect) for col, value in zip(columns, values, strict=True)]
         return None if any(value is NO_MATCH for value in stored) else stored
 
     async def load_by_key(self, ident: Any) -> T | None:
         """``session.get`` of primary key ``ident`` (no view criteria; the identity map
         first); ``None`` without SQL when no row can have that key."""
-        key = self.primary_key_values(ident)
+        session = self.db
+        key = self.primary_key_values(ident, self.dialect(session))
         if key is None:
             return None
-        return await self.db.get(self.model, key[0] if len(key) == 1 else tuple(key))
+        return await session.get(self.model, key[0] if len(key) == 1 else tuple(key))
 
     def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
         """``WHERE`` criteria matching primary key ``ident`` (``FALSE`` if no row can)."""
         values = self.primary_key_values(ident)
         if values is None:
             return [false()]
-        columns = self.mapper.primary_key
-        return [col == value for col, value in zip(columns, values, strict=True)]
+        return [col == value for col, value in zip(self._key_columns, values, strict=True)]

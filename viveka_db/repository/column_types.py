@@ -20,13 +20,15 @@ The accepted forms, per column type (documented in ``docs/contributing/decisions
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 import uuid
 from typing import Any
 
 from sqlalchemy import ARRAY, JSON, LargeBinary, PickleType, false, true
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import (
     BigInteger,
     Integer,
@@ -51,7 +53,7 @@ __all__ = [
 NO_MATCH: Any = object()
 """What :func:`storable` returns for a value the column cannot hold."""
 
-_DECIMAL = re.compile(r"[+-]?\d{1,40}")
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,40}")
 
 _UNORDERABLE: tuple[type[TypeEngine[Any]], ...] = (
     JSON,
@@ -83,55 +85,56 @@ def is_orderable(type_: TypeEngine[Any]) -> bool:
     return not isinstance(_declared_type(type_), _UNORDERABLE)
 
 
-def _integer_bits(type_: TypeEngine[Any], dialect: Dialect | None) -> int | None:
-    """How many bits an integer column holds on ``dialect``; ``None`` if not an integer."""
-    if dialect is not None:
-        type_ = base_type(type_.dialect_impl(dialect), dialect)
-    else:
-        type_ = _declared_type(type_)
-    if not isinstance(type_, Integer):
+@functools.lru_cache(maxsize=1024)
+def _domain(type_: TypeEngine[Any], dialect: Dialect | None) -> tuple[int, int] | bool | None:
+    """What ``type_`` holds on ``dialect``: ``(low, high)`` for an integer, ``True`` for a
+    UUID, ``None`` for anything else (worked out once per type and dialect)."""
+    if isinstance(_declared_type(type_), Uuid):
+        return True
+    resolved = (
+        _declared_type(type_)
+        if dialect is None
+        else base_type(type_.dialect_impl(dialect), dialect)
+    )
+    if not isinstance(resolved, Integer):
         return None
-    if dialect is None or dialect.name == "sqlite":
-        return 64
-    if isinstance(type_, BigInteger):
+    bits = _integer_bits(resolved, dialect)
+    if getattr(resolved, "unsigned", False):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _integer_bits(type_: Integer, dialect: Dialect | None) -> int:
+    """How many bits an integer column holds on ``dialect``."""
+    if dialect is None or dialect.name == "sqlite" or isinstance(type_, BigInteger):
         return 64
     name = type(type_).__name__.upper()
     if name == "TINYINT":
         return 8
     if isinstance(type_, SmallInteger):
         return 16
-    if name == "MEDIUMINT":
-        return 24
-    return 32
+    return 24 if name == "MEDIUMINT" else 32
 
 
 def storable(column: Any, value: Any, dialect: Dialect | None) -> Any:
     """``value`` as ``column`` would store it (see the module docstring), or :data:`NO_MATCH`."""
-    if value is None or isinstance(value, ClauseElement | bool):
+    if not isinstance(value, int | str) or isinstance(value, bool):
         return value
-    type_: TypeEngine[Any] = column.type
-    if isinstance(value, int | str):
-        bits = _integer_bits(type_, dialect)
-        if bits is not None:
-            return _integer(value, bits, type_, dialect)
-    if isinstance(value, str) and isinstance(_declared_type(type_), Uuid):
+    domain = _domain(column.type, dialect)
+    if domain is None:
+        return value
+    if domain is True:
+        if isinstance(value, int):
+            return value
         try:
             return uuid.UUID(value)
         except ValueError:
             return NO_MATCH
-    return value
-
-
-def _integer(value: int | str, bits: int, type_: TypeEngine[Any], dialect: Dialect | None) -> Any:
     if isinstance(value, str):
         if _DECIMAL.fullmatch(value.strip()) is None:
             return NO_MATCH
         value = int(value)
-    resolved = type_ if dialect is None else base_type(type_.dialect_impl(dialect), dialect)
-    if getattr(resolved, "unsigned", False):
-        low, high = 0, 2**bits - 1
-    else:
-        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    low, high = typing.cast("tuple[int, int]", domain)
     return value if low <= value <= high else NO_MATCH
 
 
