@@ -121,7 +121,7 @@ class RepositoryBase(Generic[T]):
         raw: Any = ident  # not narrowed below, so its items stay Any
         if dialect is None:
             dialect = self.dialect()
-        if len(columns) == 1 and not isinstance(raw, dict | tuple | list):  # the usual case
+        if len(columns) == 1 and not isinstance(ident, dict | tuple | list):  # the usual case
             stored = storable(columns[0], raw, dialect)
             return None if stored is NO_MATCH else [stored]
         values: list[Any]

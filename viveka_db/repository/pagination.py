@@ -9,7 +9,6 @@ exports and large tables.
 from __future__ import annotations
 
 import math
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic
@@ -86,7 +85,7 @@ class PagingRepository(QueryRepository[T]):
         super().__init_subclass__(**kwargs)
         model = model_from_generic(cls)
         found: object = None if model is None else sa_inspect(model, raiseerr=False)
-        mapper = typing.cast("Mapper[Any]", found) if isinstance(found, Mapper) else None
+        mapper: Mapper[Any] | None = found if isinstance(found, Mapper) else None  # pyright: ignore[reportUnknownVariableType]
         if "sortable" in vars(cls) and model is not None and mapper is not None:
             try:
                 sortable_keys(model, mapper, cls.sortable)
