@@ -142,3 +142,17 @@ def test_a_configuration_error_masks_query_passwords(caplog: pytest.LogCaptureFi
     assert SECRET not in str(raised.value) and USER_SECRET not in str(raised.value)
     assert "blocking driver" in str(raised.value)
     _no_secret_logged(caplog)
+
+
+def test_url_secrets_are_what_mask_url_hides() -> None:
+    from viveka_db.config.urls import url_secrets
+
+    url = f"redis+sentinel://:{USER_SECRET}@h1:1,h2:2/svc?sentinel_password={SECRET}&x=1"
+    assert url_secrets(url) == {USER_SECRET, SECRET}
+    assert url_secrets("postgresql+asyncpg://u:p%40ss@h/db?passwd=a%2Fb") == {
+        "p%40ss",
+        "p@ss",
+        "a%2Fb",
+        "a/b",
+    }
+    assert url_secrets("sqlite+aiosqlite:///./x.db") == set()

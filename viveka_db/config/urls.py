@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -18,7 +19,7 @@ from viveka_db.errors import ConfigurationError
 if TYPE_CHECKING:
     from viveka_db.config.settings import DatabaseSettings
 
-__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url"]
+__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url", "url_secrets"]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./viveka.db"
 
@@ -60,11 +61,36 @@ SYNC_DRIVERS: dict[str, str] = {
 
 
 _SECRET_PARAMETER = re.compile(
-    r"([?&;][^=&;#]*(?:password|passwd|pwd|secret|token|credential)[^=&;#]*=)[^&;#]*",
+    r"([?&;][^=&;#]*(?:password|passwd|pwd|secret|token|credential)[^=&;#]*=)([^&;#]*)",
     re.IGNORECASE,
 )
 """A query parameter that carries a secret: ``?password=``, ``passwd``/``pwd`` (MySQL
 drivers), ``sentinel_password``, ``sslpassword``, ``ssl_keyfile_password``, tokens..."""
+
+
+def _authority_split(text: str) -> tuple[str, str, str, str] | None:
+    """``(scheme://, user info, @hosts/path, ?query)`` of ``text``, ``None`` without user info."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return None
+    query = rest.find("?")
+    head, tail = (rest, "") if query < 0 else (rest[:query], rest[query:])
+    userinfo, at, hosts = head.rpartition("@")  # the last @ before the query
+    if not at:
+        return None
+    return scheme + sep, userinfo, at + hosts, tail
+
+
+def url_secrets(url: str) -> set[str]:
+    """The secret values ``url`` carries, the ones :func:`mask_url` hides (as written and
+    percent-decoded), for scrubbing them from text that did not come from a URL (a driver's
+    error message)."""
+    found: list[str] = []
+    parts = _authority_split(url)
+    if parts is not None and ":" in parts[1]:
+        found.append(parts[1].partition(":")[2])
+    found.extend(match.group(2) for match in _SECRET_PARAMETER.finditer(url))
+    return {value for secret in found if secret for value in (secret, unquote(secret))}
 
 
 def mask_url(url: str | URL) -> str:
@@ -77,14 +103,10 @@ def mask_url(url: str | URL) -> str:
     ``redis+cluster://:pw@h1:1,h2:2``, a non-numeric port), and it never raises.
     """
     text = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        query = rest.find("?")
-        head, tail = (rest, "") if query < 0 else (rest[:query], rest[query:])
-        userinfo, at, hosts = head.rpartition("@")  # the last @ before the query
-        if at and ":" in userinfo:
-            head = f"{userinfo.partition(':')[0]}:***@{hosts}"
-        text = f"{scheme}{sep}{head}{tail}"
+    parts = _authority_split(text)
+    if parts is not None and ":" in parts[1]:
+        scheme, userinfo, hosts, tail = parts
+        text = f"{scheme}{userinfo.partition(':')[0]}:***{hosts}{tail}"
     return _SECRET_PARAMETER.sub(r"\1***", text)
 
 
