@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
+REDIS_SERVER = os.environ.get("VIVEKA_TEST_REDIS_SERVER", "redis-server")
+REDIS_CLI = os.environ.get("VIVEKA_TEST_REDIS_CLI", "redis-cli")
+"""The server and client binaries: ``valkey-server`` / ``valkey-cli`` run the same suite on
+Valkey (``.ci/run`` does)."""
 CLUSTER_BUS_OFFSET = 10_000  # a cluster node's bus port is its port + 10000
 
 
@@ -297,16 +301,16 @@ class RedisProcesses:
 
 
 def _redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found is None or shutil.which("redis-cli") is None:
-        raise TopologyUnavailable("redis-server / redis-cli are not installed")
+    found = shutil.which(REDIS_SERVER)
+    if found is None or shutil.which(REDIS_CLI) is None:
+        raise TopologyUnavailable(f"{REDIS_SERVER} / {REDIS_CLI} are not installed")
     return found
 
 
 def redis_cli(port: int, *args: str) -> str:
     """``redis-cli -p port args...``'s output (raises if it fails)."""
     done = subprocess.run(
-        ["redis-cli", "-h", HOST, "-p", str(port), *args],
+        [REDIS_CLI, "-h", HOST, "-p", str(port), *args],
         capture_output=True,
         text=True,
         check=True,
@@ -317,7 +321,7 @@ def redis_cli(port: int, *args: str) -> str:
 
 def _cli(port: int, *args: str) -> str:
     done = subprocess.run(
-        ["redis-cli", "-h", HOST, "-p", str(port), *args],
+        [REDIS_CLI, "-h", HOST, "-p", str(port), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -398,7 +402,7 @@ def redis_cluster(nodes: int = 6) -> RedisProcesses:
         addresses = [f"{HOST}:{port}" for port in ports]
         done = subprocess.run(
             [
-                "redis-cli",
+                REDIS_CLI,
                 "--cluster",
                 "create",
                 *addresses,
