@@ -24,6 +24,7 @@ from tests.topology.servers import HOST, TopologyUnavailable
 
 __all__ = ["GaleraCluster", "GaleraNode", "galera_cluster"]
 
+_CLIENT = ("mariadb", "--protocol=tcp", "-h", HOST, "-u", "root", "-N")
 _PROVIDERS = ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
 
 
@@ -51,8 +52,7 @@ class GaleraCluster:
     def sql(self, node: GaleraNode, statement: str) -> str:
         """Run ``statement`` with the mariadb client on ``node``; its tab-separated output."""
         done = subprocess.run(
-            ["mariadb", "--protocol=tcp", "-h", HOST, "-P", str(node.port), "-u", "root", "-N"]
-            + ["-e", statement],
+            [*_CLIENT, "-P", str(node.port), "-e", statement],
             capture_output=True,
             text=True,
             check=False,

@@ -38,6 +38,11 @@ class PostgresqlAdapter(DialectAdapter):
         return "PostgreSQL"
 
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+        if driver in ("psycopg", "psycopg_async"):  # libpq's startup options
+            options = str(connect_args.get("options", ""))
+            if "default_transaction_read_only" not in options:
+                options = f"{options} -c default_transaction_read_only=on".strip()
+            return {**connect_args, "options": options}
         if driver != "asyncpg":
             return connect_args
         server_settings = dict(connect_args.get("server_settings", {}))
