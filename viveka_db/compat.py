@@ -188,9 +188,12 @@ def sleep_in_greenlet(seconds: float) -> None:
     import asyncio
     import time
 
+    from sqlalchemy import util
     from sqlalchemy.exc import MissingGreenlet
 
-    await_only = getattr(sqlalchemy.util, "await_only", None) if PRIVATE_FAST_PATHS else None
+    await_only: Callable[[Any], Any] | None = (
+        getattr(util, "await_only", None) if PRIVATE_FAST_PATHS else None
+    )
     if await_only is not None:
         pause = asyncio.sleep(seconds)
         try:

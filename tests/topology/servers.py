@@ -141,6 +141,13 @@ class PostgresPair:
             tail = log.read_text()[-1500:] if log.exists() else ""
             raise RuntimeError(f"{exc}\n--- {log.name} ---\n{tail}") from None
 
+    def stop_primary(self) -> None:
+        """Stop the primary (fast shutdown: its sessions are ended, as in a restart)."""
+        self._ctl("primary", "-m", "fast", "-w", "stop")
+
+    def start_primary(self) -> None:
+        self._ctl("primary", "-l", str(self.root / "primary.log"), "-w", "-t", "60", "start")
+
     def stop_replica(self) -> None:
         """Stop the replica server (fast shutdown: its connections are closed)."""
         self._ctl("replica", "-m", "immediate", "-w", "stop")

@@ -138,6 +138,10 @@ class DialectAdapter:
     detects_closed_connections = False
     """The driver notices a server-side close without a round trip (see ``known_closed``)."""
 
+    ping_to_detect_close = True
+    """Only a ping at checkout finds a connection the server closed (``connect_wait`` turns
+    ``pool_pre_ping`` on where this is true): drivers without ``known_closed``."""
+
     batch_migrations = False
     """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
 

@@ -33,6 +33,7 @@ class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
     detects_closed_connections = True
+    ping_to_detect_close = False
 
     def product(self, version: str) -> str:
         return "PostgreSQL"
