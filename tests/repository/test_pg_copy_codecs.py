@@ -40,7 +40,7 @@ pytestmark = [
     pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
     pytest.mark.skipif(
         postgres_driver() != "asyncpg",
-        reason="asyncpg's codecs (psycopg takes the Core bulk path, tests/repository/test_bulk.py)",
+        reason="asyncpg's binary codecs (psycopg copies text rows: tests/repository/test_bulk.py)",
     ),
 ]
 
