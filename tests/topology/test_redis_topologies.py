@@ -82,7 +82,10 @@ async def exercise(cache: RedisCache) -> None:
 async def test_cacheable_and_evictions_on_a_redis_cluster(
     redis_cluster: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    cache = cache_from_url(redis_cluster.cluster_url, namespace=f"c{time.time_ns()}")
+    # 2 s: these assert hits and misses, and a loaded machine can starve a 0.25 s timeout
+    cache = cache_from_url(
+        redis_cluster.cluster_url, namespace=f"c{time.time_ns()}", socket_timeout=2.0
+    )
     assert isinstance(cache, RedisCache)
     try:
         await exercise(cache)
@@ -207,7 +210,9 @@ async def test_a_plain_url_at_a_cluster_node_fails_at_start_up(
 async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
     redis_sentinels: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    cache = cache_from_url(redis_sentinels.sentinel_url, namespace=f"s{time.time_ns()}")
+    cache = cache_from_url(
+        redis_sentinels.sentinel_url, namespace=f"s{time.time_ns()}", socket_timeout=2.0
+    )
     assert isinstance(cache, RedisCache)
     try:
         await exercise(cache)
