@@ -171,4 +171,6 @@ async def test_new_connections_fail_over_to_a_surviving_node(
     print(f"galera failover: {done} calls ok, {len(failures)} failed, window {window:.2f}s")
     assert done > 100
     assert window < 3.0  # calls that failed did so right after the crash, none later
-    assert await counter(nodes[1]) == done  # every call that succeeded was committed once
+    # every call that succeeded was committed once; a call in flight at the crash may have
+    # committed before its connection died (its outcome is unknown to it, as on any server)
+    assert done <= await counter(nodes[1]) <= done + len(failures)
