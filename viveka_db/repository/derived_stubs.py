@@ -123,8 +123,9 @@ def check_stub_names(cls: type) -> None:
 def _misnamed_message(owner: str, name: str) -> str:
     prefixes = ", ".join(f"{prefix}_" for prefix in DERIVED_PREFIXES)
     message = (
-        f"{owner}.{name} has no body (only ...), but {name!r} is not a derived query name, "
-        f"so nothing would implement it; derived query names start with {prefixes} "
+        f"{owner}.{name} has a stub body (..., pass or a docstring), but {name!r} is not a "
+        f"derived query name, so nothing would implement it; derived query names start with "
+        f"{prefixes} "
         "(e.g. find_by_email). Rename it, or give it a body (a deliberately empty method: "
         "return None)"
     )
