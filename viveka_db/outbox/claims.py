@@ -92,7 +92,7 @@ async def claim(conn: AsyncConnection, size: int, now: datetime) -> tuple[list[C
         )
         .group_by(_c.aggregateid)
     )
-    first_other: dict[str, int] = {key: seq for key, seq in others.tuples()}
+    first_other: dict[str, int] = {key: seq for key, seq in others}
     ready = [r for r in rows if r.seq < first_other.get(r.event.aggregateid, math.inf)]
     return ready, len(rows)
 
