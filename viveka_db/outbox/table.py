@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db.base.db_base import VivekaDbBase
@@ -36,7 +35,8 @@ KEY_LENGTH: Final = 255
 """The longest ``aggregateid`` (and ``type`` / ``aggregatetype``) the table stores."""
 ERROR_LENGTH: Final = 500
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSON()
+"""``json`` on PostgreSQL (the payload is stored as written), ``JSON`` on MariaDB, text on SQLite."""
 
 
 class OutboxRecord(VivekaDbBase):
