@@ -13,9 +13,13 @@ import os
 from viveka_db import OutboxEvent
 
 
-async def deliver(event: OutboxEvent) -> None:
-    await asyncio.sleep(float(os.environ.get("OUTBOX_DELAY", "0")))
+def _append(line: str) -> None:
     with open(os.environ["OUTBOX_SINK"], "a", encoding="utf-8") as sink:
-        sink.write(f"{event.id} {event.aggregateid} {event.payload['n']}\n")
+        sink.write(line)
         sink.flush()
         os.fsync(sink.fileno())
+
+
+async def deliver(event: OutboxEvent) -> None:
+    await asyncio.sleep(float(os.environ.get("OUTBOX_DELAY", "0")))
+    await asyncio.to_thread(_append, f"{event.id} {event.aggregateid} {event.payload['n']}\n")

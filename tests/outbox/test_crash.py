@@ -28,24 +28,24 @@ async def test_a_relay_killed_mid_batch_loses_nothing(
     ids = await publish_numbered(keys=5, per_key=40)
     sink = tmp_path / "delivered.txt"
     env = cli_env(backend_url, OUTBOX_SINK=str(sink), OUTBOX_DELAY="0.01")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "viveka_db.cli", "outbox", "relay",
-         "--deliver", "tests.outbox.file_sink:deliver", "--batch-size", "50",
-         "--concurrency", "1", "--poll-interval", "0.1"],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "viveka_db.cli", "outbox", "relay",
+        "--deliver", "tests.outbox.file_sink:deliver", "--batch-size", "50",
+        "--concurrency", "1", "--poll-interval", "0.1",
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while len(_lines(sink)) < 70:  # the first batch recorded, the second one half done
-            assert process.poll() is None, process.communicate()
+            assert process.returncode is None, await process.communicate()
             assert time.monotonic() < deadline, "the relay delivered too little"
             await asyncio.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
+        await asyncio.wait_for(process.wait(), 10)
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+            await process.wait()
     before_restart = _lines(sink)
     statuses = [row.status for row in await outbox_rows(db)]
     assert statuses.count("delivered") % 50 == 0  # whole batches only: the killed one is pending

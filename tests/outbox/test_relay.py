@@ -31,8 +31,8 @@ async def publish_numbered(keys: int, per_key: int, per_transaction: int = 25) -
     return ids
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
@@ -110,13 +110,17 @@ async def test_a_failing_delivery_is_retried_then_dead(
         rows = await outbox_rows(db)
         return all(row.status != "pending" for row in rows)
 
-    await eventually(settled, timeout=30)
+    await eventually(settled, within=30)
     rows = {(r.aggregateid, r.payload["n"]): r for r in await outbox_rows(db)}
     poison = rows[("poison", 0)]
     assert (poison.status, poison.attempts) == ("dead", 3)
     assert poison.last_error.startswith("ConnectionError: broker at kafka://svc:***@")
     assert "hunter2" not in poison.last_error and "hunter2" not in caplog.text
-    assert [c for c in calls if c[0] == "poison"] == [("poison", 0, 1), ("poison", 0, 2), ("poison", 0, 3)]
+    assert [c for c in calls if c[0] == "poison"] == [
+        ("poison", 0, 1),
+        ("poison", 0, 2),
+        ("poison", 0, 3),
+    ]
     # flaky#0 failed once; flaky#1 waited for it (per-key order), then both went through
     flaky = [c for c in calls if c[0] == "flaky"]
     assert flaky == [("flaky", 0, 1), ("flaky", 0, 2), ("flaky", 1, 1)]
@@ -158,7 +162,9 @@ async def test_delivered_rows_are_deleted_by_the_cleanup_policy(
     assert await keep.cleanup() == 0
     assert len(await outbox_rows(db)) == 6
     assert await OutboxRelay(deliver, delete_delivered_after=3600).cleanup() == 0
-    assert await OutboxRelay(deliver, delete_delivered_after=timedelta(microseconds=1)).cleanup() == 6
+    assert (
+        await OutboxRelay(deliver, delete_delivered_after=timedelta(microseconds=1)).cleanup() == 6
+    )
     assert await outbox_rows(db) == []
 
     await publish_numbered(keys=1, per_key=2)

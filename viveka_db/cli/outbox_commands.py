@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import signal
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -37,7 +37,7 @@ def load_callable(spec: str) -> Callable[..., Any]:
             raise CliError(f"{module_name} has no attribute {attribute!r}")
     if not callable(target):
         raise CliError(f"{spec} is not callable")
-    return target  # pyright: ignore[reportUnknownVariableType]
+    return cast("Callable[..., Any]", target)
 
 
 def _with_factory(work: Callable[[DatabaseSessionFactory], Awaitable[T]]) -> T:
@@ -79,9 +79,7 @@ def relay(
         float | None,
         typer.Option(help="Delete delivered rows after this many seconds (0: at once)."),
     ] = 7 * 24 * 3600.0,
-    listen: Annotated[
-        bool, typer.Option(help="Wake up on PostgreSQL NOTIFY (asyncpg).")
-    ] = True,
+    listen: Annotated[bool, typer.Option(help="Wake up on PostgreSQL NOTIFY (asyncpg).")] = True,
 ) -> None:
     """Deliver outbox events until SIGINT/SIGTERM (the batch in hand is finished first)."""
     from viveka_db.outbox import OutboxRelay

@@ -28,9 +28,7 @@ class OutboxStatus:
 async def outbox_status(factory: DatabaseSessionFactory) -> OutboxStatus:
     table = OutboxRecord.__table__
     async with factory.engine.connect() as conn:
-        counts = await conn.execute(
-            select(table.c.status, func.count()).group_by(table.c.status)
-        )
+        counts = await conn.execute(select(table.c.status, func.count()).group_by(table.c.status))
         by_status: dict[str, int] = {status: count for status, count in counts}
         oldest = await conn.scalar(
             select(OutboxRecord.created_at)

@@ -16,9 +16,9 @@ import math
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.outbox.events import OutboxEvent
@@ -36,7 +36,7 @@ __all__ = [
     "retry_time",
 ]
 
-_table = OutboxRecord.__table__
+_table = cast("Table", OutboxRecord.__table__)
 _c = _table.c
 _SKIP_LOCKED = frozenset({"postgresql", "mysql", "mariadb"})
 
@@ -114,8 +114,8 @@ async def mark_delivered(
 
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Seconds before retry ``attempt + 1``: ``base * 2**(attempt-1)``, capped, with jitter."""
-    delay = min(cap, base * 2 ** min(attempt - 1, 30))
-    return delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not cryptography)
+    delay = min(cap, base * 2.0 ** min(attempt - 1, 30))
+    return delay * (0.5 + random.random() / 2)
 
 
 async def mark_failed(

@@ -123,7 +123,8 @@ def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)  # pyright: ignore[reportUnknownArgumentType]
+        items: list[Any] = list(value)  # pyright: ignore[reportUnknownArgumentType]
+        return sorted(items, key=repr)
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

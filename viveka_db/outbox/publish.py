@@ -107,7 +107,7 @@ def publish(
 
 @sa_event.listens_for(Session, "before_commit")
 def _notify_relays(session: Session) -> None:
-    """Send ``NOTIFY`` in a PostgreSQL transaction that published (the server sends it at commit)."""
+    """Send ``NOTIFY`` in a PostgreSQL transaction that published (delivered at commit)."""
     if not session.info.pop(_NOTIFY, False):
         return
     connection = session.connection()

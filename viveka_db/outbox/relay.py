@@ -166,7 +166,9 @@ class OutboxRelay:
                         record_delivery("delivered", lag)
         return locked, len(results)
 
-    async def _deliver_all(self, claimed: list[Claimed]) -> list[tuple[Claimed, BaseException | None]]:
+    async def _deliver_all(
+        self, claimed: list[Claimed]
+    ) -> list[tuple[Claimed, BaseException | None]]:
         by_key: dict[str, list[Claimed]] = {}
         for item in claimed:
             by_key.setdefault(item.event.aggregateid, []).append(item)
@@ -232,4 +234,3 @@ class OutboxRelay:
             return
         if deleted:
             logger.info("outbox relay: deleted %d delivered events", deleted)
-

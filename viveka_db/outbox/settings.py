@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["RelayOptions"]
+__all__ = ["DEFAULT_RETENTION", "RelayOptions"]
+
+DEFAULT_RETENTION = timedelta(days=7)
+"""How long delivered rows are kept by default."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +34,7 @@ class RelayOptions:
     """Seconds between polls when idle (PostgreSQL is also woken by NOTIFY)."""
     listen: bool = True
     """On PostgreSQL with asyncpg, LISTEN for new events instead of waiting a poll interval."""
-    delete_delivered_after: timedelta | None = timedelta(days=7)
+    delete_delivered_after: timedelta | None = DEFAULT_RETENTION
     """Delivered rows older than this are deleted; ``timedelta(0)`` deletes them as they
     are delivered, ``None`` keeps them (seconds as a number are accepted)."""
     cleanup_interval: float = 60.0
@@ -43,7 +46,7 @@ class RelayOptions:
         unknown = sorted(set(options) - set(names))
         if unknown:
             raise TypeError(f"unknown relay option {', '.join(unknown)}; valid: {', '.join(names)}")
-        after = options.get("delete_delivered_after", cls.delete_delivered_after)
+        after = options.get("delete_delivered_after")
         if isinstance(after, int | float) and not isinstance(after, bool):
             options = {**options, "delete_delivered_after": timedelta(seconds=after)}
         return cls(**options)
@@ -58,7 +61,10 @@ class RelayOptions:
         if self.max_backoff < self.retry_backoff:
             raise ValueError("max_backoff must be at least retry_backoff")
         after = self.delete_delivered_after
-        if after is not None and (not isinstance(after, timedelta) or after < timedelta(0)):
+        if after is not None and (
+            not isinstance(after, timedelta)  # pyright: ignore[reportUnnecessaryIsInstance]
+            or after < timedelta(0)
+        ):
             raise ValueError(
                 "delete_delivered_after must be a timedelta (or seconds) >= 0, or None to keep "
                 f"delivered rows; got {after!r}"

@@ -22,7 +22,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from viveka_db.base.db_base import VivekaDbBase
 from viveka_db.base.types import UTCDateTime, statement_utc_now
 
-__all__ = ["DEAD", "DELIVERED", "ERROR_LENGTH", "KEY_LENGTH", "PENDING", "TABLE_NAME", "OutboxRecord"]
+__all__ = [
+    "DEAD",
+    "DELIVERED",
+    "ERROR_LENGTH",
+    "KEY_LENGTH",
+    "PENDING",
+    "TABLE_NAME",
+    "OutboxRecord",
+]
 
 TABLE_NAME: Final = "viveka_outbox"
 PENDING: Final = "pending"
@@ -36,7 +44,7 @@ KEY_LENGTH: Final = 255
 ERROR_LENGTH: Final = 500
 
 _JSON = JSON()
-"""``json`` on PostgreSQL (the payload is stored as written), ``JSON`` on MariaDB, text on SQLite."""
+"""``json`` on PostgreSQL (stored as written), ``JSON`` on MariaDB, text on SQLite."""
 
 
 class OutboxRecord(VivekaDbBase):

@@ -52,8 +52,8 @@ class Listener:
         try:
             connection = await self._engine.connect()
             raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            await driver.add_listener(self._channel, self._notified)  # pyright: ignore[reportOptionalMemberAccess]
+            driver: Any = raw.driver_connection
+            await driver.add_listener(self._channel, self._notified)
         except Exception as exc:
             logger.warning("outbox relay cannot LISTEN (polling instead): %s", type(exc).__name__)
             await self.close()
