@@ -93,11 +93,11 @@ class OutboxRelay:
                 if listener is not None:
                     await listener.ensure()
                 wake.clear()
-                locked = await self._batch_logged()
+                busy = await self._batch_logged()
                 if loop.time() >= next_cleanup:
                     next_cleanup = loop.time() + self.options.cleanup_interval
                     await self._cleanup_logged()
-                if locked < self.options.batch_size and not self._stopping:
+                if not busy and not self._stopping:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.options.poll_interval)
         finally:
@@ -136,13 +136,15 @@ class OutboxRelay:
         _, attempted = await self._batch()
         return attempted
 
-    async def _batch_logged(self) -> int:
+    async def _batch_logged(self) -> bool:
+        """Run a batch; ``True`` if it was full and made progress (more may be waiting)."""
         try:
-            locked, _ = await self._batch()
+            locked, attempted = await self._batch()
         except Exception as exc:  # the database is away: try again after a poll interval
             logger.warning("outbox relay: batch failed (%s); retrying", describe(exc))
-            return 0
-        return locked
+            return False
+        # a full batch whose rows all wait for other relays' rows: wait, do not spin
+        return locked >= self.options.batch_size and attempted > 0
 
     async def _batch(self) -> tuple[int, int]:
         engine = DatabaseSessionFactory.get_instance(self.data_source).engine
