@@ -129,24 +129,33 @@ async def test_a_failing_delivery_is_retried_then_dead(
     assert "is dead after 3 attempts" in caplog.text
 
 
-async def test_a_retry_waits_for_its_backoff(db: DatabaseSessionFactory) -> None:
+async def test_a_retry_waits_for_its_backoff_and_holds_back_its_key(
+    db: DatabaseSessionFactory,
+) -> None:
     @transactional
     async def work() -> None:
         publish(Numbered("k", 0), key="k")
+        publish(Numbered("k", 1), key="k")
+        publish(Numbered("other", 0), key="other")
 
     await work()
-    attempts: list[int] = []
+    attempts: list[tuple[str, int, int]] = []
 
     async def deliver(event: OutboxEvent) -> None:
-        attempts.append(event.attempt)
-        raise RuntimeError("down")
+        attempts.append((event.aggregateid, event.payload["n"], event.attempt))
+        if event.aggregateid == "k":
+            raise RuntimeError("down")
 
     relay = OutboxRelay(deliver, retry_backoff=30, max_backoff=60)
-    assert await relay.run_once() == 1
-    assert await relay.run_once() == 0  # not due for 15 to 30 seconds
-    [row] = await outbox_rows(db)
-    assert row.status == "pending" and row.attempts == 1
-    assert timedelta(seconds=14) < row.next_attempt_at - row.created_at < timedelta(seconds=31)
+    assert await relay.run_once() == 2  # k#0 failed, k#1 held back, other#0 delivered
+    assert await relay.run_once() == 0  # k#0 not due for 15 to 30 s; k#1 waits for it
+    assert attempts == [("k", 0, 1), ("other", 0, 1)]
+    first, second, _ = await outbox_rows(db)
+    assert (first.status, first.attempts, second.status, second.attempts) == (
+        "pending", 1, "pending", 0,
+    )  # fmt: skip
+    delay = first.next_attempt_at - first.created_at
+    assert timedelta(seconds=14) < delay < timedelta(seconds=31)
 
 
 async def test_delivered_rows_are_deleted_by_the_cleanup_policy(
