@@ -229,3 +229,24 @@ def test_bad_options_are_refused_with_a_reason(options: dict[str, object], messa
 
     with pytest.raises((TypeError, ValueError), match=message):
         OutboxRelay(deliver, **options)  # type: ignore[arg-type]
+
+
+async def test_start_and_await_stop(db: DatabaseSessionFactory) -> None:
+    await publish_numbered(keys=2, per_key=2)
+    seen: list[int] = []
+
+    async def deliver(event: OutboxEvent) -> None:
+        seen.append(event.payload["n"])
+
+    relay = OutboxRelay(deliver, poll_interval=0.05)
+    task = relay.start()
+    with pytest.raises(RuntimeError, match="already running"):
+        relay.start()
+
+    async def drained() -> bool:
+        return len(seen) == 4
+
+    await eventually(drained)
+    await relay.stop()
+    assert task.done() and task.exception() is None
+    await relay.stop()  # stopping a stopped relay is a no-op

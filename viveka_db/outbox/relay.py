@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -40,7 +40,7 @@ from viveka_db.outbox.wakeup import Listener
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.telemetry.outbox import delivery_span, record_delivery
 
-__all__ = ["Deliver", "OutboxRelay"]
+__all__ = ["Deliver", "OutboxRelay", "Stopping"]
 
 logger = logging.getLogger("viveka_db.outbox")
 
@@ -53,13 +53,30 @@ def describe(error: BaseException) -> str:
     return _CREDENTIALS.sub(r"\1:***@", f"{type(error).__qualname__}: {error}")
 
 
+class Stopping:
+    """What :meth:`OutboxRelay.stop` returns: awaiting it waits until the relay has stopped."""
+
+    __slots__ = ("_stopped",)
+
+    def __init__(self, stopped: asyncio.Event | None) -> None:
+        self._stopped = stopped
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+
 class OutboxRelay:
     """Deliver outbox events with ``deliver`` (an ``async`` callable taking an
     :class:`~viveka_db.outbox.OutboxEvent`), until :meth:`stop`.
 
     Run it with ``await relay.run()`` (returns after :meth:`stop`, once the batch in hand
-    is recorded), as ``async with OutboxRelay(...)`` (runs in a background task while the
-    block runs), or from the command line: ``viveka-db outbox relay --deliver mod:func``.
+    is recorded), in the background with :meth:`start` / ``await relay.stop()`` or
+    ``async with OutboxRelay(...)``, or from the command line:
+    ``viveka-db outbox relay --deliver mod:func``.
     Several relays, in one process or many, share the work. The options are described by
     :class:`~viveka_db.outbox.settings.RelayOptions`.
     """
@@ -72,6 +89,8 @@ class OutboxRelay:
         self.options = RelayOptions.of(options)
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        self._stopped: asyncio.Event | None = None
+        """Set when :meth:`run` has returned (``None`` before it first ran)."""
         self._task: asyncio.Task[None] | None = None
 
     # -- running ---------------------------------------------------------------------------
@@ -80,6 +99,7 @@ class OutboxRelay:
         """Deliver until :meth:`stop` is called."""
         self._stopping = False
         wake = self._wake = asyncio.Event()
+        stopped = self._stopped = asyncio.Event()
         engine = DatabaseSessionFactory.get_instance(self.data_source).engine
         listener = (
             Listener(engine, CHANNEL, wake)
@@ -101,17 +121,32 @@ class OutboxRelay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.options.poll_interval)
         finally:
-            if listener is not None:
-                await listener.close()
+            try:
+                if listener is not None:
+                    await listener.close()
+            finally:
+                stopped.set()
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to return once the batch in hand is delivered and recorded."""
+    def start(self) -> asyncio.Task[None]:
+        """Run the relay in a background task of the running loop (stop it with :meth:`stop`)."""
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("this relay is already running")
+        self._task = asyncio.create_task(self.run(), name="viveka_db outbox relay")
+        return self._task
+
+    def stop(self) -> Stopping:
+        """Ask :meth:`run` to return once the batch in hand is delivered and recorded.
+
+        Usable from a signal handler as it is; ``await relay.stop()`` also waits until the
+        relay has stopped.
+        """
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
+        return Stopping(self._stopped)
 
     async def __aenter__(self) -> OutboxRelay:
-        self._task = asyncio.create_task(self.run(), name="viveka_db outbox relay")
+        self.start()
         return self
 
     async def __aexit__(
