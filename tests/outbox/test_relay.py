@@ -250,3 +250,15 @@ async def test_start_and_await_stop(db: DatabaseSessionFactory) -> None:
     await relay.stop()
     assert task.done() and task.exception() is None
     await relay.stop()  # stopping a stopped relay is a no-op
+
+
+async def test_a_delivery_slower_than_its_timeout_fails(db: DatabaseSessionFactory) -> None:
+    await publish_numbered(keys=1, per_key=1)
+
+    async def deliver(event: OutboxEvent) -> None:
+        await asyncio.sleep(10)
+
+    assert await OutboxRelay(deliver, delivery_timeout=0.05, retry_backoff=60).run_once() == 1
+    [row] = await outbox_rows(db)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.last_error.startswith("TimeoutError")

@@ -228,7 +228,8 @@ class OutboxRelay:
             event.type, event.aggregatetype, str(event.id), event.attempt, event.headers
         ):
             try:
-                await asyncio.wait_for(self.deliver(event), self.options.delivery_timeout)
+                async with asyncio.timeout(self.options.delivery_timeout):
+                    await self.deliver(event)
             except Exception as exc:
                 return exc
         return None
