@@ -183,13 +183,13 @@ def main() -> None:
             continue
         url = _private(base)
         try:
-            version = asyncio.run(_server_version(url))
+            server = asyncio.run(_server_version(url))
             one = asyncio.run(_throughput(url, 1))
             two = asyncio.run(_throughput(url, 2))
             lags = sorted(asyncio.run(_lag(url)))
             p50 = statistics.median(lags) * 1000
             p99 = lags[int(len(lags) * 0.99) - 1] * 1000
-            print(f"| {name} | {version} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x "
+            print(f"| {name} | {server} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x "
                   f"| {p50:.1f} ms | {p99:.1f} ms |")  # fmt: skip
         finally:
             _drop(base)
