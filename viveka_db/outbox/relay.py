@@ -197,10 +197,9 @@ class OutboxRelay:
                 for item, error in results:
                     if error is not None:
                         await self._record_failure(conn, item, error, now)
-                for item, error in results:
-                    if error is None:
-                        lag = (now - item.event.created_at).total_seconds()
-                        record_delivery("delivered", lag)
+        for item, error in results:  # counted once committed
+            if error is None:
+                record_delivery("delivered", (now - item.event.created_at).total_seconds())
         return locked, len(results)
 
     async def _deliver_all(
