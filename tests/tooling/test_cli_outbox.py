@@ -105,3 +105,18 @@ def test_relay_with_a_bad_deliver_explains(tmp_path: Path) -> None:
         result = run_cli("outbox", "relay", "--deliver", spec, cwd=tmp_path, env=env, check=False)
         assert result.returncode == 1, spec
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_drop_all_keeps_the_outbox_table(tmp_path: Path) -> None:
+    """Tests and tools that reset their schema keep the events not yet delivered."""
+    await DatabaseSessionFactory.close_all()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'drop.db'}"
+    factory = DatabaseSessionFactory({"database": {"url": url}})
+    try:
+        await factory.create_all()
+        await factory.drop_all()
+        async with factory.engine.connect() as conn:
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert names == ["viveka_outbox"]
+    finally:
+        await DatabaseSessionFactory.close_all()

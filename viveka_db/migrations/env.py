@@ -46,12 +46,12 @@ def _revision_directives(
 ) -> Callable[[Any, Any, list[Any]], None]:
     """Our checks and additions to a generated revision, then the caller's own hook."""
     from viveka_db.migrations.render import drop_enum_types, skip_index_drops_of_dropped_tables
-    from viveka_db.outbox.table import TABLE_NAME as OUTBOX_TABLE
+    from viveka_db.base.db_base import application_tables
 
     def process(context: Any, revision: Any, directives: list[Any]) -> None:
         script = directives[0] if directives else None
         if script is not None:
-            if not set(metadata.tables) - {OUTBOX_TABLE}:  # the library's own table only
+            if not application_tables(metadata):  # viveka_db's own tables at most
                 _refuse_dropping_everything(script)
             skip_index_drops_of_dropped_tables(script)
             drop_enum_types(metadata, script)

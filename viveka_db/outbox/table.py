@@ -19,7 +19,7 @@ from typing import Any, Final
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from viveka_db.base.db_base import VivekaDbBase
+from viveka_db.base.db_base import LIBRARY_TABLE, VivekaDbBase
 from viveka_db.base.types import UTCDateTime, statement_utc_now
 
 __all__ = [
@@ -54,6 +54,7 @@ class OutboxRecord(VivekaDbBase):
     __table_args__ = (
         Index("ix_viveka_outbox_due", "status", "seq"),
         Index("ix_viveka_outbox_key", "aggregateid", "status", "seq"),
+        {"info": {LIBRARY_TABLE: True}},
     )
 
     seq: Mapped[int] = mapped_column(
