@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.backends import postgres_driver
 from tests.outbox.events import Numbered, outbox_rows
 from viveka_db import DatabaseSessionFactory, OutboxEvent, OutboxRelay, publish, transactional
 
@@ -199,8 +200,8 @@ async def test_stop_finishes_and_records_the_batch_in_hand(db: DatabaseSessionFa
 async def test_postgresql_notify_wakes_an_idle_relay(
     db: DatabaseSessionFactory, backend: str
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
+    if backend != "postgresql" or postgres_driver() != "asyncpg":
+        pytest.skip("the relay listens with asyncpg; other databases and drivers poll")
     got = asyncio.Event()
 
     async def deliver(event: OutboxEvent) -> None:
