@@ -79,7 +79,7 @@ def relay(
         float | None,
         typer.Option(help="Delete delivered rows after this many seconds (0: at once)."),
     ] = 7 * 24 * 3600.0,
-    listen: Annotated[bool, typer.Option(help="Wake up on PostgreSQL NOTIFY (asyncpg).")] = True,
+    listen: Annotated[bool, typer.Option(help="Wake up on PostgreSQL NOTIFY.")] = True,
 ) -> None:
     """Deliver outbox events until SIGINT/SIGTERM (the batch in hand is finished first)."""
     from viveka_db.outbox import OutboxRelay

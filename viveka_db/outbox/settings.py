@@ -33,7 +33,7 @@ class RelayOptions:
     poll_interval: float = 1.0
     """Seconds between polls when idle (PostgreSQL is also woken by NOTIFY)."""
     listen: bool = True
-    """On PostgreSQL with asyncpg, LISTEN for new events instead of waiting a poll interval."""
+    """On PostgreSQL (asyncpg, psycopg), LISTEN for new events instead of waiting to poll."""
     delete_delivered_after: timedelta | None = DEFAULT_RETENTION
     """Delivered rows older than this are deleted; ``timedelta(0)`` deletes them as they
     are delivered, ``None`` keeps them (seconds as a number are accepted)."""
