@@ -156,3 +156,10 @@ def test_url_secrets_are_what_mask_url_hides() -> None:
         "a/b",
     }
     assert url_secrets("sqlite+aiosqlite:///./x.db") == set()
+
+
+def test_urls_inside_a_message_are_masked_by_the_same_rule() -> None:
+    from viveka_db.config.urls import mask_urls_in
+
+    text = f"broker at kafka://svc:{USER_SECRET}@h:9092/x?password={SECRET} refused"
+    assert mask_urls_in(text) == "broker at kafka://svc:***@h:9092/x?password=*** refused"

@@ -19,7 +19,7 @@ from viveka_db.errors import ConfigurationError
 if TYPE_CHECKING:
     from viveka_db.config.settings import DatabaseSettings
 
-__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url", "url_secrets"]
+__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url", "mask_urls_in", "url_secrets"]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./viveka.db"
 
@@ -108,6 +108,14 @@ def mask_url(url: str | URL) -> str:
         scheme, userinfo, hosts, tail = parts
         text = f"{scheme}{userinfo.partition(':')[0]}:***{hosts}{tail}"
     return _SECRET_PARAMETER.sub(r"\1***", text)
+
+
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def mask_urls_in(text: str) -> str:
+    """``text`` (an error message, say) with every URL in it masked by :func:`mask_url`."""
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group()), text)
 
 
 def build_url(settings: DatabaseSettings) -> URL:
