@@ -44,11 +44,11 @@ from viveka_db.errors import (
     InvalidCursorError,
     LazyLoadError,
     LockTimeoutError,
-    NoTenantError,
-    NoTransactionError,
     NoSessionError,
+    NoTenantError,
     NotInitializedError,
     NotNullViolationError,
+    NoTransactionError,
     OptimisticLockError,
     PaginationError,
     ReadOnlyTransactionError,
@@ -67,6 +67,7 @@ from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.session.startup import verify_data_sources
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
 from viveka_db.transaction.hooks import (
@@ -159,4 +160,5 @@ __all__ = [
     "transactional",
     "translate_error",
     "use_cache",
+    "verify_data_sources",
 ]

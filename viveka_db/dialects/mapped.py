@@ -18,7 +18,12 @@ from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 
-from viveka_db.errors import ConstraintViolationError, DatabaseError, RetryableTransactionError
+from viveka_db.errors import (
+    ConstraintViolationError,
+    DatabaseError,
+    RetryableTransactionError,
+    SchemaError,
+)
 
 __all__ = ["mapped_class", "mapped_error"]
 
@@ -94,6 +99,8 @@ def mapped_error(
     if isinstance(error, ConstraintViolationError):
         error.constraint = constraint
         error.columns = tuple(columns)
+    elif isinstance(error, SchemaError):
+        error.column = columns[0] if columns else None
     return cast(DatabaseError, error)
 
 
@@ -103,6 +110,8 @@ def _reduce(self: Any) -> tuple[Any, ...]:
     fields = {"table": self.table}
     if isinstance(self, ConstraintViolationError):
         fields.update(constraint=self.constraint, columns=self.columns)
+    elif isinstance(self, SchemaError):
+        fields["column"] = self.column
     return (_restore, (family, self.message, fields))
 
 
