@@ -174,8 +174,8 @@ def _decorate(
     name = getattr(fn, "__qualname__", repr(fn))
     propagation = definition.propagation
     announced = warned = False
-    if implicit is None:  # the repository package's own methods
-        implicit = getattr(fn, "__module__", "").startswith(_REPOSITORY_PACKAGE)
+    if implicit is None:  # the repository package's own methods (not a user's wrapping)
+        implicit = inspect.isfunction(fn) and fn.__module__.startswith(_REPOSITORY_PACKAGE)
     implicit = implicit and propagation is Propagation.REQUIRED and not definition.read_only
 
     @functools.wraps(fn)
@@ -212,7 +212,8 @@ def _decorate(
             if implicit:
                 policy = implicit_policy(source)
                 if policy != "allow":
-                    with implicit_call(name, policy):
+                    caller = f"{type(args[0]).__name__}.{fn.__name__}" if is_method else name
+                    with implicit_call(caller, policy):
                         return await run_in_new_transaction(
                             definition, source, lambda: fn(*args, **kwargs), name=name
                         )

@@ -40,7 +40,13 @@ from viveka_db.errors import NotInitializedError, NoTransactionError
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.engine import VivekaSession
 
-__all__ = ["REQUEST_BOUNDARY_ATTR", "ImplicitCall", "implicit_call", "implicit_policy"]
+__all__ = [
+    "REQUEST_BOUNDARY_ATTR",
+    "ImplicitCall",
+    "implicit_call",
+    "implicit_policy",
+    "note_write",
+]
 
 logger = logging.getLogger("viveka_db.transaction")
 
@@ -93,6 +99,12 @@ def _caller_site() -> tuple[str, int] | None:
     ):
         frame = frame.f_back
     return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
+
+
+def note_write() -> None:
+    """Report a write that bypasses the session's events (the bulk paths call it first)."""
+    if _current.get() is not None:
+        _on_write()
 
 
 def _on_write() -> None:
