@@ -30,8 +30,6 @@ async def square_in_transaction(x: int) -> int:
     return await square(x)
 
 
-
-
 @pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
 async def redis_backend(
     request: pytest.FixtureRequest, restore_cache: None
