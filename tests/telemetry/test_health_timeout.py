@@ -25,19 +25,19 @@ SLACK = 0.25  # scheduling noise on a busy two-core machine
 
 
 class SilentProxy:
-    """Forwards TCP to the database until :attr:`paused`; then holds every byte."""
+    """Forwards TCP to the database while :attr:`flowing` is set; holds every byte otherwise."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.paused = False
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.writers: list[asyncio.StreamWriter] = []
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             while data := await reader.read(65536):
-                while self.paused:
-                    await asyncio.sleep(0.02)
+                await self.flowing.wait()
                 writer.write(data)
                 await writer.drain()
 
@@ -108,11 +108,11 @@ async def test_a_server_that_stops_answering_mid_connection(
         DatabaseSessionFactory({"database": {"url": url}})
         _, healthy = await _timed_check()
         assert healthy["status"] == "up"  # the pool now holds a connection through the proxy
-        proxy.paused = True
+        proxy.flowing.clear()
         elapsed, database = await _timed_check()
         assert database["status"] == "down"
         assert elapsed < TIMEOUT + CANCEL_GRACE + SLACK, elapsed
     finally:
-        proxy.paused = False
+        proxy.flowing.set()
         server.close()
         await proxy.close()
