@@ -175,7 +175,8 @@ def _decorate(
     propagation = definition.propagation
     announced = warned = False
     if implicit is None:  # the repository package's own methods (not a user's wrapping)
-        implicit = inspect.isfunction(fn) and fn.__module__.startswith(_REPOSITORY_PACKAGE)
+        target: object = fn  # a bound method passed in by application code is explicit
+        implicit = inspect.isfunction(target) and target.__module__.startswith(_REPOSITORY_PACKAGE)
     implicit = implicit and propagation is Propagation.REQUIRED and not definition.read_only
 
     @functools.wraps(fn)
