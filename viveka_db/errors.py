@@ -311,8 +311,8 @@ class SchemaError(DatabaseError):
 
     ``table`` and ``column`` name the missing object where the database says them (either
     may be ``None``); the message says how to create it (``viveka-db db upgrade``). Like
-    every mapped error it is also the SQLAlchemy class it replaces (``ProgrammingError`` on
-    PostgreSQL and MariaDB, ``OperationalError`` on SQLite).
+    every mapped error it is also the SQLAlchemy class it replaces (``OperationalError`` on
+    SQLite, for one), and always a ``ProgrammingError``.
     """
 
     def __init__(

@@ -75,7 +75,8 @@ async def test_a_missing_table_names_itself_and_the_fix(
         await widgets.get_by_id(1)
     error = caught.value
     assert isinstance(error, VivekaDbError) and isinstance(error, DatabaseError)
-    assert isinstance(error, REPLACED[backend])  # existing `except ProgrammingError` still works
+    assert isinstance(error, REPLACED[backend])  # existing `except OperationalError` still works
+    assert isinstance(error, ProgrammingError)  # PEP 249's class for it, on every database
     assert isinstance(error, DBAPIError) and error.orig is not None
     assert error.table == "core_schema_widgets"
     assert error.column is None
@@ -90,6 +91,7 @@ async def test_a_missing_column_names_it_on_reads_and_writes(
         await widgets.save(Widget(name="secret-widget-name", colour="red"))
     error = caught.value
     assert isinstance(error, REPLACED_COLUMN[backend])
+    assert isinstance(error, ProgrammingError)  # PEP 249's class for it, on every database
     assert error.column == "colour"
     assert error.table == "core_schema_widgets"
     assert "column core_schema_widgets.colour does not exist" in str(error)

@@ -7,9 +7,10 @@ the family class (``DuplicateKeyError``) and the SQLAlchemy class it replaces. T
 not fixed (the same duplicate key is an ``IntegrityError`` on one driver and an
 ``OperationalError`` on another), so the class is made once per pair and cached.
 
-Two extra bases make the family uniform across drivers: a constraint violation is always an
-``IntegrityError`` and a retryable failure always an ``OperationalError`` (PEP 249's classes
-for them), whatever the driver chose.
+Extra bases make the family uniform across drivers: a constraint violation is always an
+``IntegrityError``, a retryable failure always an ``OperationalError`` and a missing table
+or column always a ``ProgrammingError`` (PEP 249's classes for them), whatever the driver
+chose.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def _make_class(
         canonical = sa_exc.IntegrityError
     elif issubclass(family, RetryableTransactionError):
         canonical = sa_exc.OperationalError
+    elif issubclass(family, SchemaError):
+        canonical = sa_exc.ProgrammingError
     bases: tuple[type, ...]
     if canonical is None or issubclass(replaced, canonical):
         bases = (family, replaced)
