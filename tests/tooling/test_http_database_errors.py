@@ -27,7 +27,6 @@ from viveka_db import (
     entity,
     table,
 )
-from viveka_db.integrations import http_errors
 from viveka_db.integrations.fastapi import add_exception_handlers
 
 CLOSED_PORT = 20999
@@ -48,8 +47,7 @@ gadgets = GadgetRepo()
 
 
 @pytest.fixture(autouse=True)
-async def _fresh(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    monkeypatch.setattr(http_errors, "_last_logged", {})  # each test sees its first log line
+async def _fresh() -> AsyncIterator[None]:
     await DatabaseSessionFactory.close_all()
     yield
     await DatabaseSessionFactory.close_all()

@@ -50,6 +50,7 @@ from viveka_db.integrations.fastapi_paging import (
 from viveka_db.integrations.http_errors import (
     DEFAULT_RETRY_AFTER,
     HANDLED_ERRORS,
+    ErrorLog,
     http_error_for,
 )
 from viveka_db.integrations.request_session import unit_of_work
@@ -182,16 +183,20 @@ def add_exception_handlers(app: FastAPI, *, retry_after: int = DEFAULT_RETRY_AFT
     ``EntityNotFoundError`` 404; ``ConstraintViolationError`` 409 with ``constraint`` and
     ``columns`` (never the values); ``PaginationError``/``UnknownFieldError`` 422; pool
     exhausted, database unreachable, login refused or database missing 503 with
-    ``Retry-After: retry_after`` (the cause logged once a minute on ``viveka_db.http``);
+    ``Retry-After: retry_after`` (the cause logged on ``viveka_db.http``, once a minute per
+    cause while it lasts);
     ``SchemaError`` (a missing table or column) 500 with a JSON body that names no table.
     Any other driver error stays a 500 (it is re-raised, so the server logs it as before).
     """
     from fastapi.responses import JSONResponse
 
+    causes = ErrorLog()
+
     async def handle(request: Request, exc: Exception) -> Response:
         answer = http_error_for(exc, retry_after=retry_after)
         if answer is None:
             raise exc
+        causes.log(answer)
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     for error in HANDLED_ERRORS:

@@ -30,7 +30,7 @@ from viveka_db.errors import (
     UnknownFieldError,
 )
 
-__all__ = ["HANDLED_ERRORS", "HttpError", "http_error_for"]
+__all__ = ["HANDLED_ERRORS", "ErrorLog", "HttpError", "http_error_for"]
 
 logger = logging.getLogger("viveka_db.http")
 
@@ -58,9 +58,7 @@ _CONSTRAINT_DETAIL: list[tuple[type[ConstraintViolationError], str]] = [
 ]
 
 LOG_INTERVAL = 60.0
-"""Seconds before the same cause of a 503 (or of a SchemaError) is logged again."""
-
-_last_logged: dict[str, float] = {}
+"""Seconds before an :class:`ErrorLog` logs the same cause again."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,32 @@ class HttpError:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict[str, str])
+    cause: str | None = None
+    """What the server log should say (never sent to the client), or ``None``."""
+    cause_key: str = ""
+    """Groups repeats of one cause (for :class:`ErrorLog`)."""
+
+
+class ErrorLog:
+    """Logs each answer's cause on ``viveka_db.http``, once per :data:`LOG_INTERVAL` and key.
+
+    One per installed set of handlers: an outage logs one line a minute, not one per
+    request, and each application logs its own first occurrence.
+    """
+
+    def __init__(self, interval: float = LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def log(self, answer: HttpError) -> None:
+        if answer.cause is None:
+            return
+        now = time.monotonic()
+        last = self._last.get(answer.cause_key)
+        if last is not None and now - last < self.interval:
+            return
+        self._last[answer.cause_key] = now
+        logger.error("answered %d: %s", answer.status, answer.cause)
 
 
 def _unavailable(exc: BaseException) -> ConnectionProblem | None:
@@ -78,17 +102,6 @@ def _unavailable(exc: BaseException) -> ConnectionProblem | None:
     if problem is None and isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return ConnectionProblem("unreachable", type(exc).__name__)
     return problem
-
-
-def _log_once(key: str, message: str, *args: object) -> None:
-    """Log ``message`` for ``key`` once per :data:`LOG_INTERVAL`: an outage logs one line,
-    not one per request."""
-    now = time.monotonic()
-    last = _last_logged.get(key)
-    if last is not None and now - last < LOG_INTERVAL:
-        return
-    _last_logged[key] = now
-    logger.error(message, *args)
 
 
 def http_error_for(
@@ -113,30 +126,23 @@ def http_error_for(
     if isinstance(exc, PaginationError | UnknownFieldError):
         return HttpError(422, {"detail": str(exc), "error": error})
     if isinstance(exc, SchemaError):
-        _log_once(f"schema:{exc}", "answered 500: %s", exc)
-        return HttpError(
-            500,
-            {
-                "detail": "the database schema does not match this service (a table or column "
-                "is missing); the operator must apply the migrations",
-                "error": error,
-            },
+        detail = (
+            "the database schema does not match this service (a table or column is missing); "
+            "the operator must apply the migrations"
         )
+        return HttpError(500, {"detail": detail, "error": error}, {}, str(exc), str(exc))
     problem = None if isinstance(exc, PoolTimeoutError) else _unavailable(exc)
     if isinstance(exc, PoolTimeoutError) or problem is not None:
-        if problem is None:
-            reason = "every database connection is busy"
-        else:
+        reason = "every database connection is busy"
+        cause: str | None = None
+        if problem is not None:
             reason = "the database cannot be reached"
-            _log_once(
-                f"{problem.kind}:{problem.code}",
-                "answering 503 with Retry-After: %s; %s",
-                problem.description,
-                problem.fix,
-            )
+            cause = f"{problem.description}; {problem.fix}"
         return HttpError(
             503,
             {"detail": f"service temporarily unavailable: {reason}; retry later", "error": error},
             {"Retry-After": str(retry_after)},
+            cause,
+            "" if problem is None else f"{problem.kind}:{problem.code}",
         )
     return None
