@@ -345,16 +345,10 @@ class DatabaseSessionFactory:
             await factory.dispose()
 
 
-_announced: set[tuple[str, str]] = set()
-
-
 def _announce_embedded_default(data_source: str, url: URL) -> None:
-    """Say where the embedded SQLite file is, once per process and file."""
+    """Say where the embedded SQLite file is (once per initialisation of the data source)."""
     database = url.database or ""
     path = database if database in ("", ":memory:") else os.path.abspath(database)
-    if (data_source, path) in _announced:
-        return
-    _announced.add((data_source, path))
     logger.warning(
         "data source %r has no configuration (no config_service, $VIVEKA_CONFIG or "
         "./config.ini): using the embedded SQLite database %s; pass a config (or set "
