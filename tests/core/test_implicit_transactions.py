@@ -35,7 +35,6 @@ from viveka_db.integrations.fastapi import (
     add_exception_handlers,
     viveka_lifespan,
 )
-from viveka_db.transaction import implicit
 
 
 @entity
@@ -125,12 +124,9 @@ async def test_forbid_lets_explicit_boundaries_write(
 
 
 async def test_warn_logs_once_per_call_site(
-    use_policy: Callable[[str], DatabaseSessionFactory],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    use_policy: Callable[[str], DatabaseSessionFactory], caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(implicit, "_warned", set())  # once per process: start afresh
-    use_policy("warn")
+    use_policy("warn")  # a new initialisation: no call site reported yet
     caplog.set_level(logging.WARNING, logger="viveka_db.transaction")
     for number in range(3):
         await notes.save(Note(title=f"loop {number}"))  # one call site, three calls

@@ -214,7 +214,7 @@ def _decorate(
                 policy = implicit_policy(source)
                 if policy != "allow":
                     caller = f"{type(args[0]).__name__}.{fn.__name__}" if is_method else name
-                    with implicit_call(caller, policy):
+                    with implicit_call(caller, policy, source):
                         return await run_in_new_transaction(
                             definition, source, lambda: fn(*args, **kwargs), name=name
                         )

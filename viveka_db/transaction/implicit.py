@@ -8,7 +8,8 @@ handler that saves two, so the data source decides:
 
 - ``allow`` (the default): it runs, as always;
 - ``warn``: it runs, and the first write of each call site (the repository method and the
-  line of code that called it) is logged once per process on ``viveka_db.transaction``;
+  line of code that called it) is logged on ``viveka_db.transaction``, once per call site
+  while the data source is initialised (in a service: once per process);
 - ``forbid``: the write raises :class:`~viveka_db.errors.NoTransactionError` before it
   reaches the database (reads still run).
 
@@ -31,6 +32,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -65,10 +67,14 @@ class ImplicitCall:
     policy: str
     site: tuple[str, int] | None = None
     """The file and line that called the repository method (``warn`` only)."""
+    warned: set[tuple[str, tuple[str, int] | None]] | None = None
+    """The call sites the data source has reported already (``warn`` only)."""
 
 
 _current: ContextVar[ImplicitCall | None] = ContextVar("viveka_implicit_call", default=None)
-_warned: set[tuple[str, tuple[str, int] | None]] = set()
+_warned: WeakKeyDictionary[DatabaseSessionFactory, set[tuple[str, tuple[str, int] | None]]] = (
+    WeakKeyDictionary()
+)
 
 
 def implicit_policy(data_source: str) -> str:
@@ -81,10 +87,13 @@ def implicit_policy(data_source: str) -> str:
 
 
 @contextmanager
-def implicit_call(name: str, policy: str) -> Generator[None]:
+def implicit_call(name: str, policy: str, data_source: str) -> Generator[None]:
     """Watch the writes of the repository call ``name`` (runs in the caller's task)."""
-    site = _caller_site() if policy == "warn" else None
-    token = _current.set(ImplicitCall(name, policy, site))
+    site = warned = None
+    if policy == "warn":
+        site = _caller_site()
+        warned = _warned.setdefault(DatabaseSessionFactory.get_instance(data_source), set())
+    token = _current.set(ImplicitCall(name, policy, site, warned))
     try:
         yield
     finally:
@@ -119,9 +128,9 @@ def _on_write() -> None:
             "dependency), so that its writes commit or roll back together"
         )
     key = (call.name, call.site)
-    if key in _warned:
+    if call.warned is None or key in call.warned:
         return
-    _warned.add(key)
+    call.warned.add(key)
     where = "" if call.site is None else f" (called from {call.site[0]}:{call.site[1]})"
     logger.warning(
         "%s wrote to the database outside any transaction boundary%s: it committed on its "
