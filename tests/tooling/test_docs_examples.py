@@ -35,7 +35,7 @@ PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FILE_COMMENT = re.compile(r"^# (?P<path>[\w/]+\.py)\s*$")
 FRAGMENT = re.compile(r"<!-- fragment: (?P<why>[^>]+?) -->[ \t]*\n[ \t]*```py\n")
 
-RUNNER = """
+RUNNER = '''
 import ast, asyncio, json, sys, types
 
 module = types.ModuleType("docpage")
@@ -57,7 +57,7 @@ loop.run_until_complete(DatabaseSessionFactory.close_all())
 loop.run_until_complete(close_cache())
 loop.close()
 print("page ran")
-"""
+'''
 
 
 def _relative(page: Path) -> str:
