@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 pytest_plugins = ["pytester"]
 
-USER_TESTS = '''
+USER_TESTS = """
 import asyncio
 
 import httpx
@@ -146,7 +146,7 @@ async def test_6_the_dependency_without_middleware(db_session):
 @pytest.mark.asyncio
 async def test_7_starts_empty_at_last(db_session):
     assert await service.repo.count() == 0
-'''
+"""
 
 
 async def _count(url: str) -> int:

@@ -266,6 +266,7 @@ def _configure_sqlite(
     a lock its own caller holds, and fails after the busy timeout.
     """
     file_db = not _is_memory_sqlite(url)
+    event.listen(engine.sync_engine, "invalidate", _interrupt_abandoned_statement)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -307,10 +308,38 @@ def _configure_sqlite(
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
         def _transaction_ended(conn: Any) -> None:
-            conn.info[_PENDING_BEGIN] = False
+            # after a cancelled statement the connection is invalidated: it has no info to
+            # reset (reading it raises), and the next BEGIN sets the flag again anyway
+            if not conn.invalidated:
+                conn.info[_PENDING_BEGIN] = False
 
 
 _PENDING_BEGIN = "viveka_pending_begin"
+
+
+def _interrupt_abandoned_statement(
+    dbapi_connection: Any, record: Any, exception: BaseException | None
+) -> None:
+    """Stop the statement of a SQLite connection dropped by a cancellation or timeout.
+
+    aiosqlite runs statements in a thread the cancellation cannot reach: the statement runs
+    on, and the close that would end the connection's transaction queues behind it. Even
+    then, closing a connection whose statement is still referenced (by the traceback of
+    the cancellation) only marks it for closing, and its transaction, with the write lock,
+    lives on until garbage collection. So: ``sqlite3``'s ``interrupt()`` (safe from any
+    thread) makes the running statement fail at once, and an explicit ROLLBACK then ends
+    the transaction and releases the lock before the connection is discarded.
+    """
+    if exception is None or isinstance(exception, Exception):
+        return  # a closed pool or a dropped file, not an abandoned statement
+    run_async = getattr(dbapi_connection, "run_async", None)
+    if run_async is None:  # pragma: no cover - not an asyncio driver
+        return
+    try:
+        run_async(lambda driver: driver.interrupt())
+        run_async(lambda driver: driver.rollback())
+    except BaseException as exc:  # closed already, or not in a greenlet (garbage collection)
+        logger.debug("could not end an abandoned SQLite statement: %r", exc)
 
 
 def _run_on_driver(connection: Any, sql: str) -> None:

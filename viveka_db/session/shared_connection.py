@@ -19,7 +19,9 @@ one level down, among themselves, so it never waits for the turn it runs in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextvars import ContextVar, Token
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from viveka_db.session.engine import READ_ONLY_KEY, VivekaSession
@@ -51,10 +53,8 @@ class Turn:
         self._token = token
 
     def release(self) -> None:
-        try:
+        with contextlib.suppress(ValueError):  # released from another context: nothing to reset
             _level.reset(self._token)
-        except ValueError:  # released from another context (a finaliser): nothing to reset
-            pass
         self._level.lock.release()
 
 
