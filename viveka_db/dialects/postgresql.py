@@ -31,6 +31,7 @@ _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
 
     def product(self, version: str) -> str:
         return "PostgreSQL"

@@ -12,7 +12,6 @@ Two engines per data source:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -34,6 +33,11 @@ from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
+from viveka_db.session.abandoned import (
+    end_abandoned_block,
+    interrupt_abandoned_statement,
+    kill_abandoned_statements,
+)
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
 
 __all__ = [
@@ -204,46 +208,10 @@ def create_read_engine(
         url.get_driver_name(), dict(options.pop("connect_args", {}))
     )
     engine = create_async_engine(url, connect_args=connect_args, **options)
+    if adapter.cursor_transaction is not None:  # streams open transaction blocks here
+        event.listen(engine.sync_engine.pool, "reset", end_abandoned_block)
     _finish(engine, url, read_only=True)
     return engine
-
-
-_kill_tasks: set[asyncio.Task[None]] = set()
-
-
-def _kill_abandoned_statements(engine: AsyncEngine, url: URL, read_only: bool) -> None:
-    """End the server side of a MySQL/MariaDB connection dropped by a cancellation.
-
-    A ``timeout`` or a cancelled request cancels the awaiting task; asyncpg then cancels the
-    running statement, but aiomysql can only drop the connection, and the server keeps running
-    the statement (holding its locks) until it ends on its own. ``KILL`` from another
-    connection ends it and rolls its transaction back now. (Write engine only.)
-    """
-    if read_only:
-        return
-
-    @event.listens_for(engine.sync_engine, "invalidate")
-    def _on_invalidate(dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
-        if not isinstance(exception, asyncio.CancelledError):
-            return
-        driver: Any = getattr(dbapi_connection, "driver_connection", None)
-        try:
-            loop = asyncio.get_running_loop()
-            server_id = int(driver.thread_id())  # aiomysql / asyncmy: the server's id
-        except (AttributeError, RuntimeError, TypeError, ValueError):
-            return
-        if server_id:
-            task = loop.create_task(_kill(engine, server_id))
-            _kill_tasks.add(task)
-            task.add_done_callback(_kill_tasks.discard)
-
-
-async def _kill(engine: AsyncEngine, server_id: int) -> None:
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f"KILL {server_id:d}")
-    except Exception as exc:  # already gone, or no privilege: the server ends it eventually
-        logger.debug("could not KILL abandoned MySQL connection %d: %s", server_id, exc)
 
 
 def _configure_sqlite(
@@ -266,7 +234,7 @@ def _configure_sqlite(
     a lock its own caller holds, and fails after the busy timeout.
     """
     file_db = not _is_memory_sqlite(url)
-    event.listen(engine.sync_engine, "invalidate", _interrupt_abandoned_statement)
+    event.listen(engine.sync_engine, "invalidate", interrupt_abandoned_statement)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -317,31 +285,6 @@ def _configure_sqlite(
 _PENDING_BEGIN = "viveka_pending_begin"
 
 
-def _interrupt_abandoned_statement(
-    dbapi_connection: Any, record: Any, exception: BaseException | None
-) -> None:
-    """Stop the statement of a SQLite connection dropped by a cancellation or timeout.
-
-    aiosqlite runs statements in a thread the cancellation cannot reach: the statement runs
-    on, and the close that would end the connection's transaction queues behind it. Even
-    then, closing a connection whose statement is still referenced (by the traceback of
-    the cancellation) only marks it for closing, and its transaction, with the write lock,
-    lives on until garbage collection. So: ``sqlite3``'s ``interrupt()`` (safe from any
-    thread) makes the running statement fail at once, and an explicit ROLLBACK then ends
-    the transaction and releases the lock before the connection is discarded.
-    """
-    if exception is None or isinstance(exception, Exception):
-        return  # a closed pool or a dropped file, not an abandoned statement
-    run_async = getattr(dbapi_connection, "run_async", None)
-    if run_async is None:  # pragma: no cover - not an asyncio driver
-        return
-    try:
-        run_async(lambda driver: driver.interrupt())
-        run_async(lambda driver: driver.rollback())
-    except BaseException as exc:  # closed already, or not in a greenlet (garbage collection)
-        logger.debug("could not end an abandoned SQLite statement: %r", exc)
-
-
 def _run_on_driver(connection: Any, sql: str) -> None:
     """Send ``sql`` straight to the asyncio driver from a sync event handler.
 
@@ -390,7 +333,7 @@ _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
     "sqlite": lambda engine, url, read_only, serializable: _configure_sqlite(
         engine, url, read_only=read_only, serializable=serializable
     ),
-    "mysql": lambda engine, url, read_only, _: _kill_abandoned_statements(engine, url, read_only),
+    "mysql": lambda engine, url, read_only, _: kill_abandoned_statements(engine, read_only),
 }
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
