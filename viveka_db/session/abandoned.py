@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -67,10 +68,18 @@ def interrupt_abandoned_statement(
     if run_async is None:  # pragma: no cover - not an asyncio driver
         return
     try:
-        run_async(lambda driver: driver.interrupt())
-        run_async(lambda driver: driver.rollback())
+        run_async(_interrupt)
+        run_async(_rollback)
     except BaseException as exc:  # closed already, or not in a greenlet (garbage collection)
         logger.debug("could not end an abandoned SQLite statement: %r", exc)
+
+
+def _interrupt(driver: Any) -> Awaitable[None]:
+    return cast("Awaitable[None]", driver.interrupt())
+
+
+def _rollback(driver: Any) -> Awaitable[None]:
+    return cast("Awaitable[None]", driver.rollback())
 
 
 _kill_tasks: set[asyncio.Task[None]] = set()
