@@ -79,6 +79,13 @@ async def post_note(body: str):
     return {"bodies": await service.bodies()}
 
 
+@app.post("/batch/{count}")
+async def post_batch(count: int):
+    # tasks started inside the request's turn take turns among themselves
+    await run_concurrently(*(service.add_independently(f"b{i}") for i in range(count)))
+    return {"count": await service.repo.count()}
+
+
 @app.post("/dep/{body}")
 async def post_with_dependency(body: str, session: SessionDep):
     session.add(Note(body=body))
@@ -133,6 +140,9 @@ async def test_5_concurrent_requests_take_turns(db_session):
         responses = await asyncio.gather(*(http.post(f"/notes/n{i}") for i in range(8)))
     assert [r.status_code for r in responses] == [200] * 8
     assert await service.repo.count() == 16
+    async with client(app) as http:
+        batch = await asyncio.wait_for(http.post("/batch/4"), timeout=30)
+    assert batch.json() == {"count": 20}
 
 
 @pytest.mark.asyncio
