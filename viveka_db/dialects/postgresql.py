@@ -40,6 +40,7 @@ _SCHEMA_NAMES = (
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
     ping_to_detect_close = False
 
