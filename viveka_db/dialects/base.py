@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
+from viveka_db.dialects.connection import connection_problem
 from viveka_db.dialects.mapped import mapped_error
 from viveka_db.errors import (
     CheckViolationError,
@@ -41,7 +42,6 @@ __all__ = [
     "columns_of",
     "constraint_with",
     "describe",
-    "error_chain",
     "schema_violation",
 ]
 
@@ -161,13 +161,11 @@ class DialectAdapter:
         return connect_args
 
     def server_unavailable(self, error: BaseException) -> bool:
-        """Whether a failed connection attempt means "the server is not there right now".
-
-        True for a refused, reset or timed-out connection (an ``OSError`` anywhere in the
-        chain) and for what each dialect says while starting or stopping; never for a refused
-        login or a missing database, which no amount of waiting fixes.
-        """
-        return any(isinstance(link, OSError) for link in error_chain(error))
+        """Whether a failed connection attempt means "the server is not there right now"
+        (refused, reset, starting or stopping): :mod:`viveka_db.dialects.connection`
+        decides, for every database; never a refused login or a missing database."""
+        problem = connection_problem(error)
+        return problem is not None and problem.kind == "unreachable"
 
     def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
         """Connect parameters for a target among several primaries (only writable ones)."""
@@ -207,22 +205,6 @@ class DialectAdapter:
             f"upsert_all is not supported on the {self.name!r} dialect; "
             "use insert_all, or PostgreSQL, MySQL/MariaDB or SQLite"
         )
-
-
-def error_chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, the driver error inside a SQLAlchemy error (``.orig``), and their causes
-    and contexts, each once."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        link = pending.pop(0)
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        yield link
-        for nxt in (getattr(link, "orig", None), link.__cause__, link.__context__):
-            if isinstance(nxt, BaseException):
-                pending.append(nxt)
 
 
 def columns_of(table: Table, constraint: str | None) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Why a connection could not be made: server unreachable, login refused, database missing.
 
 One classification for the start-up verification (which turns it into a
-``ConfigurationError``) and for the web integrations (which answer 503). It reads error
+``ConfigurationError``), for the web integrations (which answer 503) and for new
+connections under ``connect_wait``/``failover_urls`` (which wait for, or move past, an
+unreachable server but never retry a refused login or a missing database). It reads error
 codes (PostgreSQL's SQLSTATE, MySQL/MariaDB's error numbers) and exception classes, and
 describes the problem in its own words: a driver's message is never repeated, so nothing
 it might contain (a user name, a host, a value) reaches a client.
@@ -9,7 +11,6 @@ it might contain (a user name, a host, a value) reaches a client.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,8 @@ _PG_CODES: dict[str, Kind] = {
     "28P01": "login_refused",  # invalid_password
     "28000": "login_refused",  # invalid_authorization_specification (e.g. no such role)
     "3D000": "database_missing",  # invalid_catalog_name
+    "57P01": "unreachable",  # admin_shutdown (a restart ended the session)
+    "57P02": "unreachable",  # crash_shutdown
     "57P03": "unreachable",  # cannot_connect_now (starting up, shutting down)
     "53300": "unreachable",  # too_many_connections
 }
@@ -38,6 +41,9 @@ _MYSQL_CODES: dict[int, Kind] = {
     2005: "unreachable",  # unknown host
     2006: "unreachable",  # server has gone away
     2013: "unreachable",  # lost connection
+    1053: "unreachable",  # server shutdown in progress
+    1047: "unreachable",  # a Galera node not ready for queries (WSREP)
+    1927: "unreachable",  # connection killed
 }
 _UNREACHABLE_MARKERS = (
     "connection refused",
@@ -51,6 +57,7 @@ _UNREACHABLE_MARKERS = (
     "connection reset",
     "cannot connect now",
     "the database system is",
+    "server closed the connection",
     "unable to open database file",
 )
 _DESCRIPTIONS: dict[Kind, str] = {
@@ -116,7 +123,7 @@ def _classify(error: BaseException) -> ConnectionProblem | None:
             return ConnectionProblem(_PG_CODES[sqlstate], f"SQLSTATE {sqlstate}")
         if sqlstate.startswith("08"):  # connection_exception
             return ConnectionProblem("unreachable", f"SQLSTATE {sqlstate}")
-    if isinstance(error, ConnectionError | socket.gaierror | TimeoutError):
+    if isinstance(error, OSError):  # refused, reset, unreachable, unknown host, timed out
         return ConnectionProblem("unreachable", type(error).__name__)
     text = str(error).lower()
     if any(marker in text for marker in _UNREACHABLE_MARKERS):

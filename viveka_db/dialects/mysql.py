@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Table
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation, error_chain, schema_violation
+from viveka_db.dialects.base import DialectAdapter, Violation, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -28,9 +28,6 @@ from viveka_db.errors import (
 
 __all__ = ["MysqlAdapter", "causal_reads_on_galera"]
 
-_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 1053, 1047, 1927})
-"""Can't connect (socket, TCP), server gone, lost connection, shutdown in progress, a Galera
-node not ready for queries (WSREP), connection killed: all "try again soon" at connect."""
 
 _DUPLICATE_KEY = re.compile(r"for key '([^']*)'\s*$")
 _FOREIGN_KEY = re.compile(r"\(`[^`]*`\.`([^`]*)`, CONSTRAINT `([^`]*)` FOREIGN KEY \(([^)]*)\)")
@@ -109,15 +106,6 @@ class MysqlAdapter(DialectAdapter):
         if driver not in ("aiomysql", "asyncmy"):
             return connect_args
         return {"init_command": "SET SESSION TRANSACTION READ ONLY", **connect_args}
-
-    def server_unavailable(self, error: BaseException) -> bool:
-        for link in error_chain(error):
-            if isinstance(link, OSError):
-                return True
-            code = link.args[0] if link.args else None
-            if isinstance(code, int) and not isinstance(code, bool):
-                return code in _UNAVAILABLE
-        return False
 
     def violation(self, orig: BaseException) -> Violation | None:
         args = orig.args

@@ -21,7 +21,6 @@ from viveka_db.dialects.base import (
     DialectAdapter,
     Violation,
     columns_from_key_detail,
-    error_chain,
     schema_violation,
 )
 from viveka_db.errors import NotNullViolationError
@@ -58,23 +57,6 @@ class PostgresqlAdapter(DialectAdapter):
         server_settings = dict(connect_args.get("server_settings", {}))
         server_settings.setdefault("default_transaction_read_only", "on")
         return {**connect_args, "server_settings": server_settings}
-
-    def server_unavailable(self, error: BaseException) -> bool:
-        """Refused/unreachable, class 08 (connection exception), or 57P01-57P03 (shutting
-        down, crashed, starting up). psycopg reports a refused connection as an
-        ``OperationalError`` without a SQLSTATE; a refused login (28xxx) or a missing
-        database (3D000) always has one."""
-        for link in error_chain(error):
-            if isinstance(link, OSError):
-                return True
-            code = getattr(link, "sqlstate", None) or getattr(link, "pgcode", None)
-            if isinstance(code, str) and code:
-                return code.startswith("08") or code in ("57P01", "57P02", "57P03")
-            if type(link).__name__ == "OperationalError" and type(link).__module__.startswith(
-                "psycopg"
-            ):
-                return True
-        return False
 
     def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
         if driver in ("asyncpg", "psycopg", "psycopg_async"):
