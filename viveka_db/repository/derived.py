@@ -39,7 +39,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
-from viveka_db.decorator.transactional import transactional
+from viveka_db.decorator.transactional import implicit_transactional
 from viveka_db.errors import DerivedQueryError, UnknownFieldError
 from viveka_db.repository.base import T, model_from_generic
 from viveka_db.repository.bulk_delete import delete_where
@@ -132,7 +132,7 @@ def _build(
         values = list(bound.arguments.values())[1:]
         return await self.run_derived(plan, values, load)
 
-    return transactional(derived)
+    return implicit_transactional(derived)
 
 
 @dataclass(frozen=True)
