@@ -8,8 +8,8 @@ not fixed (the same duplicate key is an ``IntegrityError`` on one driver and an
 ``OperationalError`` on another), so the class is made once per pair and cached.
 
 Two extra bases make the family uniform across drivers: a constraint violation is always an
-``IntegrityError`` and a retryable failure always an ``OperationalError`` (PEP 249's classes
-for them), whatever the driver chose.
+``IntegrityError`` and a retryable failure or a lock not granted always an
+``OperationalError`` (PEP 249's classes for them), whatever the driver chose.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 
-from viveka_db.errors import ConstraintViolationError, DatabaseError, RetryableTransactionError
+from viveka_db.errors import (
+    ConstraintViolationError,
+    DatabaseError,
+    LockTimeoutError,
+    RetryableTransactionError,
+)
 
 __all__ = ["mapped_class", "mapped_error"]
 
@@ -42,7 +47,7 @@ def _make_class(
     canonical: type[sa_exc.DBAPIError] | None = None
     if issubclass(family, ConstraintViolationError):
         canonical = sa_exc.IntegrityError
-    elif issubclass(family, RetryableTransactionError):
+    elif issubclass(family, RetryableTransactionError | LockTimeoutError):
         canonical = sa_exc.OperationalError
     bases: tuple[type, ...]
     if canonical is None or issubclass(replaced, canonical):

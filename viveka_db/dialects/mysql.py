@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation
+from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
     DeadlockError,
     DuplicateKeyError,
     ForeignKeyViolationError,
+    LockTimeoutError,
     NotNullViolationError,
     SerializationFailureError,
 )
@@ -79,7 +81,11 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
     1020: _plain(SerializationFailureError),  # MariaDB snapshot isolation: row changed
     1213: _plain(DeadlockError),
     1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
+    3572: _plain(LockTimeoutError),  # MySQL 8: NOWAIT found the row locked
 }
+_LOCK_WAIT_TIMEOUT = 1205
+"""MariaDB answers a ``NOWAIT`` read of a locked row with this too: on such a read it is a
+:class:`LockTimeoutError` (the lock was not available), elsewhere a retryable timeout."""
 
 
 class MysqlAdapter(DialectAdapter):
@@ -104,6 +110,14 @@ class MysqlAdapter(DialectAdapter):
         found = parse(str(args[1]))
         code = f"errno {args[0]}"
         return Violation(found.family, found.constraint, found.columns, found.table, code)
+
+    def map_error(self, error: sa_exc.DBAPIError, site: Site = NO_SITE) -> DatabaseError | None:
+        orig = error.orig
+        if site.nowait and orig is not None and orig.args[:1] == (_LOCK_WAIT_TIMEOUT,):
+            return Violation(LockTimeoutError, code=f"errno {_LOCK_WAIT_TIMEOUT}").build(
+                error, site
+            )
+        return super().map_error(error, site)
 
     def upsert(
         self,

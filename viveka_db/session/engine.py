@@ -32,6 +32,7 @@ from sqlalchemy.pool import PoolResetState
 from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
+from viveka_db.dialects.base import NOWAIT_OPTION
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
@@ -300,6 +301,10 @@ def _configure_sqlite(
         ) -> None:
             info = conn.info
             if info.get(_PENDING_BEGIN) and not is_plain_select(context):
+                if context.execution_options.get(NOWAIT_OPTION):  # lock="update_nowait"
+                    _begin_without_waiting(conn, begin_sql)
+                    info[_PENDING_BEGIN] = False
+                    return
                 info[_PENDING_BEGIN] = False
                 # one thread hop on the driver connection; exec_driver_sql costs three
                 _run_on_driver(conn, begin_sql)
@@ -307,13 +312,29 @@ def _configure_sqlite(
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
         def _transaction_ended(conn: Any) -> None:
-            conn.info[_PENDING_BEGIN] = False
+            # A TimeoutError raised by a hook (LockTimeoutError of a NOWAIT begin) makes
+            # SQLAlchemy invalidate the connection: nothing is pending on a new one.
+            if not conn.invalidated:
+                conn.info[_PENDING_BEGIN] = False
 
 
 _PENDING_BEGIN = "viveka_pending_begin"
 
 
-def _run_on_driver(connection: Any, sql: str) -> None:
+def _begin_without_waiting(connection: Any, begin_sql: str) -> None:
+    """Take the write lock now or fail with LockTimeoutError (SQLite's ``NOWAIT``).
+
+    A locking read with ``lock="update_nowait"`` must not wait the busy timeout for the
+    write lock: the timeout is zero for the ``BEGIN`` alone.
+    """
+    _run_on_driver(connection, "PRAGMA busy_timeout = 0")
+    try:
+        _run_on_driver(connection, begin_sql, nowait=True)
+    finally:
+        _run_on_driver(connection, f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _run_on_driver(connection: Any, sql: str, *, nowait: bool = False) -> None:
     """Send ``sql`` straight to the asyncio driver from a sync event handler.
 
     ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
@@ -329,7 +350,7 @@ def _run_on_driver(connection: Any, sql: str) -> None:
     try:
         connection.connection.dbapi_connection.run_async(execute)
     except connection.dialect.loaded_dbapi.Error as error:
-        mapped = translate_driver_error(error, connection.dialect)
+        mapped = translate_driver_error(error, connection.dialect, nowait=nowait)
         if mapped is error:
             raise
         raise mapped from error
