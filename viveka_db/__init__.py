@@ -64,6 +64,7 @@ from viveka_db.errors import (
     VivekaDbError,
 )
 from viveka_db.health import check_health, health_endpoint
+from viveka_db.locks import AdvisoryLock, advisory_lock
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
@@ -78,6 +79,7 @@ from viveka_db.transaction.hooks import (
 )
 
 __all__ = [
+    "AdvisoryLock",
     "CacheBackend",
     "CacheSettings",
     "CacheStats",
@@ -134,6 +136,7 @@ __all__ = [
     "VivekaDbError",
     "VivekaSettings",
     "__version__",
+    "advisory_lock",
     "after_commit",
     "after_completion",
     "after_rollback",
