@@ -285,9 +285,7 @@ async def test_a_failed_nowait_leaves_the_transaction_usable_for_rollback(
         assert locked is not None
         locked.balance = 7
 
-    error, _ = await _hold_then_contend(
-        hold, lambda: jobs.get_by_id(job.id, lock="update_nowait")
-    )
+    error, _ = await _hold_then_contend(hold, lambda: jobs.get_by_id(job.id, lock="update_nowait"))
     assert isinstance(error, LockTimeoutError)
     stored = await jobs.get_by_id(job.id)
     assert stored is not None and stored.balance == 7

@@ -77,8 +77,10 @@ class Site:
     @classmethod
     def of(cls, context: Any) -> Site:
         """The site of an ``ExecutionContext`` (``None`` or anything else: no site)."""
-        options = getattr(context, "execution_options", None)
-        nowait = bool(options.get(NOWAIT_OPTION)) if isinstance(options, Mapping) else False
+        options: object = getattr(context, "execution_options", None)
+        nowait = isinstance(options, Mapping) and bool(
+            cast("Mapping[str, object]", options).get(NOWAIT_OPTION)
+        )
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         if not isinstance(table, Table):

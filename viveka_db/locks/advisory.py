@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from viveka_db.context.scope import run_uncancellable
@@ -77,8 +77,11 @@ def _holder(factory: DatabaseSessionFactory, name: str) -> Holder:
 
 @contextlib.asynccontextmanager
 async def advisory_lock(
-    name: str, *, timeout: float | None = None, data_source: str = "default"
-) -> AsyncIterator[AdvisoryLock]:
+    name: str,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 - the database bounds the wait, not a task
+    data_source: str = "default",
+) -> AsyncGenerator[AdvisoryLock]:
     """Hold the lock ``name`` for the ``async with`` block (see the module docs).
 
     :param name: any non-empty string; the same name is the same lock in every process.

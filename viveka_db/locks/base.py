@@ -19,8 +19,8 @@ logger = logging.getLogger("viveka_db.locks")
 class Holder(Protocol):
     """One acquisition of one named lock on one database."""
 
-    async def acquire(self, timeout: float | None) -> int:
-        """Wait for the lock (at most ``timeout`` seconds); the new fencing token."""
+    async def acquire(self, limit: float | None) -> int:
+        """Wait for the lock (at most ``limit`` seconds); the new fencing token."""
         ...
 
     async def release(self) -> None:

@@ -55,12 +55,12 @@ class MysqlLock:
         self.key = lock_key(name)
         self.connection: AsyncConnection | None = None
 
-    async def acquire(self, timeout: float | None) -> int:
+    async def acquire(self, limit: float | None) -> int:
         await ensure_table(self.engine)
         conn = await self.engine.connect()
         got: object = None
         try:
-            wait = _FOREVER if timeout is None else timeout
+            wait = _FOREVER if limit is None else limit
             got = await conn.scalar(
                 text("SELECT GET_LOCK(:key, :wait)"), {"key": self.key, "wait": wait}
             )

@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from viveka_db.dialects.translate import translate_error
 from viveka_db.errors import DatabaseError, LockTimeoutError
 from viveka_db.locks.base import digest, discard, timed_out
 
@@ -61,19 +63,21 @@ class PostgresqlLock:
         self.name = name
         self.connection: AsyncConnection | None = None
 
-    async def acquire(self, timeout: float | None) -> int:
+    async def acquire(self, limit: float | None) -> int:
         await ensure_sequence(self.engine)
         conn = await self.engine.connect()
         try:
             # lock_timeout 0 waits for ever (also over a role's own lock_timeout setting)
-            wait = "0" if timeout is None else f"{max(1, math.ceil(timeout * 1000))}ms"
+            wait = "0" if limit is None else f"{max(1, math.ceil(limit * 1000))}ms"
             await conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": wait})
             try:
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(self.name)}
                 )
-            except LockTimeoutError as exc:
-                raise timed_out(self.name, timeout or 0) from exc
+            except DBAPIError as exc:  # mapped by the engine, or not where it saw the
+                if isinstance(translate_error(exc), LockTimeoutError):  # connection close
+                    raise timed_out(self.name, limit or 0) from exc
+                raise
             token = await conn.scalar(text(f"SELECT nextval('{SEQUENCE}')"))
         except BaseException:
             await discard(conn)

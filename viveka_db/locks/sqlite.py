@@ -65,10 +65,10 @@ class SqliteLock:
         self.name = name
         self.fd: int | None = None
 
-    async def acquire(self, timeout: float | None) -> int:
+    async def acquire(self, limit: float | None) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            await self._wait(fd, timeout)
+            await self._wait(fd, limit)
             task = asyncio.ensure_future(asyncio.to_thread(_next_token, fd))
             await run_uncancellable(task)  # never close the file under the writing thread
             token = task.result()
@@ -78,9 +78,9 @@ class SqliteLock:
         self.fd = fd
         return token
 
-    async def _wait(self, fd: int, timeout: float | None) -> None:
+    async def _wait(self, fd: int, limit: float | None) -> None:
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if limit is None else loop.time() + limit
         delay = 0.001
         while True:
             try:
@@ -91,7 +91,7 @@ class SqliteLock:
             if deadline is not None:
                 left = deadline - loop.time()
                 if left <= 0:
-                    raise timed_out(self.name, timeout or 0)
+                    raise timed_out(self.name, limit or 0)
                 delay = min(delay, left)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_POLL)
