@@ -6,12 +6,12 @@ import hashlib
 import logging
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from viveka_db.context.scope import run_uncancellable
 from viveka_db.errors import LockTimeoutError
 
-__all__ = ["Holder", "digest", "discard", "timed_out"]
+__all__ = ["Holder", "database_of", "digest", "discard", "timed_out"]
 
 logger = logging.getLogger("viveka_db.locks")
 
@@ -26,6 +26,11 @@ class Holder(Protocol):
     async def release(self) -> None:
         """Give the lock up (runs to completion; never raises for a lost connection)."""
         ...
+
+
+def database_of(engine: AsyncEngine) -> str:
+    """The database ``engine`` connects to (its URL, password masked): a cache key."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def digest(name: str) -> bytes:

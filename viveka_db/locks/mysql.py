@@ -19,14 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from viveka_db.context.scope import run_uncancellable
-from viveka_db.locks.base import digest, discard, timed_out
+from viveka_db.locks.base import database_of, digest, discard, timed_out
 
 __all__ = ["TABLE", "MysqlLock"]
 
 TABLE = "viveka_lock_tokens"
 _FOREVER = 31_536_000
 """A year in seconds: ``GET_LOCK`` has no "no timeout" (a negative one is refused)."""
-_ready: set[int] = set()
+_ready: set[str] = set()
+"""Databases (by masked URL) in which the table is known to exist."""
 
 
 def lock_key(name: str) -> str:
@@ -34,7 +35,7 @@ def lock_key(name: str) -> str:
 
 
 async def ensure_table(engine: AsyncEngine) -> None:
-    if id(engine) in _ready:
+    if database_of(engine) in _ready:
         return
     async with engine.begin() as conn:
         await conn.execute(
@@ -43,7 +44,7 @@ async def ensure_table(engine: AsyncEngine) -> None:
                 "token BIGINT NOT NULL) ENGINE=InnoDB"
             )
         )
-    _ready.add(id(engine))
+    _ready.add(database_of(engine))
 
 
 class MysqlLock:

@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from viveka_db.dialects.translate import translate_error
 from viveka_db.errors import DatabaseError, LockTimeoutError
-from viveka_db.locks.base import digest, discard, timed_out
+from viveka_db.locks.base import database_of, digest, discard, timed_out
 
 __all__ = ["PostgresqlLock", "SEQUENCE"]
 
 SEQUENCE = "viveka_lock_tokens_seq"
-_ready: set[int] = set()
-"""Engines (by id) on which the sequence is known to exist."""
+_ready: set[str] = set()
+"""Databases (by masked URL) in which the sequence is known to exist."""
 
 
 def lock_key(name: str) -> int:
@@ -42,7 +42,7 @@ def lock_key(name: str) -> int:
 
 async def ensure_sequence(engine: AsyncEngine) -> None:
     """Create the token sequence once (a concurrent creator elsewhere is fine)."""
-    if id(engine) in _ready:
+    if database_of(engine) in _ready:
         return
     try:
         async with engine.begin() as conn:
@@ -52,7 +52,7 @@ async def ensure_sequence(engine: AsyncEngine) -> None:
             found = await conn.scalar(text("SELECT to_regclass(:name)"), {"name": SEQUENCE})
         if found is None:
             raise
-    _ready.add(id(engine))
+    _ready.add(database_of(engine))
 
 
 class PostgresqlLock:

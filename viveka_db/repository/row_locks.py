@@ -113,8 +113,7 @@ def lockable(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, An
     """Check ``lock=`` of a repository read before its transaction starts.
 
     Outermost decorator of the read (above ``@transactional``), so "no transaction" means
-    the caller has none, not the one the read would open for itself. A read without
-    ``lock=`` passes straight through (no extra coroutine).
+    the caller has none, not the one the read would open for itself.
     """
     return _guarded(method, None)
 
@@ -136,18 +135,10 @@ def _guarded(
     name = method.__name__
 
     @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         lock = fixed or kwargs.get("lock")
         if lock is not None:
-            try:
-                require_lock_scope(args[0] if args else None, lock, f"{name}()")
-            except (ValueError, NoTransactionError, ReadOnlyTransactionError) as exc:
-                return _raise(exc)
-        return typing.cast("Coroutine[Any, Any, R]", method(*args, **kwargs))
+            require_lock_scope(args[0] if args else None, lock, f"{name}()")
+        return await method(*args, **kwargs)
 
     return wrapper
-
-
-async def _raise(exc: BaseException) -> Any:
-    """A coroutine that raises ``exc`` when awaited (errors surface at ``await``, as usual)."""
-    raise exc
