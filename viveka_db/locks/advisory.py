@@ -17,7 +17,8 @@ task that asks again for a name it holds waits for itself.
 earlier acquisitions, in any process, also when an earlier holder crashed. A holder can
 lose its lock without noticing (its connection dropped, it was paused past an
 ``idle_in_transaction_session_timeout``); a resource that remembers the largest token it
-has seen and refuses smaller ones is safe even then.
+has seen and refuses smaller ones is safe even then. Why it is built this way:
+``docs/contributing/decisions.md``, "Row locks, work queues and advisory locks".
 """
 
 from __future__ import annotations

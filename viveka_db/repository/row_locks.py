@@ -24,6 +24,9 @@ SQLite has no row locks. A locking read there takes the database's single write 
 already: stronger than a row lock (it serialises every writer), never weaker. ``update_nowait``
 fails at once when another connection holds that lock; ``update_skip_locked`` skips nothing,
 as no row is ever locked by someone else once the caller holds the write lock.
+
+Why these choices: ``docs/contributing/decisions.md``, "Row locks, work queues and
+advisory locks".
 """
 
 from __future__ import annotations
