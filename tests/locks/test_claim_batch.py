@@ -59,7 +59,8 @@ async def test_claims_held_at_the_same_time_are_disjoint(
             job.worker = worker
         return [job.id for job in batch]
 
-    batches = await asyncio.gather(*(claim(f"w{i}") for i in range(4)))
+    # (without SKIP LOCKED the second worker would wait for the first, which waits for it)
+    batches = await asyncio.wait_for(asyncio.gather(*(claim(f"w{i}") for i in range(4))), 30)
     assert all(len(batch) == 10 for batch in batches)
     flat = [job_id for batch in batches for job_id in batch]
     assert sorted(flat) == sorted(job.id for job in created)
