@@ -289,3 +289,30 @@ async def test_a_failed_nowait_leaves_the_transaction_usable_for_rollback(
     assert isinstance(error, LockTimeoutError)
     stored = await jobs.get_by_id(job.id)
     assert stored is not None and stored.balance == 7
+
+
+def test_lock_errors_are_mapped_per_database() -> None:
+    """55P03 and MySQL 3572 always; MariaDB's 1205 only for a NOWAIT read (else retryable)."""
+    import pymysql
+
+    from viveka_db import DeadlockError
+    from viveka_db.dialects import adapter_for
+    from viveka_db.dialects.base import NO_SITE, NOWAIT_SITE
+
+    def mysql_error(errno: int) -> sa_exc.DBAPIError:
+        orig = pymysql.err.OperationalError(errno, "Lock wait timeout exceeded")
+        return sa_exc.OperationalError("SELECT ... FOR UPDATE NOWAIT", {}, orig)
+
+    mysql = adapter_for("mariadb")
+    assert isinstance(mysql.map_error(mysql_error(1205), NOWAIT_SITE), LockTimeoutError)
+    waited = mysql.map_error(mysql_error(1205), NO_SITE)
+    assert isinstance(waited, DeadlockError) and not isinstance(waited, LockTimeoutError)
+    assert isinstance(mysql.map_error(mysql_error(3572), NO_SITE), LockTimeoutError)
+
+    class LockNotAvailable(Exception):
+        sqlstate = "55P03"
+
+    pg_error = sa_exc.DBAPIError("SELECT 1", {}, LockNotAvailable("lock timeout"))
+    mapped = adapter_for("postgresql").map_error(pg_error, NO_SITE)
+    assert isinstance(mapped, LockTimeoutError) and isinstance(mapped, sa_exc.OperationalError)
+    assert "55P03" in str(mapped)
