@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -33,6 +33,7 @@ from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.base import NOWAIT_OPTION
+from viveka_db.dialects.mysql import causal_reads_on_galera
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
@@ -112,7 +113,13 @@ def _is_memory_sqlite(url: URL) -> bool:
 def _pool_options(settings: DatabaseSettings, url: URL) -> dict[str, Any]:
     if _is_memory_sqlite(url):
         return {}  # StaticPool: one shared connection, no sizing
-    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping}
+    # connect_wait and failover_urls must notice a server-side close before the first
+    # statement: asyncpg and psycopg know it without I/O (connect_policy), others ping
+    ping = settings.pool_pre_ping or (
+        bool(settings.connect_wait or settings.failover_urls)
+        and adapter_for(url.get_backend_name()).ping_to_detect_close
+    )
+    options: dict[str, Any] = {"pool_pre_ping": ping}
     for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
         value = getattr(settings, key)
         if value is not None:
@@ -301,56 +308,44 @@ def _configure_sqlite(
         ) -> None:
             info = conn.info
             if info.get(_PENDING_BEGIN) and not is_plain_select(context):
-                if context.execution_options.get(NOWAIT_OPTION):  # lock="update_nowait"
-                    _begin_without_waiting(conn, begin_sql)
-                    info[_PENDING_BEGIN] = False
-                    return
                 info[_PENDING_BEGIN] = False
                 # one thread hop on the driver connection; exec_driver_sql costs three
-                _run_on_driver(conn, begin_sql)
+                _run_on_driver(conn, begin_sql, nowait=context.execution_options.get(NOWAIT_OPTION))
 
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
         def _transaction_ended(conn: Any) -> None:
-            # A TimeoutError raised by a hook (LockTimeoutError of a NOWAIT begin) makes
-            # SQLAlchemy invalidate the connection: nothing is pending on a new one.
-            if not conn.invalidated:
+            if not conn.invalidated:  # (a LockTimeoutError from a NOWAIT begin invalidates)
                 conn.info[_PENDING_BEGIN] = False
 
 
 _PENDING_BEGIN = "viveka_pending_begin"
 
 
-def _begin_without_waiting(connection: Any, begin_sql: str) -> None:
-    """Take the write lock now or fail with LockTimeoutError (SQLite's ``NOWAIT``).
-
-    A locking read with ``lock="update_nowait"`` must not wait the busy timeout for the
-    write lock: the timeout is zero for the ``BEGIN`` alone.
-    """
-    _run_on_driver(connection, "PRAGMA busy_timeout = 0")
-    try:
-        _run_on_driver(connection, begin_sql, nowait=True)
-    finally:
-        _run_on_driver(connection, f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-
-
-def _run_on_driver(connection: Any, sql: str, *, nowait: bool = False) -> None:
+def _run_on_driver(connection: Any, sql: str, *, nowait: object = False) -> None:
     """Send ``sql`` straight to the asyncio driver from a sync event handler.
 
     ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
     method inside an event (public since 1.4.30; ``sqlalchemy.util``'s ``await_`` is not).
     A driver error (SQLite's "database is locked" when another process holds the write
     lock) is mapped here: SQLAlchemy 2.0 raises what a ``before_cursor_execute`` handler
-    raises as it is, without its ``handle_error`` hook (2.1 wraps and maps it).
+    raises as it is, without its ``handle_error`` hook (2.1 wraps and maps it). ``nowait``
+    (a ``lock="update_nowait"`` read): no busy wait, a held lock is a LockTimeoutError.
     """
 
-    def execute(driver: Any) -> Awaitable[Any]:
-        return cast("Awaitable[Any]", driver.execute(sql))
+    async def execute(driver: Any) -> None:
+        if nowait:
+            await driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            await driver.execute(sql)
+        finally:
+            if nowait:
+                await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
     try:
         connection.connection.dbapi_connection.run_async(execute)
     except connection.dialect.loaded_dbapi.Error as error:
-        mapped = translate_driver_error(error, connection.dialect, nowait=nowait)
+        mapped = translate_driver_error(error, connection.dialect, nowait=bool(nowait))
         if mapped is error:
             raise
         raise mapped from error
@@ -378,11 +373,19 @@ def _finish(engine: AsyncEngine, url: URL, *, read_only: bool, serializable: boo
         setup(engine, url, read_only, serializable)
 
 
+def _configure_mysql(engine: AsyncEngine, url: URL, read_only: bool) -> None:
+    _kill_abandoned_statements(engine, url, read_only)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        causal_reads_on_galera(dbapi_connection)
+
+
 _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
     "sqlite": lambda engine, url, read_only, serializable: _configure_sqlite(
         engine, url, read_only=read_only, serializable=serializable
     ),
-    "mysql": lambda engine, url, read_only, _: _kill_abandoned_statements(engine, url, read_only),
+    "mysql": lambda engine, url, read_only, _: _configure_mysql(engine, url, read_only),
 }
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
