@@ -301,7 +301,7 @@ def test_lock_errors_are_mapped_per_database() -> None:
 
     def mysql_error(errno: int) -> sa_exc.DBAPIError:
         orig = pymysql.err.OperationalError(errno, "Lock wait timeout exceeded")
-        return sa_exc.OperationalError("SELECT ... FOR UPDATE NOWAIT", {}, orig)
+        return sa_exc.OperationalError("UPDATE t SET a=%s", {}, orig)
 
     mysql = adapter_for("mariadb")
     assert isinstance(mysql.map_error(mysql_error(1205), NOWAIT_SITE), LockTimeoutError)
@@ -316,3 +316,15 @@ def test_lock_errors_are_mapped_per_database() -> None:
     mapped = adapter_for("postgresql").map_error(pg_error, NO_SITE)
     assert isinstance(mapped, LockTimeoutError) and isinstance(mapped, sa_exc.OperationalError)
     assert "55P03" in str(mapped)
+
+
+def test_a_nowait_statement_is_recognised_by_its_text_too() -> None:
+    """Mapped later (at the transaction boundary, without the statement's options)."""
+    import pymysql
+
+    from viveka_db.dialects import adapter_for
+    from viveka_db.dialects.base import NO_SITE
+
+    orig = pymysql.err.OperationalError(1205, "Lock wait timeout exceeded")
+    error = sa_exc.OperationalError("SELECT t.id FROM t FOR UPDATE NOWAIT", {}, orig)
+    assert isinstance(adapter_for("mariadb").map_error(error, NO_SITE), LockTimeoutError)

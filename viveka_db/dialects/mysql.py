@@ -92,6 +92,11 @@ _LOCK_WAIT_TIMEOUT = 1205
 :class:`LockTimeoutError` (the lock was not available), elsewhere a retryable timeout."""
 
 
+def _asks_nowait(statement: object) -> bool:
+    """Whether the SQL text is a ``... FOR UPDATE NOWAIT`` (where no site says so)."""
+    return isinstance(statement, str) and statement.rstrip().upper().endswith(" NOWAIT")
+
+
 class MysqlAdapter(DialectAdapter):
     name = "mysql"
     version_query = "SELECT VERSION()"
@@ -126,7 +131,8 @@ class MysqlAdapter(DialectAdapter):
 
     def map_error(self, error: sa_exc.DBAPIError, site: Site = NO_SITE) -> DatabaseError | None:
         orig = error.orig
-        if site.nowait and orig is not None and orig.args[:1] == (_LOCK_WAIT_TIMEOUT,):
+        nowait = site.nowait or _asks_nowait(error.statement)
+        if nowait and orig is not None and orig.args[:1] == (_LOCK_WAIT_TIMEOUT,):
             return Violation(LockTimeoutError, code=f"errno {_LOCK_WAIT_TIMEOUT}").build(
                 error, site
             )
