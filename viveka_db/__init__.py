@@ -64,6 +64,7 @@ from viveka_db.errors import (
     VivekaDbError,
 )
 from viveka_db.health import check_health, health_endpoint
+from viveka_db.locks import AdvisoryLock, advisory_lock
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
@@ -80,6 +81,7 @@ from viveka_db.transaction.hooks import (
 )
 
 __all__ = [
+    "AdvisoryLock",
     "CacheBackend",
     "CacheSettings",
     "CacheStats",
@@ -138,6 +140,7 @@ __all__ = [
     "VivekaDbError",
     "VivekaSettings",
     "__version__",
+    "advisory_lock",
     "after_commit",
     "after_completion",
     "after_rollback",

@@ -14,8 +14,9 @@ Hierarchy::
     ├── LazyLoadError               an unloaded relationship touched where it cannot load
     ├── NoTenantError               tenant-scoped work with no current tenant
     ├── TenantMismatchError         a write of a row that belongs to another tenant
-    ├── LockTimeoutError            a lock was not granted within its timeout (also a TimeoutError)
     ├── DatabaseError               a mapped driver error (also the SQLAlchemy class it replaces)
+    │   ├── LockTimeoutError                a row or advisory lock not granted in time
+    │   │                                   (also a TimeoutError; PostgreSQL 55P03, MySQL 3572)
     │   ├── ConstraintViolationError        .constraint, .columns, .table
     │   │   ├── DuplicateKeyError           unique / primary key
     │   │   ├── ForeignKeyViolationError
@@ -202,10 +203,6 @@ class TenantMismatchError(VivekaDbError, PermissionError):
     """A write of a row whose tenant is not the current tenant."""
 
 
-class LockTimeoutError(VivekaDbError, TimeoutError):
-    """A row or advisory lock was not granted within its timeout."""
-
-
 class EntityNotFoundError(VivekaDbError, LookupError):
     """``get_or_raise`` (or a caller) found no row for an identifier.
 
@@ -256,6 +253,17 @@ class DatabaseError(VivekaDbError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class LockTimeoutError(DatabaseError, TimeoutError):
+    """A row or advisory lock was not granted within its timeout.
+
+    Raised at once by ``lock="update_nowait"`` when another transaction holds the row
+    (PostgreSQL 55P03, MySQL 3572, MariaDB 1205 on a ``NOWAIT`` read, SQLite's write lock
+    held by another connection), and by ``advisory_lock(name, timeout=...)`` when the
+    timeout passes. A database error, so a mapped one is also SQLAlchemy's
+    ``OperationalError``; one raised for an advisory lock has no ``orig``.
+    """
 
 
 class ConstraintViolationError(DatabaseError):

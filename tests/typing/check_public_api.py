@@ -15,6 +15,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db import (
+    AdvisoryLock,
     DbRepo,
     IntPKMixin,
     Page,
@@ -25,6 +26,7 @@ from viveka_db import (
     UUIDPKMixin,
     VersionMixin,
     VivekaDbBase,
+    advisory_lock,
     cache_evict,
     cacheable,
     entity,
@@ -110,6 +112,19 @@ async def documented_calls(users: UserRepo, documents: DocumentRepo) -> None:
     assert_type(await users.first(users.where(User.name == "a")), User | None)
     assert_type(await users.soft_delete(1), bool)
     assert_type(await users.restore(1), bool)
+
+    # row locks, work queues, advisory locks
+    assert_type(await users.get_by_id(1, lock="update"), User | None)
+    assert_type(await users.get_or_raise(1, lock="share"), User)
+    assert_type(await users.find_all_by(name="a", lock="update_skip_locked"), list[User])
+    assert_type(await users.all(users.where(User.name == "a"), lock="update_nowait"), list[User])
+    assert_type(await users.first(lock="update"), User | None)
+    assert_type(await users.get_page(lock="update"), Page[User])
+    assert_type(await users.claim_batch(10), list[User])
+    assert_type(await users.claim_batch(10, users.where(User.name == "a")), list[User])
+    async with advisory_lock("report", timeout=5) as lock:
+        assert_type(lock, AdvisoryLock)
+        assert_type(lock.token, int)
 
     # derived query stubs keep their declared types
     assert_type(await users.find_by_email_and_name("a@example.com", "a"), User | None)

@@ -3,12 +3,14 @@
 It is composed of one module per concern in :mod:`viveka_db.repository`: ``crud`` (the
 original methods), ``query`` (fluent queries, ``load=``), ``save``, ``soft_delete``,
 ``pagination``, ``bulk`` (``insert_all``), ``upsert``, ``get_or_create``, ``streaming``,
-``projection`` and ``derived`` (methods implemented from their name).
+``projection``, ``derived`` (methods implemented from their name) and ``claim``
+(``claim_batch``, a work queue); ``row_locks`` gives every read its ``lock=``.
 """
 
 from __future__ import annotations
 
 from viveka_db.repository.base import T
+from viveka_db.repository.claim import ClaimRepository
 from viveka_db.repository.derived import DerivedQueryRepository
 from viveka_db.repository.get_or_create import GetOrCreateRepository
 from viveka_db.repository.pagination import Page, PagingRepository, Slice
@@ -24,6 +26,7 @@ class DbRepo(
     PagingRepository[T],
     StreamRepository[T],
     DerivedQueryRepository[T],
+    ClaimRepository[T],
 ):
     """Generic async repository of one entity type (Spring Data's ``JpaRepository``).
 

@@ -10,7 +10,7 @@ without an adapter of their own: it maps errors by SQLSTATE when the driver repo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from viveka_db.errors import (
     DeadlockError,
     DuplicateKeyError,
     ForeignKeyViolationError,
+    LockTimeoutError,
     NotNullViolationError,
     SchemaError,
     SerializationFailureError,
@@ -34,6 +35,7 @@ from viveka_db.errors import (
 
 __all__ = [
     "BY_SQLSTATE",
+    "NOWAIT_OPTION",
     "NO_SITE",
     "DialectAdapter",
     "Site",
@@ -52,8 +54,14 @@ BY_SQLSTATE: dict[str, type[DatabaseError]] = {
     "23514": CheckViolationError,
     "40001": SerializationFailureError,
     "40P01": DeadlockError,
+    "55P03": LockTimeoutError,  # lock_not_available: NOWAIT, lock_timeout
 }
 """SQLSTATE -> class: PostgreSQL's codes (40001 is also the SQL standard's)."""
+
+NOWAIT_OPTION = "viveka_lock_nowait"
+"""Execution option marking a ``SELECT ... FOR UPDATE NOWAIT``: a database that reports a
+lock not granted at once with a generic code (MariaDB's 1205, SQLite's busy) then raises
+:class:`~viveka_db.errors.LockTimeoutError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +74,25 @@ class Site:
 
     table: Table | None = None
     writes_rows: bool = False
+    nowait: bool = False
+    """The statement asked for its row locks without waiting (``lock="update_nowait"``)."""
 
     @classmethod
     def of(cls, context: Any) -> Site:
         """The site of an ``ExecutionContext`` (``None`` or anything else: no site)."""
+        options: object = getattr(context, "execution_options", None)
+        nowait = isinstance(options, Mapping) and bool(
+            cast("Mapping[str, object]", options).get(NOWAIT_OPTION)
+        )
         compiled = getattr(context, "compiled", None)
         table = getattr(getattr(compiled, "statement", None), "table", None)
         if not isinstance(table, Table):
-            return NO_SITE
-        return cls(cast(Table, table), bool(context.isinsert or context.isupdate))
+            return NOWAIT_SITE if nowait else NO_SITE
+        return cls(cast(Table, table), bool(context.isinsert or context.isupdate), nowait)
 
 
 NO_SITE = Site()
+NOWAIT_SITE = Site(nowait=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +265,7 @@ _KIND: dict[type[DatabaseError], str] = {
     CheckViolationError: "check constraint violation",
     SerializationFailureError: "serialization failure",
     DeadlockError: "deadlock",
+    LockTimeoutError: "lock not available",
 }
 _ADVICE: dict[type[DatabaseError], str] = {
     DuplicateKeyError: "a row with the same value already exists",
@@ -260,6 +276,7 @@ _ADVICE: dict[type[DatabaseError], str] = {
     "database was locked; run the whole transaction again",
     DeadlockError: "the transaction was chosen as a deadlock victim (or its lock wait timed "
     "out); run the whole transaction again",
+    LockTimeoutError: "another transaction holds the lock (NOWAIT) or the lock wait timed out",
 }
 
 

@@ -8,9 +8,9 @@ not fixed (the same duplicate key is an ``IntegrityError`` on one driver and an
 ``OperationalError`` on another), so the class is made once per pair and cached.
 
 Extra bases make the family uniform across drivers: a constraint violation is always an
-``IntegrityError``, a retryable failure always an ``OperationalError`` and a missing table
-or column always a ``ProgrammingError`` (PEP 249's classes for them), whatever the driver
-chose.
+``IntegrityError``, a retryable failure or a lock not granted always an ``OperationalError``
+and a missing table or column always a ``ProgrammingError`` (PEP 249's classes for them),
+whatever the driver chose.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from viveka_db.errors import (
     ConstraintViolationError,
     DatabaseError,
+    LockTimeoutError,
     RetryableTransactionError,
     SchemaError,
 )
@@ -48,7 +49,7 @@ def _make_class(
     canonical: type[sa_exc.DBAPIError] | None = None
     if issubclass(family, ConstraintViolationError):
         canonical = sa_exc.IntegrityError
-    elif issubclass(family, RetryableTransactionError):
+    elif issubclass(family, RetryableTransactionError | LockTimeoutError):
         canonical = sa_exc.OperationalError
     elif issubclass(family, SchemaError):
         canonical = sa_exc.ProgrammingError

@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation, schema_violation
+from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
     DeadlockError,
     DuplicateKeyError,
     ForeignKeyViolationError,
+    LockTimeoutError,
     NotNullViolationError,
     SerializationFailureError,
 )
@@ -92,7 +94,16 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
     1054: _schema,  # Unknown column 'c' in 'field list'
     1213: _plain(DeadlockError),
     1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
+    3572: _plain(LockTimeoutError),  # MySQL 8: NOWAIT found the row locked
 }
+_LOCK_WAIT_TIMEOUT = 1205
+"""MariaDB answers a ``NOWAIT`` read of a locked row with this too: on such a read it is a
+:class:`LockTimeoutError` (the lock was not available), elsewhere a retryable timeout."""
+
+
+def _asks_nowait(statement: object) -> bool:
+    """Whether the SQL text is a ``... FOR UPDATE NOWAIT`` (where no site says so)."""
+    return isinstance(statement, str) and statement.rstrip().upper().endswith(" NOWAIT")
 
 
 class MysqlAdapter(DialectAdapter):
@@ -117,6 +128,15 @@ class MysqlAdapter(DialectAdapter):
         found = parse(str(args[1]))
         code = f"errno {args[0]}"
         return Violation(found.family, found.constraint, found.columns, found.table, code)
+
+    def map_error(self, error: sa_exc.DBAPIError, site: Site = NO_SITE) -> DatabaseError | None:
+        orig = error.orig
+        nowait = site.nowait or _asks_nowait(error.statement)
+        if nowait and orig is not None and orig.args[:1] == (_LOCK_WAIT_TIMEOUT,):
+            return Violation(LockTimeoutError, code=f"errno {_LOCK_WAIT_TIMEOUT}").build(
+                error, site
+            )
+        return super().map_error(error, site)
 
     def upsert(
         self,

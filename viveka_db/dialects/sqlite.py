@@ -4,7 +4,8 @@ SQLite names the table and columns of a failed UNIQUE or NOT NULL constraint in 
 (``UNIQUE constraint failed: users.email``) but not the constraint, and says nothing about a
 failed foreign key; both are completed from the statement's table metadata where that is
 unambiguous. ``database is locked`` (SQLITE_BUSY / SQLITE_LOCKED) means another connection
-held the write lock past the busy timeout: running the transaction again may succeed.
+held the write lock past the busy timeout: running the transaction again may succeed; for
+a read asking not to wait (``lock="update_nowait"``) it means the lock was not available.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from viveka_db.errors import (
     DatabaseError,
     DuplicateKeyError,
     ForeignKeyViolationError,
+    LockTimeoutError,
     NotNullViolationError,
     SerializationFailureError,
 )
@@ -76,6 +78,8 @@ class SqliteAdapter(DialectAdapter):
         found = None if orig is None else self.violation(orig)
         if found is None:
             return None
+        if site.nowait and found.family is SerializationFailureError:  # busy, not waiting
+            found = Violation(LockTimeoutError, code=found.code)
         if found.family is ForeignKeyViolationError and found.constraint is None:
             found = _only_foreign_key(found, site)
         return found.build(error, site)

@@ -55,16 +55,17 @@ def translate_error(exc: BaseException, *, dialect: str | None = None) -> BaseEx
 
 
 def translate_driver_error(
-    exc: BaseException, dialect: Dialect, table: Table | None = None
+    exc: BaseException, dialect: Dialect, table: Table | None = None, *, nowait: bool = False
 ) -> BaseException:
     """:func:`translate_error` for a raw driver error from code that bypassed SQLAlchemy
-    (the bulk ``COPY`` and multi-row ``INSERT`` paths), with the table it was writing."""
+    (the bulk ``COPY`` and multi-row ``INSERT`` paths), with the table it was writing;
+    ``nowait``: the statement was asked not to wait for locks."""
     if not isinstance(exc, Exception) or isinstance(exc, sa_exc.SQLAlchemyError):
         return translate_error(exc, dialect=dialect.name)
     try:
         wrapped = sa_exc.DBAPIError.instance(None, None, exc, Exception, dialect=dialect)
         mapped = (
-            adapter_for(dialect).map_error(wrapped, Site(table, writes_rows=True))
+            adapter_for(dialect).map_error(wrapped, Site(table, writes_rows=True, nowait=nowait))
             if isinstance(wrapped, sa_exc.DBAPIError)
             else None
         )

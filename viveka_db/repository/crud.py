@@ -2,7 +2,8 @@
 
 Each runs under ``@transactional``: called from a transactional method or a request it
 joins that transaction; called directly it runs in a transaction of its own. Reads honour
-the view's soft-delete visibility; version conflicts raise ``OptimisticLockError``.
+the view's soft-delete visibility and take ``lock=`` (see
+:mod:`~viveka_db.repository.row_locks`); version conflicts raise ``OptimisticLockError``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.locking import merge_checked
 from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.row_locks import LockMode, lockable
 
 __all__ = ["CrudRepository"]
 
@@ -37,36 +39,43 @@ class CrudRepository(QueryRepository[T]):
             await self.db.flush()
         return items
 
+    @lockable
     @transactional
-    async def get_by_id(self, id: Any, *, load: LoadSpec = None) -> T | None:
+    async def get_by_id(
+        self, id: Any, *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> T | None:
         """The entity with primary key ``id``, or ``None`` (also when this view hides it).
 
-        Without relationships to load, an entity already in the session costs no SQL. An
-        ``id`` no row can have (outside the column's range, ``"abc"`` for an integer key)
-        is ``None`` without any SQL; a string of digits is taken as the integer.
+        Without relationships to load or a row lock, an entity already in the session
+        costs no SQL. An ``id`` no row can have (outside the column's range, ``"abc"`` for an
+        integer key) is ``None`` without any SQL; a string of digits is taken as the integer.
         """
-        if not self.loader_options(load):
+        if lock is None and not self.loader_options(load):
             instance = await self.load_by_key(id)
         else:  # a SELECT, so the relationships load even for an entity already in the session
             stmt = select(self.model).where(*self.primary_key_criteria(id))
-            found = await self.fetch_entities(stmt, load)
+            found = await self.fetch_entities(stmt, load, lock)
             instance = found[0] if found else None
         if instance is None or not self.is_visible(instance):
             return None
         return instance
 
+    @lockable
     @transactional
-    async def get_or_raise(self, id: Any, *, load: LoadSpec = None) -> T:
+    async def get_or_raise(
+        self, id: Any, *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> T:
         """The entity with primary key ``id``; :class:`EntityNotFoundError` if there is none.
 
         For callers where a missing row is an error (a 404), so they need no ``None`` check;
         rows this view hides (soft-deleted) count as missing, as in :meth:`get_by_id`.
         """
-        instance = await self.get_by_id(id, load=load)
+        instance = await self.get_by_id(id, load=load, lock=lock)
         if instance is None:
             raise EntityNotFoundError(self.model, id)
         return instance
 
+    @lockable
     @transactional
     async def get_all(
         self,
@@ -75,6 +84,7 @@ class CrudRepository(QueryRepository[T]):
         query: Select[Any] | None = None,
         *,
         load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[T]:
         """Up to ``limit`` entities after skipping ``skip``, in primary-key order.
 
@@ -86,7 +96,7 @@ class CrudRepository(QueryRepository[T]):
         check_int("limit", limit, 0, self.max_page_size)
         base = self.select() if query is None else query
         stmt = base.order_by(*self.mapper.primary_key).offset(skip).limit(limit)
-        return await self.fetch_entities(stmt, load)
+        return await self.fetch_entities(stmt, load, lock)
 
     @transactional
     async def update(self, entity: T) -> T:
@@ -122,20 +132,26 @@ class CrudRepository(QueryRepository[T]):
         condition = sa_exists().where(*self.primary_key_criteria(id), *self.visibility_criteria())
         return bool(await self.db.scalar(select(condition)))
 
+    @lockable
     @transactional
-    async def find_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> T | None:
+    async def find_by_field(
+        self, field: Any, value: Any, *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> T | None:
         """The first entity whose ``field`` equals ``value`` (``field``: name or attribute)."""
         column = self.column_for(field)
         match = equal_to(column, value, self.dialect())
         stmt = self.where(match).order_by(*self.mapper.primary_key).limit(1)
-        found = await self.fetch_entities(stmt, load)
+        found = await self.fetch_entities(stmt, load, lock)
         return found[0] if found else None
 
+    @lockable
     @transactional
-    async def find_all_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> list[T]:
+    async def find_all_by_field(
+        self, field: Any, value: Any, *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> list[T]:
         """Every entity whose ``field`` equals ``value``, in primary-key order."""
         column = self.column_for(field)
         stmt = self.where(equal_to(column, value, self.dialect())).order_by(
             *self.mapper.primary_key
         )
-        return await self.fetch_entities(stmt, load)
+        return await self.fetch_entities(stmt, load, lock)

@@ -13,8 +13,9 @@ An attribute may walk relationships (``author_username``, ``tags_name``, nested 
 
 ``find_by``/``find_first_by`` return the entity or ``None``, ``find_top_N_by`` and
 ``find_all_by`` a list, ``count_by`` an ``int``, ``exists_by`` a ``bool``. Finders take
-``load=``; a finder annotated to return a dataclass, ``NamedTuple`` or Pydantic model
-(``-> list[TitleOnly]``) selects only that class's columns and returns instances of it.
+``load=`` and ``lock=`` (a row lock on the entities found); a finder annotated to return a
+dataclass, ``NamedTuple`` or Pydantic model (``-> list[TitleOnly]``) selects only that
+class's columns and returns instances of it.
 ``delete_by`` is one ``DELETE ... WHERE`` (one ``UPDATE`` of ``deleted_at`` for a
 soft-delete entity) returning the row count: no row is loaded, so ORM cascades and version
 checks do not run (use the database's ``ON DELETE`` actions), and rows already gone simply
@@ -55,6 +56,7 @@ from viveka_db.repository.projection import (
     projection_for,
     projection_target,
 )
+from viveka_db.repository.row_locks import LockMode, check_lock, lockable
 from viveka_db.repository.sorting import order_clauses, orderable_keys, resolve_sort
 
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
@@ -98,11 +100,11 @@ def _build(
     mapper: Mapper[Any],
 ) -> Callable[..., Any]:
     signature = inspect.signature(stub)
-    params = [p for p in list(signature.parameters.values())[1:] if p.name != "load"]
+    params = [p for p in list(signature.parameters.values())[1:] if p.name not in _OPTIONS]
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY) for p in params):
         raise DerivedQueryError(
             f"{owner}.{stub.__name__}: derived query methods take plain positional parameters "
-            "(and an optional keyword-only load=)"
+            "(and optional keyword-only load= and lock=)"
         )
     if len(params) != query.arity:
         raise DerivedQueryError(
@@ -126,13 +128,18 @@ def _build(
     @functools.wraps(stub)
     async def derived(self: DerivedQueryRepository[Any], *args: Any, **kwargs: Any) -> Any:
         load = kwargs.pop("load", None)
-        if load is not None and plan.returns is None:
-            raise TypeError(f"{stub.__name__}() loads no entities; it takes no load=")
+        lock = check_lock(kwargs.pop("lock", None))
+        if (load is not None or lock is not None) and plan.returns is None:
+            raise TypeError(f"{stub.__name__}() reads no rows; it takes no load= or lock=")
         bound = positional.bind(self, *args, **kwargs)
         values = list(bound.arguments.values())[1:]
-        return await self.run_derived(plan, values, load)
+        return await self.run_derived(plan, values, load, lock)
 
-    return implicit_transactional(derived)
+    return lockable(implicit_transactional(derived))
+
+
+_OPTIONS = frozenset({"load", "lock"})
+"""Keyword-only options of every finder, never bound to a condition."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +278,9 @@ class DerivedQueryRepository(ProjectionRepository[T]):
             disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
         return disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
 
-    async def run_derived(self, plan: _Plan, values: list[Any], load: Any = None) -> Any:
+    async def run_derived(
+        self, plan: _Plan, values: list[Any], load: Any = None, lock: LockMode | None = None
+    ) -> Any:
         """Run a derived query with ``values`` bound to its conditions in order."""
         query = plan.query
         joins = None if query.kind == "delete_by" else JoinPlan(self.model, self.mapper)
@@ -295,9 +304,9 @@ class DerivedQueryRepository(ProjectionRepository[T]):
             stmt = stmt.limit(query.limit)
         projection = None if plan.returns is None else plan.returns.get()
         if projection is not None:
-            found = await self.project_statement(projection, stmt, load)
+            found = await self.project_statement(projection, stmt, load, lock)
         else:
-            found = await self.fetch_entities(stmt, load)
+            found = await self.fetch_entities(stmt, load, lock)
         if query.kind in ("find_by", "find_first_by"):
             return found[0] if found else None
         return found

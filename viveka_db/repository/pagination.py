@@ -24,6 +24,7 @@ from viveka_db.repository.cursor import decode_cursor, encode_cursor, sort_finge
 from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.row_locks import LockMode, lockable
 from viveka_db.repository.sorting import (
     SortKey,
     keyset_after,
@@ -95,6 +96,7 @@ class PagingRepository(QueryRepository[T]):
     def _sort_keys(self, sort: object) -> list[SortKey]:
         return resolve_sort(self.model, self.mapper, sort, self.sortable)
 
+    @lockable
     @transactional
     async def get_page(
         self,
@@ -104,6 +106,7 @@ class PagingRepository(QueryRepository[T]):
         *,
         query: Select[Any] | None = None,
         load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> Page[T]:
         """Page ``page`` of ``size`` entities ordered by ``sort`` (then the primary key).
 
@@ -116,13 +119,14 @@ class PagingRepository(QueryRepository[T]):
         base = self.select() if query is None else query
         stmt = base.order_by(None).order_by(*order_clauses(self._sort_keys(sort)))
         offset = (page - 1) * size
-        items = await self.fetch_entities(stmt.offset(offset).limit(size), load)
+        items = await self.fetch_entities(stmt.offset(offset).limit(size), load, lock)
         if 0 < len(items) < size or (offset == 0 and not items):
             total = offset + len(items)  # the last page: no COUNT needed
         else:
             total = await self.count(base)
         return Page(items=items, total=total, page=page, size=size)
 
+    @lockable
     @transactional
     async def get_slice(
         self,
@@ -132,6 +136,7 @@ class PagingRepository(QueryRepository[T]):
         *,
         query: Select[Any] | None = None,
         load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> Slice[T]:
         """Up to ``size`` entities following cursor ``after`` in ``sort`` order.
 
@@ -150,7 +155,7 @@ class PagingRepository(QueryRepository[T]):
             values = decode_cursor(after, fingerprint, len(keys))
             stmt = stmt.where(keyset_after(keys, values))
         stmt = stmt.order_by(*order_clauses(keys)).limit(size + 1)
-        items = await self.fetch_entities(stmt, load)
+        items = await self.fetch_entities(stmt, load, lock)
         if len(items) <= size:
             return Slice(items=items, next_cursor=None, size=size)
         items = items[:size]

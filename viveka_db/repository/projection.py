@@ -24,6 +24,7 @@ from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.base import T
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.row_locks import LockMode, lock_rows, lockable
 
 __all__ = [
     "Projection",
@@ -115,9 +116,15 @@ def _as_list(load: LoadSpec) -> list[Any]:
 class ProjectionRepository(QueryRepository[T]):
     """``project``: query results as dataclasses, ``NamedTuple`` s or Pydantic models."""
 
+    @lockable
     @transactional
     async def project(
-        self, cls: type[X], query: Select[Any] | None = None, load: LoadSpec = None
+        self,
+        cls: type[X],
+        query: Select[Any] | None = None,
+        load: LoadSpec = None,
+        *,
+        lock: LockMode | None = None,
     ) -> list[X]:
         """Instances of ``cls`` for the entities ``query`` selects (default: all, key order).
 
@@ -127,15 +134,21 @@ class ProjectionRepository(QueryRepository[T]):
         """
         projection = projection_for(self.mapper, cls)
         stmt = self.select().order_by(*self.mapper.primary_key) if query is None else query
-        return typing.cast("list[X]", await self.project_statement(projection, stmt, load))
+        found = await self.project_statement(projection, stmt, load, lock)
+        return typing.cast("list[X]", found)
 
     async def project_statement(
-        self, projection: Projection, stmt: Select[Any], load: LoadSpec = None
+        self,
+        projection: Projection,
+        stmt: Select[Any],
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[Any]:
         """Instances of ``projection`` for the rows of entity statement ``stmt``."""
         if not projection.relationships and load is None:
-            rows = await self.db.execute(projection.select(self.model, stmt))
+            columns = lock_rows(projection.select(self.model, stmt), lock, self.model)
+            rows = await self.db.execute(columns)
             return [projection.from_mapping(mapping) for mapping in rows.mappings()]
         wanted = [*_as_list(load), *projection.relationships]
-        entities = await self.fetch_entities(stmt, wanted)
+        entities = await self.fetch_entities(stmt, wanted, lock)
         return [projection.from_entity(entity) for entity in entities]

@@ -5,7 +5,8 @@ soft-delete criteria; a statement passed back to ``all``/``first``/``count`` run
 given, so ``repo.with_deleted().where(...)`` keeps seeing deleted rows.
 
 Every read takes ``load=`` (see :mod:`~viveka_db.repository.loading`); without it the
-repository's ``default_load`` applies. A statement that selects columns rather than the
+repository's ``default_load`` applies. Every read that returns rows takes ``lock=`` (see
+:mod:`~viveka_db.repository.row_locks`). A statement that selects columns rather than the
 entity (``select(Post.id, Post.title)``) returns rows.
 """
 
@@ -23,6 +24,7 @@ from viveka_db.repository.base import T
 from viveka_db.repository.column_types import equal_to
 from viveka_db.repository.limits import MAX_PAGE_SIZE
 from viveka_db.repository.loading import LoadSpec, load_options
+from viveka_db.repository.row_locks import LockMode, lock_rows, lockable
 from viveka_db.repository.soft_delete import SoftDeleteRepository
 
 if TYPE_CHECKING:
@@ -88,11 +90,13 @@ class QueryRepository(SoftDeleteRepository[T]):
             raise TypeError("load= applies to statements that select the entity, not columns")
         return stmt.options(*options)
 
-    async def fetch_entities(self, stmt: Select[Any], load: LoadSpec) -> list[T]:
-        """Run ``stmt`` with ``load`` applied; the entities it returns, each once."""
+    async def fetch_entities(
+        self, stmt: Select[Any], load: LoadSpec, lock: LockMode | None = None
+    ) -> list[T]:
+        """Run ``stmt`` with ``load`` and row lock ``lock`` applied; its entities, each once."""
         loaded = self.with_load(stmt, load)
-        result = await self.db.scalars(loaded)  # (unique() only when options were added)
-        if loaded is not stmt:
+        result = await self.db.scalars(lock_rows(loaded, lock, self.model))
+        if loaded is not stmt:  # (unique() only when options were added)
             result = result.unique()  # a joined collection load repeats the parent row
         return list(result.all())
 
@@ -101,19 +105,40 @@ class QueryRepository(SoftDeleteRepository[T]):
 
     @overload
     async def all(
-        self, query: None = None, limit: int | None = None, *, load: LoadSpec = None
+        self,
+        query: None = None,
+        limit: int | None = None,
+        *,
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[T]: ...
     @overload
     async def all(
-        self, query: Select[T], limit: int | None = None, *, load: LoadSpec = None
+        self,
+        query: Select[T],
+        limit: int | None = None,
+        *,
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[T]: ...
     @overload
     async def all(
-        self, query: Select[Any], limit: int | None = None, *, load: LoadSpec = None
+        self,
+        query: Select[Any],
+        limit: int | None = None,
+        *,
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[Any]: ...
+    @lockable
     @transactional
     async def all(
-        self, query: Select[Any] | None = None, limit: int | None = None, *, load: LoadSpec = None
+        self,
+        query: Select[Any] | None = None,
+        limit: int | None = None,
+        *,
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> list[Any]:
         """What ``query`` selects (default: every visible entity, in key order).
 
@@ -126,24 +151,37 @@ class QueryRepository(SoftDeleteRepository[T]):
             stmt = stmt.limit(limit)
         shape = "entities" if query is None else result_shape(stmt)
         if shape == "entities":
-            return await self.fetch_entities(stmt, load)
+            return await self.fetch_entities(stmt, load, lock)
         self.with_load(stmt, load)  # refuses an explicit load= on columns
-        result: Result[Any] = await self.db.execute(stmt)
+        result: Result[Any] = await self.db.execute(lock_rows(stmt, lock, self.model))
         if shape == "scalars":
             return list(result.scalars().all())
         return list(result.all())
 
     @overload
-    async def first(self, query: None = None, *, load: LoadSpec = None) -> T | None: ...
+    async def first(
+        self, query: None = None, *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> T | None: ...
     @overload
-    async def first(self, query: Select[T], *, load: LoadSpec = None) -> T | None: ...
+    async def first(
+        self, query: Select[T], *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> T | None: ...
     @overload
-    async def first(self, query: Select[Any], *, load: LoadSpec = None) -> Any: ...
+    async def first(
+        self, query: Select[Any], *, load: LoadSpec = None, lock: LockMode | None = None
+    ) -> Any: ...
+    @lockable
     @transactional
-    async def first(self, query: Select[Any] | None = None, *, load: LoadSpec = None) -> Any:
+    async def first(
+        self,
+        query: Select[Any] | None = None,
+        *,
+        load: LoadSpec = None,
+        lock: LockMode | None = None,
+    ) -> Any:
         """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
         stmt = self._in_key_order(self.select()) if query is None else query
-        found = await self.all(stmt.limit(1), load=load)
+        found = await self.all(stmt.limit(1), load=load, lock=lock)
         return found[0] if found else None
 
     @transactional
@@ -171,18 +209,24 @@ class QueryRepository(SoftDeleteRepository[T]):
         rows = await self.db.execute(stmt)
         return {value: int(counted) for value, counted in rows}
 
+    @lockable
     @transactional
-    async def find_by(self, *, load: LoadSpec = None, **equals: Any) -> T | None:
+    async def find_by(
+        self, *, load: LoadSpec = None, lock: LockMode | None = None, **equals: Any
+    ) -> T | None:
         """The first entity (in key order) whose fields equal ``equals``, or ``None``."""
         stmt = self._equals_statement("find_by", equals)
-        found = await self.fetch_entities(stmt.limit(1), load)
+        found = await self.fetch_entities(stmt.limit(1), load, lock)
         return found[0] if found else None
 
+    @lockable
     @transactional
-    async def find_all_by(self, *, load: LoadSpec = None, **equals: Any) -> list[T]:
+    async def find_all_by(
+        self, *, load: LoadSpec = None, lock: LockMode | None = None, **equals: Any
+    ) -> list[T]:
         """Every entity whose fields equal ``equals``, in key order."""
         stmt = self._equals_statement("find_all_by", equals)
-        return await self.fetch_entities(stmt, load)
+        return await self.fetch_entities(stmt, load, lock)
 
     def _equals_statement(self, name: str, equals: dict[str, Any]) -> Select[T]:
         if not equals:

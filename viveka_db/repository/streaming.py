@@ -37,6 +37,7 @@ from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.row_locks import LockMode, lock_rows, require_lock_scope
 from viveka_db.repository.sorting import keyset_after, order_clauses, resolve_sort
 from viveka_db.session.abandoned import OPEN_BLOCK_KEY
 from viveka_db.session.db_session import DatabaseSessionFactory
@@ -61,15 +62,20 @@ class StreamRepository(QueryRepository[T]):
         *,
         chunk_size: int = 1000,
         load: LoadSpec = None,
+        lock: LockMode | None = None,
     ) -> AsyncIterator[T]:
         """The entities ``query`` selects (default: every visible one, in key order), as an
         async iterator holding about ``chunk_size`` of them in memory at a time.
 
         ``chunk_size`` runs from 1 to ``max_page_size`` (checked here, before any SQL).
+        ``lock=`` locks the rows as they are read, until the caller's transaction ends (it
+        needs one: the stream then never opens a transaction of its own).
         """
         check_int("chunk_size", chunk_size, 1, self.max_page_size)
+        if lock is not None:
+            require_lock_scope(self, lock, "stream()")
         stmt = self._in_key_order(self.select()) if query is None else query
-        loaded = self.with_load(stmt, load)  # checks load= before any SQL
+        loaded = lock_rows(self.with_load(stmt, load), lock, self.model)  # checks load= first
         return self._iterate(stmt, loaded, chunk_size)
 
     async def _iterate(

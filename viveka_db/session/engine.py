@@ -13,8 +13,8 @@ Two engines per data source:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -31,6 +31,7 @@ from sqlalchemy.pool import PoolResetState
 from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
+from viveka_db.dialects.base import NOWAIT_OPTION
 from viveka_db.dialects.mysql import causal_reads_on_galera
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
@@ -278,13 +279,13 @@ def _configure_sqlite(
             if info.get(_PENDING_BEGIN) and not is_plain_select(context):
                 info[_PENDING_BEGIN] = False
                 # one thread hop on the driver connection; exec_driver_sql costs three
-                _run_on_driver(conn, begin_sql)
+                _run_on_driver(conn, begin_sql, nowait=context.execution_options.get(NOWAIT_OPTION))
 
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
         def _transaction_ended(conn: Any) -> None:
-            # after a cancelled statement the connection is invalidated: it has no info to
-            # reset (reading it raises), and the next BEGIN sets the flag again anyway
+            # after a cancelled statement (or a LockTimeoutError of a NOWAIT begin) the
+            # connection is invalidated: it has no info to reset (reading it raises)
             if not conn.invalidated:
                 conn.info[_PENDING_BEGIN] = False
 
@@ -292,23 +293,30 @@ def _configure_sqlite(
 _PENDING_BEGIN = "viveka_pending_begin"
 
 
-def _run_on_driver(connection: Any, sql: str) -> None:
+def _run_on_driver(connection: Any, sql: str, *, nowait: object = False) -> None:
     """Send ``sql`` straight to the asyncio driver from a sync event handler.
 
     ``AdaptedConnection.run_async`` is SQLAlchemy's documented way to await a driver
     method inside an event (public since 1.4.30; ``sqlalchemy.util``'s ``await_`` is not).
     A driver error (SQLite's "database is locked" when another process holds the write
     lock) is mapped here: SQLAlchemy 2.0 raises what a ``before_cursor_execute`` handler
-    raises as it is, without its ``handle_error`` hook (2.1 wraps and maps it).
+    raises as it is, without its ``handle_error`` hook (2.1 wraps and maps it). ``nowait``
+    (a ``lock="update_nowait"`` read): no busy wait, a held lock is a LockTimeoutError.
     """
 
-    def execute(driver: Any) -> Awaitable[Any]:
-        return cast("Awaitable[Any]", driver.execute(sql))
+    async def execute(driver: Any) -> None:
+        if nowait:
+            await driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            await driver.execute(sql)
+        finally:
+            if nowait:
+                await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
     try:
         connection.connection.dbapi_connection.run_async(execute)
     except connection.dialect.loaded_dbapi.Error as error:
-        mapped = translate_driver_error(error, connection.dialect)
+        mapped = translate_driver_error(error, connection.dialect, nowait=bool(nowait))
         if mapped is error:
             raise
         raise mapped from error
