@@ -23,7 +23,7 @@ from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.base import T
 from viveka_db.repository.loading import LoadSpec
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 
 __all__ = [
     "Projection",
@@ -117,7 +117,7 @@ class ProjectionRepository(QueryRepository[T]):
 
     @transactional
     async def project(
-        self, cls: type[X], query: Select[Any] | None = None, load: LoadSpec = None
+        self, cls: type[X], query: Query | None = None, load: LoadSpec = None
     ) -> list[X]:
         """Instances of ``cls`` for the entities ``query`` selects (default: all, key order).
 
@@ -126,7 +126,7 @@ class ProjectionRepository(QueryRepository[T]):
         ``load``, and build ``cls`` from them.
         """
         projection = projection_for(self.mapper, cls)
-        stmt = self.select().order_by(*self.mapper.primary_key) if query is None else query
+        stmt = self.statement(query, ordered=True)
         return typing.cast("list[X]", await self.project_statement(projection, stmt, load))
 
     async def project_statement(

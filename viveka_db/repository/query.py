@@ -11,7 +11,7 @@ entity (``select(Post.id, Post.title)``) returns rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, overload
 
 from sqlalchemy import ColumnExpressionArgument, Select, func, select
 from sqlalchemy.orm.interfaces import ORMOption
@@ -23,13 +23,17 @@ from viveka_db.repository.base import T
 from viveka_db.repository.limits import MAX_PAGE_SIZE
 from viveka_db.repository.loading import LoadSpec, load_options
 from viveka_db.repository.soft_delete import SoftDeleteRepository
+from viveka_db.repository.spec import Spec
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Result
 
-__all__ = ["QueryRepository", "Shape", "result_shape"]
+__all__ = ["Query", "QueryRepository", "Shape", "result_shape"]
 
 Shape = Literal["entities", "scalars", "rows"]
+
+Query: TypeAlias = "Select[Any] | Spec[Any]"
+"""What ``query=`` accepts: a statement (from :meth:`QueryRepository.where`) or a :class:`Spec`."""
 
 
 def check_limit(limit: object) -> None:
@@ -65,6 +69,20 @@ class QueryRepository(SoftDeleteRepository[T]):
     def where(self, *criteria: ColumnExpressionArgument[bool]) -> Select[T]:
         """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``."""
         return self.select().where(*criteria)
+
+    def statement(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
+        """The statement ``query`` stands for (``ordered``: key order unless it is a statement).
+
+        ``None`` is every visible entity; a :class:`Spec` becomes ``WHERE`` criteria on
+        :meth:`select`; a statement runs as given.
+        """
+        if query is None:
+            stmt = self.select()
+        elif isinstance(query, Spec):
+            stmt = self.select().where(query.criterion(self.model))
+        else:
+            return query
+        return self._in_key_order(stmt) if ordered else stmt
 
     def equals_criteria(self, equals: dict[str, Any]) -> list[ColumnElement[bool]]:
         """``field == value`` for each item (``None`` means ``IS NULL``); names are checked."""
@@ -102,7 +120,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> list[T]: ...
     @overload
     async def all(
-        self, query: Select[T], limit: int | None = None, *, load: LoadSpec = None
+        self, query: Select[T] | Spec[T], limit: int | None = None, *, load: LoadSpec = None
     ) -> list[T]: ...
     @overload
     async def all(
@@ -110,7 +128,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> list[Any]: ...
     @transactional
     async def all(
-        self, query: Select[Any] | None = None, limit: int | None = None, *, load: LoadSpec = None
+        self, query: Query | None = None, limit: int | None = None, *, load: LoadSpec = None
     ) -> list[Any]:
         """What ``query`` selects (default: every visible entity, in key order).
 
@@ -118,10 +136,10 @@ class QueryRepository(SoftDeleteRepository[T]):
         several columns (``select(Post.id, Post.title)``).
         """
         check_limit(limit)
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         if limit is not None:
             stmt = stmt.limit(limit)
-        shape = "entities" if query is None else result_shape(stmt)
+        shape = "entities" if not isinstance(query, Select) else result_shape(stmt)
         if shape == "entities":
             return await self.fetch_entities(stmt, load)
         self.with_load(stmt, load)  # refuses an explicit load= on columns
@@ -133,29 +151,28 @@ class QueryRepository(SoftDeleteRepository[T]):
     @overload
     async def first(self, query: None = None, *, load: LoadSpec = None) -> T | None: ...
     @overload
-    async def first(self, query: Select[T], *, load: LoadSpec = None) -> T | None: ...
+    async def first(self, query: Select[T] | Spec[T], *, load: LoadSpec = None) -> T | None: ...
     @overload
     async def first(self, query: Select[Any], *, load: LoadSpec = None) -> Any: ...
     @transactional
-    async def first(self, query: Select[Any] | None = None, *, load: LoadSpec = None) -> Any:
+    async def first(self, query: Query | None = None, *, load: LoadSpec = None) -> Any:
         """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         found = await self.all(stmt.limit(1), load=load)
         return found[0] if found else None
 
     @transactional
-    async def count(self, query: Select[Any] | None = None) -> int:
+    async def count(self, query: Query | None = None) -> int:
         """The number of rows ``query`` selects (default: the rows this view sees)."""
         if query is None:
             stmt = select(func.count()).select_from(self.model).where(*self.visibility_criteria())
         else:
-            stmt = select(func.count()).select_from(query.order_by(None).subquery())
+            counted = self.statement(query).order_by(None)
+            stmt = select(func.count()).select_from(counted.subquery())
         return int(await self.db.scalar(stmt) or 0)
 
     @transactional
-    async def count_grouped_by(
-        self, column: Any, query: Select[Any] | None = None
-    ) -> dict[Any, int]:
+    async def count_grouped_by(self, column: Any, query: Query | None = None) -> dict[Any, int]:
         """``{value: number of rows}`` for each value of ``column`` among the rows ``query``
         selects (default: the rows this view sees); one ``GROUP BY`` query.
 
@@ -163,7 +180,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         with no rows are absent from the result.
         """
         grouped = self.column_for(column)
-        base = self.select() if query is None else query
+        base = self.statement(query)
         stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
         rows = await self.db.execute(stmt)
         return {value: int(counted) for value, counted in rows}

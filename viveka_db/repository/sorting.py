@@ -1,7 +1,8 @@
 """Turning a ``sort=`` argument into ORDER BY clauses that are total and portable.
 
 ``sort`` is a mapped attribute (``User.name``), an ``.asc()``/``.desc()`` of one, a field
-name (``"-name"`` for descending), or a list of those. The primary key is appended so the
+name (``"-name"`` for descending), a many-to-one path (``"author.name"``, see
+:mod:`~viveka_db.repository.sort_paths`), or a list of those. The primary key is appended so the
 order is total (rows with equal sort values never swap between pages), and ``NULL`` s sort
 last ascending and first descending on every database (PostgreSQL's rule; MySQL and SQLite
 would put them first), which keyset pagination depends on.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, false, or_
@@ -20,18 +21,24 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from viveka_db.errors import PaginationError, UnknownFieldError
+from viveka_db.repository.sort_paths import path_column
 
-__all__ = ["SortKey", "keyset_after", "order_clauses", "resolve_sort"]
+__all__ = ["SortKey", "keyset_after", "order_clauses", "resolve_sort", "sort_joins"]
 
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """One sort column: its attribute key, direction and whether it can hold ``NULL``."""
+    """One sort column: its attribute key, direction and whether it can hold ``NULL``.
+
+    A key through a relationship (``"author.name"``) has ``joins``: the outer joins its
+    (aliased) column needs.
+    """
 
     key: str
     column: ColumnElement[Any]
     descending: bool
     nullable: bool
+    joins: tuple[Any, ...] = field(default=())
 
 
 def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[SortKey]:
@@ -56,7 +63,15 @@ def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[So
     return keys
 
 
+def sort_joins(keys: Sequence[SortKey]) -> list[Any]:
+    """The outer joins ``keys`` need, in order (none for columns of the entity itself)."""
+    return [join for k in keys for join in k.joins]
+
+
 def _sort_key(model: type[Any], mapper: Mapper[Any], key: str, descending: bool) -> SortKey:
+    if "." in key:
+        column, joins = path_column(model, key)
+        return SortKey(key, column, descending, True, joins)
     columns = mapper.column_attrs[key].columns
     nullable = any(getattr(col, "nullable", True) for col in columns)
     return SortKey(key, getattr(model, key), descending, nullable)
@@ -67,8 +82,8 @@ def _key_and_direction(model: type[Any], mapper: Mapper[Any], item: object) -> t
     if isinstance(item, str):
         descending = item.startswith("-")
         name = item.lstrip("+-")
-        if name in mapper.column_attrs:
-            return name, descending
+        if name in mapper.column_attrs or "." in name:
+            return name, descending  # a path is checked by path_column
         raise UnknownFieldError(model, name, valid)
     descending = False
     element: object = item

@@ -32,7 +32,7 @@ from viveka_db.dialects import adapter_for
 from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
 from viveka_db.repository.loading import LoadSpec
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.sorting import keyset_after, order_clauses, resolve_sort
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
@@ -51,7 +51,7 @@ class StreamRepository(QueryRepository[T]):
 
     def stream(
         self,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         *,
         chunk_size: int = 1000,
         load: LoadSpec = None,
@@ -62,7 +62,7 @@ class StreamRepository(QueryRepository[T]):
         ``chunk_size`` runs from 1 to ``max_page_size`` (checked here, before any SQL).
         """
         check_int("chunk_size", chunk_size, 1, self.max_page_size)
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         loaded = self.with_load(stmt, load)  # checks load= before any SQL
         return self._iterate(stmt, loaded, chunk_size)
 
