@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, overload
 
 from sqlalchemy import ColumnExpressionArgument, Select, func, select
 from sqlalchemy.orm.interfaces import ORMOption
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, True_
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import PaginationError
@@ -79,7 +79,10 @@ class QueryRepository(SoftDeleteRepository[T]):
         if query is None:
             stmt = self.select()
         elif isinstance(query, Spec):
-            stmt = self.select().where(query.criterion(self.model))
+            criterion = query.criterion(self.model)
+            stmt = self.select()
+            if not isinstance(criterion, True_):  # an empty filter: no WHERE at all
+                stmt = stmt.where(criterion)
         else:
             return query
         return self._in_key_order(stmt) if ordered else stmt
