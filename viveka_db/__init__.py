@@ -66,6 +66,7 @@ from viveka_db.errors import (
 from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.replicas import ReplicaState
+from viveka_db.repository.spec import Spec
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
@@ -120,6 +121,7 @@ __all__ = [
     "SerializationFailureError",
     "Slice",
     "SoftDeleteMixin",
+    "Spec",
     "TenantMismatchError",
     "TimestampMixin",
     "TransactionError",
