@@ -22,8 +22,9 @@ answers a bad value with 422. The result is a :class:`FilterParams`, a
 ``EXISTS``, so an entity matching several related rows is listed once and totals are exact.
 
 A parameter naming a field or operator that is not allowed is answered with 422 listing the
-allowed filters; a field that exists but is not allowed (``password_hash``) is never named
-back, so the answer reveals nothing about hidden columns.
+allowed filters. The unknown field itself is never named back (it may be a hidden column
+such as ``password_hash``, and the answer must not confirm it exists); an unknown operator
+of an allowed field is.
 """
 
 # No ``from __future__ import annotations``: the dependency's signature is built from live
@@ -40,11 +41,11 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
+from sqlalchemy import BigInteger, Integer, Numeric, SmallInteger, String
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 
-from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.field_paths import FieldPath, resolve_field_path
 from viveka_db.repository.spec import OPERATORS, Spec
 
@@ -124,15 +125,41 @@ def _operators_for(value_type: type, nullable: bool) -> tuple[str, ...]:
     return (*ops, "is_null") if nullable else ops
 
 
+def _limits(path: FieldPath, op: str, value_type: type) -> dict[str, Any]:
+    """The column's own bounds (integer range, digits, length) as ``Query`` constraints."""
+    sa_type: Any = path.column.columns[0].type
+    if value_type is int and isinstance(sa_type, Integer):
+        bits = (
+            16
+            if isinstance(sa_type, SmallInteger)
+            else 64
+            if isinstance(sa_type, BigInteger)
+            else 32
+        )
+        return {"ge": -(2 ** (bits - 1)), "le": 2 ** (bits - 1) - 1}
+    if value_type is Decimal and isinstance(sa_type, Numeric) and sa_type.precision:
+        return {"max_digits": sa_type.precision, "decimal_places": sa_type.scale or 0}
+    if (
+        value_type is str
+        and isinstance(sa_type, String)
+        and sa_type.length
+        and op not in ("like", "ilike")
+    ):
+        return {"max_length": sa_type.length}
+    return {}
+
+
 def _annotation(path: FieldPath, op: str, value_type: type, alias: str) -> Any:
     label = path.name
     if op == "is_null":
         described = f"{label} is null (true) or not (false)"
         return Annotated[bool | None, Query(alias=alias, description=described)]
+    limits = _limits(path, op, value_type)
     if op == "in":
         described = f"{label} is one of the values (repeat the parameter)"
+        item: Any = Annotated[value_type, Field(**limits)] if limits else value_type
         return Annotated[
-            list[value_type] | None,  # type: ignore[valid-type]
+            list[item] | None,
             Query(alias=alias, max_length=MAX_IN_VALUES, description=described),
         ]
     words = {
@@ -146,7 +173,7 @@ def _annotation(path: FieldPath, op: str, value_type: type, alias: str) -> Any:
         "ilike": "LIKE, case-insensitive",
     }
     described = f"{label} {words[op]} the value"
-    return Annotated[value_type | None, Query(alias=alias, description=described)]
+    return Annotated[value_type | None, Query(alias=alias, description=described, **limits)]
 
 
 def _allowed(
@@ -244,21 +271,10 @@ class _Checker:
             hint = f"; write {field}=value for eq" if op == "eq" else ""
             msg = f"unknown filter operator {op!r} for {field}{hint}"
             error_type, loc = "filter_operator", ("query", key)
-        elif self._exists(field):  # a real field that is not allowed: never name it back
-            msg, error_type, loc = "this field cannot be filtered", "filter_field", ("query",)
-        else:
-            msg = f"unknown filter field {field!r}"
-            error_type, loc = "filter_field", ("query", key)
+        else:  # never echoed: it may name a column the API hides
+            msg = "a query parameter names a field that does not exist or cannot be filtered"
+            error_type, loc = "filter_field", ("query",)
         return {"type": error_type, "loc": loc, "msg": f"{msg}; allowed filters: {self.allowed}"}
-
-    def _exists(self, field: str) -> bool:
-        if field.split(".")[0] in self.attributes:
-            return True
-        try:
-            resolve_field_path(self.entity, field)
-        except UnknownFieldError:
-            return False
-        return True
 
 
 def filters_for(
