@@ -267,6 +267,7 @@ class _Checker:
 
     def _error(self, key: str) -> dict[str, Any]:
         field, _, op = key.rpartition("__") if "__" in key else (key, "", "")
+        loc: tuple[str, ...]
         if field in self.fields:
             hint = f"; write {field}=value for eq" if op == "eq" else ""
             msg = f"unknown filter operator {op!r} for {field}{hint}"

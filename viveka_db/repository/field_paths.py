@@ -59,8 +59,8 @@ def resolve_field_path(model: type[Any], name: str) -> FieldPath:
         prop = current.relationships.get(step)
         if prop is None:
             raise UnknownFieldError(current.class_, step, (r.key for r in current.relationships))
-        to_many = to_many or prop.uselist
-        nullable = nullable or prop.uselist or _optional(prop)
+        to_many = to_many or bool(prop.uselist)
+        nullable = nullable or bool(prop.uselist) or _optional(prop)
         relationships.append(step)
         current = prop.mapper
     last = steps[-1]

@@ -88,7 +88,7 @@ class Spec(Generic[T]):
         self._op = op
         self._field = field
         self._value = value
-        self._parts: tuple[Any, ...] = parts
+        self._parts: tuple[Spec[Any], ...] = parts
 
     # -- building ------------------------------------------------------------------
     @classmethod
@@ -200,11 +200,11 @@ class Spec(Generic[T]):
         return self.criterion(root)
 
     def _root(self) -> type[Any] | None:
-        if isinstance(self._field, QueryableAttribute):
-            owner: Any = self._field.class_
-            return typing.cast("type[Any]", owner)
+        owner: object = getattr(self._field, "class_", None)  # a mapped attribute's entity
+        if isinstance(owner, type):
+            return owner
         for part in self._parts:
-            found = typing.cast("Spec[Any]", part)._root()
+            found = part._root()
             if found is not None:
                 return found
         return None
@@ -224,7 +224,7 @@ class Spec(Generic[T]):
 def _checked(other: object, symbol: str) -> Spec[Any]:
     if not isinstance(other, Spec):
         raise TypeError(f"Spec {symbol} needs another Spec, got {type(other).__name__}")
-    return typing.cast("Spec[Any]", other)
+    return other  # pyright: ignore[reportUnknownVariableType]
 
 
 def _check_field(field: object) -> None:

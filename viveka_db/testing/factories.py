@@ -138,7 +138,8 @@ class EntityFactory(Generic[T]):
         Runs in the current transaction (the test's, under ``db_session``), or in one of
         its own when there is none.
         """
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        asked: object = size  # checked at run time: it may come from anywhere
+        if type(asked) is not int or size < 0:
             raise ValueError(f"create_batch needs a size >= 0, got {size!r}")
         keys: list[dict[str, Any]] = [{} for _ in range(size)]
         fields = dict(values)
