@@ -90,6 +90,7 @@ class FilterParams(Spec[E]):
 class _Param:
     alias: str
     field: str
+    public: str
     op: str
     annotation: Any
 
@@ -149,8 +150,7 @@ def _limits(path: FieldPath, op: str, value_type: type) -> dict[str, Any]:
     return {}
 
 
-def _annotation(path: FieldPath, op: str, value_type: type, alias: str) -> Any:
-    label = path.name
+def _annotation(path: FieldPath, op: str, value_type: type, alias: str, label: str) -> Any:
     if op == "is_null":
         described = f"{label} is null (true) or not (false)"
         return Annotated[bool | None, Query(alias=alias, description=described)]
@@ -177,7 +177,9 @@ def _annotation(path: FieldPath, op: str, value_type: type, alias: str) -> Any:
 
 
 def _allowed(
-    entity: type[Any], allow: Mapping[Any, Iterable[str] | None] | Iterable[Any]
+    entity: type[Any],
+    allow: Mapping[Any, Iterable[str] | None] | Iterable[Any],
+    names: Mapping[str, str],
 ) -> list[_Param]:
     items: list[tuple[Any, Iterable[str] | None]]
     if isinstance(allow, Mapping):
@@ -192,6 +194,7 @@ def _allowed(
         if not isinstance(name, str):
             raise TypeError(f"allow= names fields by path or attribute, got {raw_name!r}")
         path = resolve_field_path(entity, name)
+        public = names.get(name, name)
         value_type = _value_type(entity, path)
         valid = _operators_for(value_type, path.nullable)
         wanted = (
@@ -205,17 +208,24 @@ def _allowed(
                     f"operator {op!r} does not apply to {entity.__name__}.{name}; "
                     f"it takes: {', '.join(valid)}"
                 )
-            alias = name if op == "eq" else f"{name}__{op}"
-            params.append(_Param(alias, name, op, _annotation(path, op, value_type, alias)))
+            alias = public if op == "eq" else f"{public}__{op}"
+            annotation = _annotation(path, op, value_type, alias, public)
+            params.append(_Param(alias, name, public, op, annotation))
     if not params:
         raise ValueError("filters_for needs at least one allowed field")
+    unknown = set(names) - {p.field for p in params}
+    if unknown:
+        raise ValueError(f"names= renames fields that allow= does not list: {sorted(unknown)}")
+    publics = list(names.values())
+    if len(set(publics)) != len(publics) or any("__" in n or not n for n in publics):
+        raise ValueError("names= must give distinct, non-empty names without '__'")
     return params
 
 
 def _describe(params: Sequence[_Param]) -> str:
     by_field: dict[str, list[str]] = {}
     for param in params:
-        by_field.setdefault(param.field, []).append(param.op)
+        by_field.setdefault(param.public, []).append(param.op)
     return "; ".join(f"{name} ({', '.join(ops)})" for name, ops in by_field.items())
 
 
@@ -250,7 +260,7 @@ class _Checker:
         self.entity = entity
         self.attributes = {p.key for p in mapper.column_attrs} | set(mapper.relationships.keys())
         self.aliases = {p.alias for p in params}
-        self.fields = {p.field for p in params}
+        self.fields = {p.public for p in params}
         self.allowed = _describe(params)
 
     def errors(self, request: Request) -> list[dict[str, Any]]:
@@ -279,7 +289,10 @@ class _Checker:
 
 
 def filters_for(
-    entity: type[E], allow: Mapping[Any, Iterable[str] | None] | Iterable[Any]
+    entity: type[E],
+    allow: Mapping[Any, Iterable[str] | None] | Iterable[Any],
+    *,
+    names: Mapping[str, str] | None = None,
 ) -> Callable[..., Any]:
     """A FastAPI dependency reading the filters ``allow`` permits on ``entity``.
 
@@ -290,8 +303,11 @@ def filters_for(
     ``ilike`` for strings, ``is_null`` where the value can be missing). Everything is
     checked here, when the application starts. Use it as ``Depends(filters_for(...))``
     with the annotation ``FilterParams[Entity]``.
+
+    ``names`` gives a field its public name in the URL (``{"tags.name": "tag"}``: ``?tag=``,
+    ``?tag__in=``), for an API whose parameters are fixed or that should not show its schema.
     """
-    params = _allowed(entity, allow)
+    params = _allowed(entity, allow, names or {})
     checker = _Checker(entity, params)
 
     async def dependency(request: Request, **given: Any) -> FilterParams[E]:

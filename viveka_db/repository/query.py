@@ -66,9 +66,14 @@ class QueryRepository(SoftDeleteRepository[T]):
         criteria = self.visibility_criteria()
         return stmt.where(*criteria) if criteria else stmt
 
-    def where(self, *criteria: ColumnExpressionArgument[bool]) -> Select[T]:
-        """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``."""
-        return self.select().where(*criteria)
+    def where(self, *criteria: ColumnExpressionArgument[bool] | Spec[Any]) -> Select[T]:
+        """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``.
+
+        A criterion may be a :class:`Spec` (its paths start from this repository's entity).
+        """
+        return self.select().where(
+            *(c.criterion(self.model) if isinstance(c, Spec) else c for c in criteria)
+        )
 
     def statement(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
         """The statement ``query`` stands for (``ordered``: key order unless it is a statement).
