@@ -157,10 +157,14 @@ class Spec(Generic[T]):
         return cls("or", parts=specs)
 
     def __and__(self, other: Spec[T]) -> Spec[T]:
-        return Spec("and", parts=(self, _checked(other, "&")))
+        return Spec("and", parts=(*self._flat("and"), *_checked(other, "&")._flat("and")))
 
     def __or__(self, other: Spec[T]) -> Spec[T]:
-        return Spec("or", parts=(self, _checked(other, "|")))
+        return Spec("or", parts=(*self._flat("or"), *_checked(other, "|")._flat("or")))
+
+    def _flat(self, op: str) -> tuple[Spec[Any], ...]:
+        """``a & b & c`` is one ``AND`` of three, not ``AND(AND(a, b), c)``."""
+        return self._parts if self._op == op and type(self) is Spec else (self,)
 
     def __invert__(self) -> Spec[T]:
         return Spec("not", parts=(self,))
