@@ -9,7 +9,6 @@ its valid names (relationships and columns), so a typo is fixed from the message
 
 from __future__ import annotations
 
-import functools
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +45,21 @@ def _names(mapper: Mapper[Any]) -> list[str]:
     return [*(p.key for p in mapper.column_attrs), *(r.key for r in mapper.relationships)]
 
 
-@functools.lru_cache(maxsize=1024)
-def resolve_field_path(model: type[Any], name: str) -> FieldPath:
-    """The path ``name`` walks from ``model``; :class:`UnknownFieldError` if it goes nowhere.
+_resolved: dict[tuple[type[Any], str], FieldPath] = {}
+"""Paths already checked: filters and specifications resolve the same few on every request."""
 
-    Cached: filters and specifications resolve the same few paths on every request.
-    """
+
+def resolve_field_path(model: type[Any], name: str) -> FieldPath:
+    """The path ``name`` walks from ``model``; :class:`UnknownFieldError` if it goes nowhere."""
+    known = _resolved.get((model, name)) if isinstance(name, str) else None  # pyright: ignore[reportUnnecessaryIsInstance]
+    if known is None:
+        known = _resolve(model, name)
+        if len(_resolved) < 4096:
+            _resolved[(model, name)] = known
+    return known
+
+
+def _resolve(model: type[Any], name: str) -> FieldPath:
     mapper = typing.cast("Mapper[Any]", sa_inspect(model))
     steps = name.split(".") if isinstance(name, str) else []  # pyright: ignore[reportUnnecessaryIsInstance]
     if not steps or any(not step for step in steps):

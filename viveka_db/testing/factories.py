@@ -200,24 +200,22 @@ class EntityFactory(Generic[T]):
             generate = self._generator(col)
             if generate is not None:
                 overrides[prop.key] = Use(generate)
-        owner = self
+        skipped_columns = {self.mapper.column_attrs[key].columns[0].key for key in skipped}
 
-        class _Factory(SQLAlchemyFactory[Any]):
-            __model__ = self.entity
-            __check_model__ = False
-            __set_relationships__ = False
-            __set_association_proxy__ = False
-            __random__ = self._random
-            __faker__ = self._faker
+        def should_column_be_set(cls: type, column: Any) -> bool:
+            return isinstance(column, Column) and column.key not in skipped_columns
 
-            @classmethod
-            def should_column_be_set(cls, column: Any) -> bool:
-                return isinstance(column, Column) and column.key not in owner._skipped_columns
-
-        for key, value in overrides.items():
-            setattr(_Factory, key, value)
-        self._skipped_columns = {self.mapper.column_attrs[key].columns[0].key for key in skipped}
-        return typing.cast("type[SQLAlchemyFactory[T]]", _Factory)
+        namespace: dict[str, Any] = {
+            "__model__": self.entity,
+            "__set_relationships__": False,
+            "__set_association_proxy__": False,
+            "__random__": self._random,
+            "__faker__": self._faker,
+            "should_column_be_set": classmethod(should_column_be_set),
+            **overrides,
+        }
+        factory = type(f"{self.entity.__name__}Factory", (SQLAlchemyFactory,), namespace)
+        return typing.cast("type[SQLAlchemyFactory[T]]", factory)
 
     def _generator(self, column: Column[Any]) -> Any:
         sa_type: Any = column.type
