@@ -45,6 +45,9 @@ PostFilters = filters_for(
     },
 )
 WriterFilters = filters_for(Writer, allow={"name", "age"})
+RenamedFilters = filters_for(
+    Post, allow={"writer.name": ["eq", "in"], "views": ["gte"]}, names={"writer.name": "by"}
+)
 
 
 def make_app() -> FastAPI:
@@ -81,6 +84,12 @@ def make_app() -> FastAPI:
         filters: Annotated[FilterParams[Writer], Depends(WriterFilters)],
     ) -> list[int]:
         return [w.id for w in await writers.all(filters)]
+
+    @app.get("/renamed")
+    async def renamed(
+        filters: Annotated[FilterParams[Post], Depends(RenamedFilters)],
+    ) -> list[int]:
+        return [p.id for p in await posts.all(filters)]
 
     return app
 
@@ -282,3 +291,28 @@ async def test_filter_params_are_specs(client: httpx.AsyncClient) -> None:
     expected = await _expected(Post.writer.has(Writer.name == "ada"))
     assert [p.id for p in await posts.all(spec & Spec.gte(Post.views, 0))] == expected
     assert spec.values == {"writer.name": "ada"}
+
+
+async def test_public_names(client: httpx.AsyncClient) -> None:
+    expected = await _expected(Post.writer.has(Writer.name.in_(["ada", "cy"])))
+    answer = await client.get("/renamed", params={"by__in": ["ada", "cy"]})
+    assert answer.json() == expected
+    ada = await _expected(Post.writer.has(Writer.name == "ada"))
+    assert (await client.get("/renamed", params={"by": "ada"})).json() == ada
+    old_name = await client.get("/renamed", params={"writer.name": "ada"})
+    assert old_name.status_code == 422 and "writer" not in old_name.text  # the schema stays hidden
+    assert "by (eq, in); views (gte)" in old_name.text
+    spec = (await client.get("/openapi.json")).json()
+    names = {p["name"] for p in spec["paths"]["/renamed"]["get"]["parameters"]}
+    assert names == {"by", "by__in", "views__gte"}
+
+
+def test_bad_public_names_fail_when_the_app_is_built() -> None:
+    with pytest.raises(ValueError, match="does not list"):
+        filters_for(Post, allow={"views": ["eq"]}, names={"title": "t"})
+    with pytest.raises(ValueError, match="distinct"):
+        filters_for(
+            Post, allow={"views": ["eq"], "title": ["eq"]}, names={"views": "x", "title": "x"}
+        )
+    with pytest.raises(ValueError, match="__"):
+        filters_for(Post, allow={"views": ["eq"]}, names={"views": "a__b"})
