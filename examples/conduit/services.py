@@ -129,7 +129,7 @@ class ArticleService:
     ) -> tuple[list[ArticleOut], int]:
         if feed and viewer is not None:
             followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
-            filters &= Spec.where(Article.author_id.in_(followed))
+            filters &= Spec.in_(Article.author_id, followed)
         newest_first = articles.where(filters).order_by(Article.created_at.desc())
         found = await articles.get_all(offset, limit, newest_first)
         return await self.views(viewer, found), await articles.count(filters)

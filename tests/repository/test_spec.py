@@ -27,6 +27,11 @@ CASES: list[tuple[str, Spec[Any], ColumnElement[bool]]] = [
     ("gte", Spec.gte(Post.views, 7), Post.views >= 7),
     ("in", Spec.in_(Post.views, [1, 3, 5]), Post.views.in_([1, 3, 5])),
     ("in empty", Spec.in_(Post.views, []), Post.views.in_([])),
+    (
+        "in subquery",
+        Spec.in_(Post.writer_id, select(Writer.id).where(Writer.age >= 30)),
+        Post.writer_id.in_(select(Writer.id).where(Writer.age >= 30)),
+    ),
     ("like", Spec.like(Post.title, "%sql%"), Post.title.like("%sql%")),
     ("ilike", Spec.ilike(Post.title, "%SQL%"), Post.title.ilike("%SQL%")),
     ("is_null", Spec.is_null(Post.editor_id), Post.editor_id.is_(None)),

@@ -71,9 +71,8 @@ class QueryRepository(SoftDeleteRepository[T]):
 
         A criterion may be a :class:`Spec` (its paths start from this repository's entity).
         """
-        return self.select().where(
-            *(c.criterion(self.model) if isinstance(c, Spec) else c for c in criteria)
-        )
+        clauses = [c.criterion(self.model) if isinstance(c, Spec) else c for c in criteria]
+        return self.select().where(*(c for c in clauses if not isinstance(c, True_)))
 
     def statement(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
         """The statement ``query`` stands for (``ordered``: key order unless it is a statement).

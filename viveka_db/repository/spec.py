@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, false, not_, or_, true
+from sqlalchemy import Select, and_, false, not_, or_, true
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper, QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -55,7 +55,7 @@ OPERATORS: dict[str, Build] = {
     "lte": lambda column, value: column <= value,
     "gt": lambda column, value: column > value,
     "gte": lambda column, value: column >= value,
-    "in": lambda column, values: column.in_(list(values)),
+    "in": lambda column, values: column.in_(values if isinstance(values, Select) else list(values)),
     "like": lambda column, pattern: column.like(pattern),
     "ilike": lambda column, pattern: column.ilike(pattern),
     "is_null": _is_null,
@@ -122,9 +122,11 @@ class Spec(Generic[T]):
         return cls("gte", field, value)
 
     @classmethod
-    def in_(cls, field: QueryableAttribute[V] | str, values: Iterable[V]) -> Spec[Any]:
-        """``field IN (values)`` (an empty ``values`` matches nothing)."""
-        return cls("in", field, tuple(values))
+    def in_(
+        cls, field: QueryableAttribute[V] | str, values: Iterable[V] | Select[Any]
+    ) -> Spec[Any]:
+        """``field IN (values)``: a collection (empty: matches nothing) or a subquery."""
+        return cls("in", field, values if isinstance(values, Select) else tuple(values))
 
     @classmethod
     def like(cls, field: QueryableAttribute[str] | str, pattern: str) -> Spec[Any]:
