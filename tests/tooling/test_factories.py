@@ -118,6 +118,8 @@ def test_the_same_seed_gives_the_same_values() -> None:
     again = factory_for(Post, seed=1)
     again.seed(11)
     assert titles(again) == first
+    again.seed_random(11)  # polyfactory's name
+    assert titles(again) == first
 
 
 @entity

@@ -219,13 +219,20 @@ async def test_unknown_fields_and_operators_are_422_naming_only_allowed_ones(
             assert "secret" not in answer.text
     typo = await client.get("/posts", params={"titel__like": "x"})
     assert typo.status_code == 422
-    assert "titel" not in typo.text and "title (eq, ne, in, like, ilike)" in typo.text
+    assert (
+        "titel" not in typo.text
+        and "title, title__ne, title__in, title__like, title__ilike," in typo.text
+    )
     bad_op = await client.get("/posts", params={"views__like": "1"})
-    assert bad_op.status_code == 422 and "'like'" in bad_op.text and "views (lt" in bad_op.text
+    assert (
+        bad_op.status_code == 422
+        and "'like'" in bad_op.text
+        and "views__lt, views__lte" in bad_op.text
+    )
     eq_spelt_out = await client.get("/posts", params={"title__eq": "SQL"})
     assert eq_spelt_out.status_code == 422 and "title=value" in eq_spelt_out.text
     hidden = await client.get("/writers", params={"password_hash": "secret-1"})
-    assert hidden.status_code == 422 and "name (" in hidden.text and "age (" in hidden.text
+    assert hidden.status_code == 422 and "name__like" in hidden.text and "age__gte" in hidden.text
     assert (await client.get("/posts", params={"page": 1, "size": 3})).status_code == 200
 
 
@@ -301,7 +308,7 @@ async def test_public_names(client: httpx.AsyncClient) -> None:
     assert (await client.get("/renamed", params={"by": "ada"})).json() == ada
     old_name = await client.get("/renamed", params={"writer.name": "ada"})
     assert old_name.status_code == 422 and "writer" not in old_name.text  # the schema stays hidden
-    assert "by (eq, in); views (gte)" in old_name.text
+    assert "are: by, by__in, views__gte" in old_name.text
     spec = (await client.get("/openapi.json")).json()
     names = {p["name"] for p in spec["paths"]["/renamed"]["get"]["parameters"]}
     assert names == {"by", "by__in", "views__gte"}

@@ -223,10 +223,8 @@ def _allowed(
 
 
 def _describe(params: Sequence[_Param]) -> str:
-    by_field: dict[str, list[str]] = {}
-    for param in params:
-        by_field.setdefault(param.public, []).append(param.op)
-    return "; ".join(f"{name} ({', '.join(ops)})" for name, ops in by_field.items())
+    """The allowed query parameters, by name (``title, title__like, author.username``)."""
+    return ", ".join(param.alias for param in params)
 
 
 _route_params: dict[int, tuple[Any, frozenset[str]]] = {}
@@ -279,13 +277,17 @@ class _Checker:
         field, _, op = key.rpartition("__") if "__" in key else (key, "", "")
         loc: tuple[str, ...]
         if field in self.fields:
-            hint = f"; write {field}=value for eq" if op == "eq" else ""
-            msg = f"unknown filter operator {op!r} for {field}{hint}"
+            hint = f" (write {field}=value for eq)" if op == "eq" else ""
+            msg = f"filter {field} does not take the operator {op or 'eq'!r}{hint}"
             error_type, loc = "filter_operator", ("query", key)
         else:  # never echoed: it may name a column the API hides
             msg = "a query parameter names a field that does not exist or cannot be filtered"
             error_type, loc = "filter_field", ("query",)
-        return {"type": error_type, "loc": loc, "msg": f"{msg}; allowed filters: {self.allowed}"}
+        return {
+            "type": error_type,
+            "loc": loc,
+            "msg": f"{msg}; the allowed filters are: {self.allowed}",
+        }
 
 
 def filters_for(

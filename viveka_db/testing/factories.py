@@ -111,6 +111,10 @@ class EntityFactory(Generic[T]):
         for parent in self._parents.values():
             parent.seed(self._random.getrandbits(32))
 
+    def seed_random(self, seed: int) -> None:
+        """:meth:`seed` under polyfactory's name for it."""
+        self.seed(seed)
+
     # -- building -----------------------------------------------------------------
     def build(self, **values: Any) -> T:
         """One entity, not persisted; required parents attached through their relationships."""
