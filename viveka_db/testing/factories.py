@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 import typing
+import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -97,6 +98,7 @@ class EntityFactory(Generic[T]):
         self.entity = entity
         self.mapper = typing.cast("Mapper[Any]", sa_inspect(entity))
         self._stack = (*_stack, entity)
+        self._seed = seed
         self._random = random.Random(seed)
         self._faker = Faker()
         self._faker.seed_instance(seed)
@@ -106,10 +108,11 @@ class EntityFactory(Generic[T]):
 
     def seed(self, seed: int) -> None:
         """Start over from ``seed``: the same calls then give the same values again."""
+        self._seed = seed
         self._random.seed(seed)
         self._faker.seed_instance(seed)
-        for parent in self._parents.values():
-            parent.seed(self._random.getrandbits(32))
+        for fk, parent in self._parents.items():
+            parent.seed(self._parent_seed(fk))
 
     def seed_random(self, seed: int) -> None:
         """:meth:`seed` under polyfactory's name for it."""
@@ -184,9 +187,16 @@ class EntityFactory(Generic[T]):
                     f"required parents form a cycle ({chain}); pass "
                     f"{', '.join(col.key for col in fk.columns)}= yourself"
                 )
-            seed = self._random.getrandbits(32)
+            seed = self._parent_seed(fk)
             known = self._parents[fk] = EntityFactory(parent, seed=seed, _stack=self._stack)
         return known
+
+    def _parent_seed(self, fk: ForeignKeyConstraint) -> int | None:
+        """The seed of a parent's factory: fixed by this one's seed and the key, not by order."""
+        if self._seed is None:
+            return None
+        columns = ",".join(col.key for col in fk.columns)
+        return zlib.crc32(f"{self._seed}:{columns}".encode())
 
     def _polyfactory(self) -> type[SQLAlchemyFactory[T]]:
         table: Any = self.mapper.local_table
