@@ -112,7 +112,7 @@ class EntityFactory(Generic[T]):
         self._random.seed(seed)
         self._faker.seed_instance(seed)
         for fk, parent in self._parents.items():
-            parent.seed(self._parent_seed(fk))
+            parent.seed(_derived_seed(seed, fk))
 
     def seed_random(self, seed: int) -> None:
         """:meth:`seed` under polyfactory's name for it."""
@@ -193,10 +193,7 @@ class EntityFactory(Generic[T]):
 
     def _parent_seed(self, fk: ForeignKeyConstraint) -> int | None:
         """The seed of a parent's factory: fixed by this one's seed and the key, not by order."""
-        if self._seed is None:
-            return None
-        columns = ",".join(col.key for col in fk.columns)
-        return zlib.crc32(f"{self._seed}:{columns}".encode())
+        return None if self._seed is None else _derived_seed(self._seed, fk)
 
     def _polyfactory(self) -> type[SQLAlchemyFactory[T]]:
         table: Any = self.mapper.local_table
@@ -239,6 +236,11 @@ class EntityFactory(Generic[T]):
         if getattr(sa_type, "timezone", False) and _python_type(sa_type) is datetime:
             return lambda: self._faker.date_time(tzinfo=UTC).replace(microsecond=0)
         return None
+
+
+def _derived_seed(seed: int, fk: ForeignKeyConstraint) -> int:
+    columns = ",".join(col.key for col in fk.columns)
+    return zlib.crc32(f"{seed}:{columns}".encode())
 
 
 def _python_type(sa_type: Any) -> Any:
