@@ -47,6 +47,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 
 from viveka_db.repository.field_paths import FieldPath, resolve_field_path
+from viveka_db.repository.field_paths import python_type as column_python_type
 from viveka_db.repository.spec import OPERATORS, Spec
 
 __all__ = ["MAX_IN_VALUES", "FilterParams", "filters_for"]
@@ -98,12 +99,7 @@ class _Param:
 def _value_type(entity: type[Any], path: FieldPath) -> type:
     column = path.column.columns[0]
     sa_type: Any = column.type
-    try:
-        python_type: Any = sa_type.python_type
-    except NotImplementedError:
-        python_type = object
-    if python_type is object and hasattr(sa_type, "impl"):
-        python_type = sa_type.impl.python_type
+    python_type = column_python_type(sa_type)
     if isinstance(python_type, type) and issubclass(python_type, enum.Enum):
         return python_type
     if python_type is datetime and getattr(sa_type, "timezone", False):

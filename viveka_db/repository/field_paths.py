@@ -19,7 +19,7 @@ from sqlalchemy.orm import ColumnProperty, Mapper
 from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.paths import AttributePath
 
-__all__ = ["FieldPath", "resolve_field_path"]
+__all__ = ["FieldPath", "python_type", "resolve_field_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,21 @@ def _resolve(model: type[Any], name: str) -> FieldPath:
         raise UnknownFieldError(current.class_, last, (p.key for p in current.column_attrs))
     nullable = nullable or any(getattr(col, "nullable", True) for col in column.columns)
     return FieldPath(name, AttributePath(tuple(relationships), last), column, to_many, nullable)
+
+
+def python_type(sa_type: Any) -> Any:
+    """The Python type of a column type's values (``object`` when the type does not say).
+
+    A ``TypeDecorator`` that does not say falls back to its ``impl``; SQLAlchemy 2.0 raises
+    ``NotImplementedError`` where 2.1 answers ``object``, and both mean "unknown".
+    """
+    try:
+        found: Any = sa_type.python_type
+    except NotImplementedError:
+        found = object
+    if found is object and hasattr(sa_type, "impl"):
+        return python_type(sa_type.impl)
+    return found
 
 
 def _optional(prop: Any) -> bool:

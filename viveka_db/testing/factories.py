@@ -53,6 +53,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper
 
 from viveka_db.base.db_repo import DbRepo
+from viveka_db.repository.field_paths import python_type
 
 __all__ = ["EntityFactory", "factory_for"]
 
@@ -233,7 +234,7 @@ class EntityFactory(Generic[T]):
         if isinstance(sa_type, String) and _is_unique(column):
             length = sa_type.length or 255
             return lambda: _unique_text(column.key, length, self._random)
-        if getattr(sa_type, "timezone", False) and _python_type(sa_type) is datetime:
+        if getattr(sa_type, "timezone", False) and python_type(sa_type) is datetime:
             return lambda: self._faker.date_time(tzinfo=UTC).replace(microsecond=0)
         return None
 
@@ -241,13 +242,6 @@ class EntityFactory(Generic[T]):
 def _derived_seed(seed: int, fk: ForeignKeyConstraint) -> int:
     columns = ",".join(col.key for col in fk.columns)
     return zlib.crc32(f"{seed}:{columns}".encode())
-
-
-def _python_type(sa_type: Any) -> Any:
-    try:
-        return sa_type.python_type
-    except NotImplementedError:
-        return object
 
 
 def _is_unique(column: Column[Any]) -> bool:
