@@ -3,6 +3,7 @@ read of a repository; relationship paths are EXISTS (no duplicate rows, exact co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,13 @@ from tests.repository.query_data import make_data
 from tests.repository.query_models import Label, Note, Post, Status, Writer
 from tests.sql import statements
 from viveka_db import DatabaseSessionFactory, DbRepo, Spec, UnknownFieldError
+
+
+@dataclass
+class PostTitle:
+    id: int
+    title: str
+
 
 CASES: list[tuple[str, Spec[Any], ColumnElement[bool]]] = [
     ("eq", Spec.eq(Post.title, "SQL"), Post.title == "SQL"),
@@ -115,6 +123,11 @@ async def test_a_spec_works_as_query_on_every_read(posts: DbRepo[Post]) -> None:
     assert first is not None and first.id == expected[0]
     page = await posts.get_page(1, 100, "-views", query=spec)
     assert sorted(p.id for p in page.items) == expected and page.total == len(expected)
+    projected = await posts.project(PostTitle, spec)
+    assert [p.id for p in projected] == expected and all(
+        isinstance(p, PostTitle) for p in projected
+    )
+    assert [p.id async for p in posts.stream(spec, chunk_size=2)] == expected
     grouped = await posts.count_grouped_by(Post.published, spec)
     assert grouped == {True: len(expected)}
     ids_via_where = await posts.all(select(Post.id).where(spec).order_by(Post.id))
