@@ -65,6 +65,7 @@ from viveka_db.errors import (
 )
 from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
+from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
 from viveka_db.repository.spec import Spec
 from viveka_db.session.db_session import DatabaseSessionFactory
@@ -110,6 +111,8 @@ __all__ = [
     "NotNullViolationError",
     "NullCache",
     "OptimisticLockError",
+    "OutboxEvent",
+    "OutboxRelay",
     "Page",
     "PaginationError",
     "Propagation",
@@ -153,6 +156,8 @@ __all__ = [
     "health_endpoint",
     "in_transaction",
     "load_settings",
+    "on_event",
+    "publish",
     "query",
     "repository",
     "run_concurrently",
