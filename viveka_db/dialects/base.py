@@ -27,6 +27,7 @@ from viveka_db.errors import (
     DuplicateKeyError,
     ForeignKeyViolationError,
     NotNullViolationError,
+    SchemaError,
     SerializationFailureError,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "constraint_with",
     "describe",
     "error_chain",
+    "schema_violation",
 ]
 
 BY_SQLSTATE: dict[str, type[DatabaseError]] = {
@@ -144,6 +146,11 @@ class DialectAdapter:
 
     batch_migrations = False
     """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
+
+    cursor_transaction: tuple[str, str] | None = None
+    """The statements that open and end a read-only transaction block around a server-side
+    cursor on an autocommit connection, where the database has cursors only inside one
+    (PostgreSQL); ``None``: cursors work in autocommit."""
 
     def product(self, version: str) -> str:
         """The product name to show next to ``version`` (``db health``)."""
@@ -274,6 +281,28 @@ _ADVICE: dict[type[DatabaseError], str] = {
 }
 
 
+def schema_violation(message: str, patterns: Sequence[re.Pattern[str]], code: str) -> Violation:
+    """A :class:`SchemaError` naming what the first matching pattern finds in ``message``.
+
+    Each pattern may have the groups ``table`` and ``column``; a ``column`` written as
+    ``table.column`` is split. Only names are read from the message, never values.
+    """
+    table: str | None = None
+    column: str | None = None
+    for pattern in patterns:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        groups = found.groupdict()
+        table, column = groups.get("table"), groups.get("column")
+        if column and "." in column and not table:
+            table, _, column = column.rpartition(".")
+        break
+    if table:
+        table = table.rpartition(".")[2]  # schema.table / database.table
+    return Violation(SchemaError, columns=(column,) if column else (), table=table, code=code)
+
+
 def describe(
     family: type[DatabaseError],
     table: str | None,
@@ -282,6 +311,8 @@ def describe(
     code: str = "",
 ) -> str:
     """A message from names only: table, columns, constraint, code (never values)."""
+    if family is SchemaError:
+        return _describe_schema(table, columns, code)
     where = ""
     if table or columns:
         where = f" on {table or '?'}" + (f"({', '.join(columns)})" if columns else "")
@@ -290,6 +321,18 @@ def describe(
     if code:
         where += f" [{code}]"
     return f"{_KIND.get(family, 'database error')}{where}: {_ADVICE.get(family, '')}".rstrip(": ")
+
+
+def _describe_schema(table: str | None, columns: tuple[str, ...], code: str) -> str:
+    if columns:
+        missing = f"column {table + '.' if table else ''}{columns[0]}"
+    else:
+        missing = f"table {table}" if table else "a table or column"
+    return (
+        f"{missing} does not exist in the database{f' [{code}]' if code else ''}: the schema is "
+        "behind the entities; apply the migrations with `viveka-db db upgrade` (or, for a "
+        "database without migrations, create the tables with `viveka-db db init`)"
+    )
 
 
 _KEY_COLUMNS = re.compile(r"^Key \((.+?)\)=\(")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Table
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation, error_chain
+from viveka_db.dialects.base import DialectAdapter, Violation, error_chain, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -68,6 +68,16 @@ def _check(message: str) -> Violation:
     )
 
 
+_SCHEMA_NAMES = (
+    re.compile(r"Table '(?P<table>[^']+)' doesn't exist"),
+    re.compile(r"Unknown column '(?P<column>[^']+)'"),
+)
+
+
+def _schema(message: str) -> Violation:
+    return schema_violation(message, _SCHEMA_NAMES, "")
+
+
 def _plain(family: type[DatabaseError]) -> Callable[[str], Violation]:
     return lambda message: Violation(family)
 
@@ -81,6 +91,8 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
     3819: _check,  # MySQL
     4025: _check,  # MariaDB
     1020: _plain(SerializationFailureError),  # MariaDB snapshot isolation: row changed
+    1146: _schema,  # Table 'db.t' doesn't exist
+    1054: _schema,  # Unknown column 'c' in 'field list'
     1213: _plain(DeadlockError),
     1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
 }

@@ -9,6 +9,7 @@ constraint.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,17 +22,25 @@ from viveka_db.dialects.base import (
     Violation,
     columns_from_key_detail,
     error_chain,
+    schema_violation,
 )
 from viveka_db.errors import NotNullViolationError
 
 __all__ = ["PostgresqlAdapter"]
 
 _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
+_UNDEFINED = ("42P01", "42703")  # undefined_table, undefined_column
+_SCHEMA_NAMES = (
+    re.compile(r'column "?(?P<column>[\w.]+?)"? of relation "?(?P<table>[\w.]+?)"? does not'),
+    re.compile(r'column "?(?P<column>[\w.]+?)"? does not exist'),
+    re.compile(r'relation "?(?P<table>[\w.]+?)"? does not exist'),
+)
 
 
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
     ping_to_detect_close = False
 
@@ -82,6 +91,8 @@ class PostgresqlAdapter(DialectAdapter):
 
     def violation(self, orig: BaseException) -> Violation | None:
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code in _UNDEFINED:
+            return schema_violation(str(orig), _SCHEMA_NAMES, f"SQLSTATE {code}")
         family = BY_SQLSTATE.get(code) if isinstance(code, str) else None
         if family is None:
             return None
