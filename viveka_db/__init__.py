@@ -68,6 +68,7 @@ from viveka_db.locks import AdvisoryLock, advisory_lock
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
+from viveka_db.repository.spec import Spec
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.startup import verify_data_sources
 from viveka_db.transaction.concurrent import run_concurrently
@@ -126,6 +127,7 @@ __all__ = [
     "SerializationFailureError",
     "Slice",
     "SoftDeleteMixin",
+    "Spec",
     "TenantMismatchError",
     "TimestampMixin",
     "TransactionError",

@@ -34,9 +34,14 @@ from examples.conduit.services import (
     tags,
     users,
 )
-from viveka_db import DbMiddleware, DuplicateKeyError
+from viveka_db import DbMiddleware, DuplicateKeyError, Spec
 from viveka_db.config import ConfigSource
-from viveka_db.integrations.fastapi import add_exception_handlers, viveka_lifespan
+from viveka_db.integrations.fastapi import (
+    FilterParams,
+    add_exception_handlers,
+    filters_for,
+    viveka_lifespan,
+)
 
 user_service, profile_service = UserService(), ProfileService()
 article_service = ArticleService()
@@ -64,6 +69,16 @@ async def required_user(user: Annotated[User | None, Depends(optional_user)]) ->
 Viewer = Annotated[User | None, Depends(optional_user)]
 Me = Annotated[User, Depends(required_user)]
 Limit = Annotated[int, Query(ge=1, le=100)]
+# RealWorld's ?tag=, ?author=, ?favorited=: typed in OpenAPI, EXISTS in SQL (exact counts)
+PUBLIC_NAMES = {
+    "tags.name": "tag",
+    "author.username": "author",
+    "favorited_by.username": "favorited",
+}
+ArticleFilters = Annotated[
+    FilterParams[Article],
+    Depends(filters_for(Article, allow=dict.fromkeys(PUBLIC_NAMES, ("eq",)), names=PUBLIC_NAMES)),
+]
 Offset = Annotated[int, Query(ge=0)]
 
 
@@ -128,19 +143,14 @@ def create_app(config: ConfigSource = None, *, create_tables: bool = False) -> F
 
     @app.get("/api/articles")
     async def list_articles(
-        viewer: Viewer,
-        tag: str | None = None,
-        author: str | None = None,
-        favorited: str | None = None,
-        limit: Limit = 20,
-        offset: Offset = 0,
+        viewer: Viewer, filters: ArticleFilters, limit: Limit = 20, offset: Offset = 0
     ) -> ArticlesEnvelope:
-        found, total = await article_service.search(viewer, limit, offset, tag, author, favorited)
+        found, total = await article_service.search(viewer, limit, offset, filters)
         return ArticlesEnvelope(articles=found, articles_count=total)
 
     @app.get("/api/articles/feed")
     async def feed(me: Me, limit: Limit = 20, offset: Offset = 0) -> ArticlesEnvelope:
-        found, total = await article_service.search(me, limit, offset, feed=True)
+        found, total = await article_service.search(me, limit, offset, Spec.all_of(), feed=True)
         return ArticlesEnvelope(articles=found, articles_count=total)
 
     async def one(viewer: User | None, article: Article) -> ArticleEnvelope:

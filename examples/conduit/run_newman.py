@@ -69,6 +69,9 @@ def fresh_database(kind: str) -> Generator[str]:
 
 
 def free_port() -> int:
+    """``$CONDUIT_PORT`` when set (a port assigned to this run), else a free one."""
+    if os.environ.get("CONDUIT_PORT"):
+        return int(os.environ["CONDUIT_PORT"])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import select
 
 from examples.conduit.auth import hash_password, password_matches
-from examples.conduit.entities import Article, Comment, Favorite, Follow, Tag, User
+from examples.conduit.entities import Article, Comment, Favorite, Follow, User
 from examples.conduit.repositories import (
     ArticleRepo,
     Author,
@@ -29,7 +28,7 @@ from examples.conduit.schemas import (
     ProfileOut,
     UserChanges,
 )
-from viveka_db import EntityNotFoundError, cache_evict, transactional
+from viveka_db import EntityNotFoundError, Spec, cache_evict, transactional
 
 users, follows, tags = UserRepo(), FollowRepo(), TagRepo()
 articles, favorites, comments = ArticleRepo(), FavoriteRepo(), CommentRepo()
@@ -125,25 +124,15 @@ class ArticleService:
         viewer: User | None,
         limit: int,
         offset: int,
-        tag: str | None = None,
-        author: str | None = None,
-        favorited: str | None = None,
+        filters: Spec[Article],
         feed: bool = False,
     ) -> tuple[list[ArticleOut], int]:
-        criteria: list[ColumnElement[bool]] = []
-        if tag:
-            criteria.append(Article.tags.any(Tag.name == tag))
-        if author:
-            criteria.append(Article.author.has(User.username == author))
-        if favorited:
-            criteria.append(Article.favorited_by.any(User.username == favorited))
         if feed and viewer is not None:
             followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
-            criteria.append(Article.author_id.in_(followed))
-        query: Select[Any] = articles.where(*criteria)
-        newest_first = query.order_by(Article.created_at.desc())
+            filters &= Spec.in_(Article.author_id, followed)
+        newest_first = articles.where(filters).order_by(Article.created_at.desc())
         found = await articles.get_all(offset, limit, newest_first)
-        return await self.views(viewer, found), await articles.count(query)
+        return await self.views(viewer, found), await articles.count(filters)
 
     async def get(self, slug: str) -> Article:
         article = await articles.find_by_slug(slug)

@@ -8,10 +8,21 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import insert
 
 from examples.conduit.app import create_app
-from viveka_db import DatabaseSessionFactory, MemoryCache, use_cache
+from examples.conduit.entities import Article, Favorite, Tag, User, article_tags
+from examples.conduit.repositories import TagRepo
+from viveka_db import (
+    DatabaseSessionFactory,
+    DbRepo,
+    MemoryCache,
+    current_session,
+    transactional,
+    use_cache,
+)
 from viveka_db.cache.current import reset
+from viveka_db.testing import factory_for
 
 ADA = {"username": "ada", "email": "ada@example.com", "password": "secret"}
 
@@ -106,3 +117,45 @@ async def test_profiles_follow_feed_and_renames(
     assert renamed.json()["user"]["username"] == "rob"
     assert (await conduit.get("/profiles/bob")).status_code == 404  # the old name was evicted
     assert (await conduit.get("/profiles/rob")).json()["profile"]["bio"] == "hi"
+
+
+async def _seed_articles() -> tuple[list[User], list[Article]]:
+    """Rows from factories, no HTTP: three authors, twelve articles, tags and favorites."""
+    people = await factory_for(User, seed=7).create_batch(3)
+    written = await factory_for(Article, seed=8).create_batch(12, author=people[0])
+    written += await factory_for(Article, seed=9).create_batch(6, author=people[1])
+    sql, py = await factory_for(Tag, seed=10).create_batch(2)
+
+    @transactional
+    async def link() -> None:
+        rows = [{"article_id": a.id, "tag_id": t.id} for a in written[:8] for t in (sql, py)]
+        await current_session().execute(insert(article_tags), rows)  # 2 tags on 8 articles
+        likes = [(p, a) for p in people for a in written[4:10]]  # 3 fans each
+        await DbRepo(Favorite).insert_all(
+            [Favorite(user_id=p.id, article_id=a.id) for p, a in likes]
+        )
+
+    await link()
+    return people, written
+
+
+async def test_article_filters_have_exact_counts(conduit: httpx.AsyncClient) -> None:
+    people, _ = await _seed_articles()
+    ada, bob, cy = (p.username for p in people)
+
+    async def listed(**params: str) -> tuple[int, int]:
+        body = (await conduit.get("/articles", params={**params, "limit": 100})).json()
+        assert len({a["slug"] for a in body["articles"]}) == len(body["articles"])  # no repeats
+        return body["articlesCount"], len(body["articles"])
+
+    assert await listed() == (18, 18)
+    assert await listed(author=ada) == (12, 12)
+    assert await listed(tag=(await TagRepo().names())[0]) == (8, 8)  # two tags, one row each
+    assert await listed(favorited=cy) == (6, 6)  # three fans, one row each
+    assert await listed(author=bob, favorited=ada) == (0, 0)
+    assert await listed(author=ada, favorited=bob) == (6, 6)
+    page = (await conduit.get("/articles", params={"author": ada, "limit": 5})).json()
+    assert page["articlesCount"] == 12 and len(page["articles"]) == 5
+    unknown = await conduit.get("/articles", params={"author.password_hash": "x"})
+    assert unknown.status_code == 422 and "password_hash" not in unknown.text
+    assert "the allowed filters are: tag, author, favorited" in unknown.text

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any, assert_type
 
-from sqlalchemy import String
+from sqlalchemy import ColumnElement, Select, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from viveka_db import (
@@ -22,6 +22,7 @@ from viveka_db import (
     Propagation,
     Slice,
     SoftDeleteMixin,
+    Spec,
     TimestampMixin,
     UUIDPKMixin,
     VersionMixin,
@@ -34,6 +35,8 @@ from viveka_db import (
     table,
     transactional,
 )
+from viveka_db.integrations.fastapi import FilterParams
+from viveka_db.testing import EntityFactory, factory_for
 
 
 @entity
@@ -125,6 +128,23 @@ async def documented_calls(users: UserRepo, documents: DocumentRepo) -> None:
     async with advisory_lock("report", timeout=5) as lock:
         assert_type(lock, AdvisoryLock)
         assert_type(lock.token, int)
+    # specifications: typed operands, usable as query= on every read
+    adults = Spec.eq(User.name, "a") & ~Spec.is_null(User.email) | Spec.in_(User.name, ["b"])
+    assert_type(adults, Spec[Any])
+    assert_type(await users.all(adults), list[User])
+    assert_type(await users.first(adults), User | None)
+    assert_type(await users.count(adults), int)
+    assert_type(await users.get_page(query=adults), Page[User])
+    assert_type(await users.get_slice(sort="-name", query=adults), Slice[User])
+    assert_type(await users.get_all(0, 10, adults), list[User])
+    assert_type(users.where(adults, User.name != "z"), Select[User])
+    assert_type(adults.criterion(User), ColumnElement[bool])
+    filters = FilterParams[User]([Spec.like("name", "a%")], {"name__like": "a%"})
+    assert_type(await users.get_page(query=filters & adults), Page[User])
+    users_factory = factory_for(User, seed=1)
+    assert_type(users_factory, EntityFactory[User])
+    assert_type(users_factory.build(name="x"), User)
+    assert_type(await users_factory.create_batch(3), list[User])
 
     # derived query stubs keep their declared types
     assert_type(await users.find_by_email_and_name("a@example.com", "a"), User | None)

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from viveka_db.config.sources import ConfigSource
 from viveka_db.context.db_context import DEFAULT
+from viveka_db.integrations.fastapi_filters import FilterParams, filters_for
 from viveka_db.integrations.fastapi_paging import (
     Page,
     PageDep,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 __all__ = [
+    "FilterParams",
     "Page",
     "PageDep",
     "PageParams",
@@ -71,6 +73,7 @@ __all__ = [
     "SliceDep",
     "SliceParams",
     "add_exception_handlers",
+    "filters_for",
     "get_session",
     "session_dependency",
     "viveka_database",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, select
 from sqlalchemy import exists as sa_exists
+from sqlalchemy import select
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityNotFoundError
@@ -21,7 +21,7 @@ from viveka_db.repository.column_types import equal_to
 from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.locking import merge_checked
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.row_locks import LockMode, lockable
 
 __all__ = ["CrudRepository"]
@@ -81,7 +81,7 @@ class CrudRepository(QueryRepository[T]):
         self,
         skip: int = 0,
         limit: int = 100,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         *,
         load: LoadSpec = None,
         lock: LockMode | None = None,
@@ -94,7 +94,7 @@ class CrudRepository(QueryRepository[T]):
         """
         check_int("skip", skip, 0, MAX_OFFSET)
         check_int("limit", limit, 0, self.max_page_size)
-        base = self.select() if query is None else query
+        base = self.statement(query)
         stmt = base.order_by(*self.mapper.primary_key).offset(skip).limit(limit)
         return await self.fetch_entities(stmt, load, lock)
 

@@ -23,13 +23,15 @@ from viveka_db.repository.base import T, model_from_generic
 from viveka_db.repository.cursor import decode_cursor, encode_cursor, sort_fingerprint
 from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
-from viveka_db.repository.query import QueryRepository
-from viveka_db.repository.row_locks import LockMode, lockable
+from viveka_db.repository.query import Query, QueryRepository
+from viveka_db.repository.row_locks import LockMode, lock_rows, lockable
+from viveka_db.repository.sort_paths import apply_joins
 from viveka_db.repository.sorting import (
     SortKey,
     keyset_after,
     order_clauses,
     resolve_sort,
+    sort_joins,
     sortable_keys,
 )
 
@@ -104,7 +106,7 @@ class PagingRepository(QueryRepository[T]):
         size: int = 20,
         sort: object = None,
         *,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         load: LoadSpec = None,
         lock: LockMode | None = None,
     ) -> Page[T]:
@@ -116,8 +118,9 @@ class PagingRepository(QueryRepository[T]):
         check_int("size", size, 1, self.max_page_size)
         if (page - 1) * size > MAX_OFFSET:
             raise PaginationError(f"page {page} of size {size} is past the largest offset")
-        base = self.select() if query is None else query
-        stmt = base.order_by(None).order_by(*order_clauses(self._sort_keys(sort)))
+        base = self.statement(query)
+        keys = self._sort_keys(sort)
+        stmt = apply_joins(base.order_by(None), sort_joins(keys)).order_by(*order_clauses(keys))
         offset = (page - 1) * size
         items = await self.fetch_entities(stmt.offset(offset).limit(size), load, lock)
         if 0 < len(items) < size or (offset == 0 and not items):
@@ -134,7 +137,7 @@ class PagingRepository(QueryRepository[T]):
         size: int = 20,
         sort: object = None,
         *,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         load: LoadSpec = None,
         lock: LockMode | None = None,
     ) -> Slice[T]:
@@ -149,16 +152,43 @@ class PagingRepository(QueryRepository[T]):
             f"{self.model.__module__}.{self.model.__qualname__}",
             [(k.key, k.descending) for k in keys],
         )
-        base = self.select() if query is None else query
-        stmt = base.order_by(None)
+        base = self.statement(query)
+        stmt = apply_joins(base.order_by(None), sort_joins(keys))
         if after is not None:
             values = decode_cursor(after, fingerprint, len(keys))
             stmt = stmt.where(keyset_after(keys, values))
         stmt = stmt.order_by(*order_clauses(keys)).limit(size + 1)
-        items = await self.fetch_entities(stmt, load, lock)
+        items, last_values = await self._fetch_sorted(stmt, keys, load, size, lock)
         if len(items) <= size:
             return Slice(items=items, next_cursor=None, size=size)
-        items = items[:size]
-        last = items[-1]
-        cursor = encode_cursor(fingerprint, [getattr(last, k.key) for k in keys])
-        return Slice(items=items, next_cursor=cursor, size=size)
+        cursor = encode_cursor(fingerprint, last_values)
+        return Slice(items=items[:size], next_cursor=cursor, size=size)
+
+    async def _fetch_sorted(
+        self,
+        stmt: Select[Any],
+        keys: list[SortKey],
+        load: LoadSpec,
+        size: int,
+        lock: LockMode | None = None,
+    ) -> tuple[list[T], list[Any]]:
+        """The entities of ``stmt`` and the sort values of the ``size``-th one (for a cursor).
+
+        Values of keys through relationships are selected alongside the entity (the
+        related entity need not be loaded); the others are read from the entity.
+        """
+        joined = [k.column for k in keys if k.joins]
+        if not joined:
+            items = await self.fetch_entities(stmt, load, lock)
+            if len(items) <= size:
+                return items, []
+            return items, [getattr(items[size - 1], k.key) for k in keys]
+        loaded = self.with_load(stmt, load)
+        result = await self.db.execute(lock_rows(loaded.add_columns(*joined), lock, self.model))
+        rows = list((result.unique() if loaded is not stmt else result).all())
+        items = [row[0] for row in rows]
+        if len(rows) <= size:
+            return items, []
+        extra = iter(rows[size - 1][1:])
+        last = items[size - 1]
+        return items, [next(extra) if k.joins else getattr(last, k.key) for k in keys]

@@ -23,7 +23,7 @@ from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.base import T
 from viveka_db.repository.loading import LoadSpec
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.row_locks import LockMode, lock_rows, lockable
 
 __all__ = [
@@ -121,7 +121,7 @@ class ProjectionRepository(QueryRepository[T]):
     async def project(
         self,
         cls: type[X],
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         load: LoadSpec = None,
         *,
         lock: LockMode | None = None,
@@ -133,7 +133,7 @@ class ProjectionRepository(QueryRepository[T]):
         ``load``, and build ``cls`` from them.
         """
         projection = projection_for(self.mapper, cls)
-        stmt = self.select().order_by(*self.mapper.primary_key) if query is None else query
+        stmt = self.statement(query, ordered=True)
         found = await self.project_statement(projection, stmt, load, lock)
         return typing.cast("list[X]", found)
 

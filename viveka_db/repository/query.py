@@ -12,11 +12,11 @@ entity (``select(Post.id, Post.title)``) returns rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, overload
 
 from sqlalchemy import ColumnExpressionArgument, Select, func, select
 from sqlalchemy.orm.interfaces import ORMOption
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, True_
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import PaginationError
@@ -26,13 +26,17 @@ from viveka_db.repository.limits import MAX_PAGE_SIZE
 from viveka_db.repository.loading import LoadSpec, load_options
 from viveka_db.repository.row_locks import LockMode, lock_rows, lockable
 from viveka_db.repository.soft_delete import SoftDeleteRepository
+from viveka_db.repository.spec import Spec
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Result
 
-__all__ = ["QueryRepository", "Shape", "result_shape"]
+__all__ = ["Query", "QueryRepository", "Shape", "result_shape"]
 
 Shape = Literal["entities", "scalars", "rows"]
+
+Query: TypeAlias = "Select[Any] | Spec[Any]"
+"""What ``query=`` accepts: a statement (from :meth:`QueryRepository.where`) or a :class:`Spec`."""
 
 
 def check_limit(limit: object) -> None:
@@ -65,9 +69,30 @@ class QueryRepository(SoftDeleteRepository[T]):
         criteria = self.visibility_criteria()
         return stmt.where(*criteria) if criteria else stmt
 
-    def where(self, *criteria: ColumnExpressionArgument[bool]) -> Select[T]:
-        """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``."""
-        return self.select().where(*criteria)
+    def where(self, *criteria: ColumnExpressionArgument[bool] | Spec[Any]) -> Select[T]:
+        """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``.
+
+        A criterion may be a :class:`Spec` (its paths start from this repository's entity).
+        """
+        clauses = [c.criterion(self.model) if isinstance(c, Spec) else c for c in criteria]
+        return self.select().where(*(c for c in clauses if not isinstance(c, True_)))
+
+    def statement(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
+        """The statement ``query`` stands for (``ordered``: key order unless it is a statement).
+
+        ``None`` is every visible entity; a :class:`Spec` becomes ``WHERE`` criteria on
+        :meth:`select`; a statement runs as given.
+        """
+        if query is None:
+            stmt = self.select()
+        elif isinstance(query, Spec):
+            criterion = query.criterion(self.model)
+            stmt = self.select()
+            if not isinstance(criterion, True_):  # an empty filter: no WHERE at all
+                stmt = stmt.where(criterion)
+        else:
+            return query
+        return self._in_key_order(stmt) if ordered else stmt
 
     def equals_criteria(self, equals: dict[str, Any]) -> list[ColumnElement[bool]]:
         """``field == value`` for each item (``None`` means ``IS NULL``); names are checked, and
@@ -115,7 +140,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     @overload
     async def all(
         self,
-        query: Select[T],
+        query: Select[T] | Spec[T],
         limit: int | None = None,
         *,
         load: LoadSpec = None,
@@ -134,7 +159,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     @transactional
     async def all(
         self,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         limit: int | None = None,
         *,
         load: LoadSpec = None,
@@ -146,10 +171,10 @@ class QueryRepository(SoftDeleteRepository[T]):
         several columns (``select(Post.id, Post.title)``).
         """
         check_limit(limit)
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         if limit is not None:
             stmt = stmt.limit(limit)
-        shape = "entities" if query is None else result_shape(stmt)
+        shape = "entities" if not isinstance(query, Select) else result_shape(stmt)
         if shape == "entities":
             return await self.fetch_entities(stmt, load, lock)
         self.with_load(stmt, load)  # refuses an explicit load= on columns
@@ -164,7 +189,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> T | None: ...
     @overload
     async def first(
-        self, query: Select[T], *, load: LoadSpec = None, lock: LockMode | None = None
+        self, query: Select[T] | Spec[T], *, load: LoadSpec = None, lock: LockMode | None = None
     ) -> T | None: ...
     @overload
     async def first(
@@ -174,29 +199,28 @@ class QueryRepository(SoftDeleteRepository[T]):
     @transactional
     async def first(
         self,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         *,
         load: LoadSpec = None,
         lock: LockMode | None = None,
     ) -> Any:
         """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         found = await self.all(stmt.limit(1), load=load, lock=lock)
         return found[0] if found else None
 
     @transactional
-    async def count(self, query: Select[Any] | None = None) -> int:
+    async def count(self, query: Query | None = None) -> int:
         """The number of rows ``query`` selects (default: the rows this view sees)."""
         if query is None:
             stmt = select(func.count()).select_from(self.model).where(*self.visibility_criteria())
         else:
-            stmt = select(func.count()).select_from(query.order_by(None).subquery())
+            counted = self.statement(query).order_by(None)
+            stmt = select(func.count()).select_from(counted.subquery())
         return int(await self.db.scalar(stmt) or 0)
 
     @transactional
-    async def count_grouped_by(
-        self, column: Any, query: Select[Any] | None = None
-    ) -> dict[Any, int]:
+    async def count_grouped_by(self, column: Any, query: Query | None = None) -> dict[Any, int]:
         """``{value: number of rows}`` for each value of ``column`` among the rows ``query``
         selects (default: the rows this view sees); one ``GROUP BY`` query.
 
@@ -204,7 +228,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         with no rows are absent from the result.
         """
         grouped = self.column_for(column)
-        base = self.select() if query is None else query
+        base = self.statement(query)
         stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
         rows = await self.db.execute(stmt)
         return {value: int(counted) for value, counted in rows}

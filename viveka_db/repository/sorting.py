@@ -1,20 +1,22 @@
 """Turning a ``sort=`` argument into ORDER BY clauses that are total and portable.
 
 ``sort`` is a mapped attribute (``User.name``), an ``.asc()``/``.desc()`` of one, a field
-name (``"-name"`` for descending), or a list of those. Only columns whose type can be
-ordered are accepted (not JSON, ARRAY, binary or pickled values), and a repository's
-``sortable`` narrows them further (a column such as ``password_hash`` stays out of reach of
-a ``?sort=`` from a client, and out of its error messages). The primary key is appended so the
-order is total (rows with equal sort values never swap between pages), and ``NULL`` s sort
-last ascending and first descending on every database (PostgreSQL's rule; MySQL and SQLite
-would put them first), which keyset pagination depends on.
+name (``"-name"`` for descending), a many-to-one path (``"author.name"``, see
+:mod:`~viveka_db.repository.sort_paths`), or a list of those. Only columns whose type can
+be ordered are accepted (not JSON, ARRAY, binary or pickled values), and a repository's
+``sortable`` narrows them further: a column such as ``password_hash`` stays out of reach of
+a ``?sort=`` from a client and out of its error messages, and a path is then accepted only
+if ``sortable`` lists it. The primary key is appended so the order is total (rows with equal
+sort values never swap between pages), and ``NULL`` s sort last ascending and first
+descending on every database (PostgreSQL's rule; MySQL and SQLite would put them first),
+which keyset pagination depends on.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, false, or_
@@ -25,6 +27,7 @@ from sqlalchemy.types import NullType
 
 from viveka_db.errors import EntityDefinitionError, PaginationError, UnknownFieldError
 from viveka_db.repository.column_types import is_orderable
+from viveka_db.repository.sort_paths import path_column
 
 __all__ = [
     "SortKey",
@@ -32,18 +35,24 @@ __all__ = [
     "order_clauses",
     "orderable_keys",
     "resolve_sort",
+    "sort_joins",
     "sortable_keys",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """One sort column: its attribute key, direction and whether it can hold ``NULL``."""
+    """One sort column: its attribute key, direction and whether it can hold ``NULL``.
+
+    A key through a relationship (``"author.name"``) has ``joins``: the outer joins its
+    (aliased) column needs.
+    """
 
     key: str
     column: ColumnElement[Any]
     descending: bool
     nullable: bool
+    joins: tuple[Any, ...] = field(default=())
 
 
 def orderable_keys(mapper: Mapper[Any]) -> list[str]:
@@ -70,6 +79,10 @@ def sortable_keys(model: type[Any], mapper: Mapper[Any], sortable: object = None
     keys: list[str] = []
     for entry in typing.cast("Sequence[object]", sortable):
         key = entry if isinstance(entry, str) else getattr(entry, "key", None)
+        if isinstance(key, str) and "." in key:
+            _orderable_path(model, key)
+            keys.append(key)
+            continue
         if key not in orderable:
             raise EntityDefinitionError(
                 f"sortable names {entry!r}, which is not an orderable attribute of "
@@ -98,7 +111,7 @@ def resolve_sort(
     allowed = sortable_keys(model, mapper, sortable)
     keys: list[SortKey] = []
     for item in items:
-        key, descending = _key_and_direction(model, mapper, item, allowed)
+        key, descending = _key_and_direction(model, mapper, item, allowed, sortable is None)
         if any(existing.key == key for existing in keys):
             continue
         keys.append(_sort_key(model, mapper, key, descending))
@@ -109,20 +122,45 @@ def resolve_sort(
     return keys
 
 
+def sort_joins(keys: Sequence[SortKey]) -> list[Any]:
+    """The outer joins ``keys`` need, in order (none for columns of the entity itself)."""
+    return [join for k in keys for join in k.joins]
+
+
+def _orderable_path(model: type[Any], key: str) -> tuple[ColumnElement[Any], tuple[Any, ...]]:
+    """The column and joins of a many-to-one path, refused if its type cannot be ordered."""
+    column, joins = path_column(model, key)
+    if not is_orderable(getattr(column, "type", None) or NullType()):
+        raise PaginationError(
+            f"cannot sort {model.__name__} by a path whose column cannot be ordered "
+            "(JSON, ARRAY, binary or pickled values)"
+        )
+    return column, joins
+
+
 def _sort_key(model: type[Any], mapper: Mapper[Any], key: str, descending: bool) -> SortKey:
+    if "." in key:
+        column, joins = _orderable_path(model, key)
+        return SortKey(key, column, descending, True, joins)
     columns = mapper.column_attrs[key].columns
     nullable = any(getattr(col, "nullable", True) for col in columns)
     return SortKey(key, getattr(model, key), descending, nullable)
 
 
 def _key_and_direction(
-    model: type[Any], mapper: Mapper[Any], item: object, allowed: Sequence[str]
+    model: type[Any],
+    mapper: Mapper[Any],
+    item: object,
+    allowed: Sequence[str],
+    paths_open: bool,
 ) -> tuple[str, bool]:
+    """``paths_open``: no ``sortable`` narrows the sort, so any many-to-one path may be
+    named (:func:`_sort_key` checks it); with ``sortable``, only the paths it lists."""
     valid = sorted(allowed)
     if isinstance(item, str):
         descending = item.startswith("-")
         name = item.lstrip("+-")
-        if name in allowed:
+        if name in allowed or (paths_open and "." in name):
             return name, descending
         raise UnknownFieldError(
             model,

@@ -36,7 +36,7 @@ from viveka_db.dialects import adapter_for
 from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
 from viveka_db.repository.loading import LoadSpec
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.row_locks import LockMode, lock_rows, require_lock_scope
 from viveka_db.repository.sorting import keyset_after, order_clauses, resolve_sort
 from viveka_db.session.abandoned import OPEN_BLOCK_KEY
@@ -58,7 +58,7 @@ class StreamRepository(QueryRepository[T]):
 
     def stream(
         self,
-        query: Select[Any] | None = None,
+        query: Query | None = None,
         *,
         chunk_size: int = 1000,
         load: LoadSpec = None,
@@ -74,7 +74,7 @@ class StreamRepository(QueryRepository[T]):
         check_int("chunk_size", chunk_size, 1, self.max_page_size)
         if lock is not None:
             require_lock_scope(self, lock, "stream()")
-        stmt = self._in_key_order(self.select()) if query is None else query
+        stmt = self.statement(query, ordered=True)
         loaded = lock_rows(self.with_load(stmt, load), lock, self.model)  # checks load= first
         return self._iterate(stmt, loaded, chunk_size)
 
