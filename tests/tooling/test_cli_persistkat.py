@@ -74,6 +74,8 @@ def test_help_names_the_aliases() -> None:
     assert "Alias of `db revision -m NAME`" in output
     assert "Alias of `db upgrade`" in output
     assert "Alias of `db downgrade -1`" in output
+    codegen = run_cli("codegen", "--help", cwd=ROOT, env=cli_env()).stdout
+    assert "Alias of `codegen schemas`" in codegen
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ def _root(
             "--config",
             "-c",
             envvar="VIVEKA_CONFIG",
-            help="config.ini to read (default: ./config.ini if present); "
-            "VIVEKA_<SECTION>__<KEY> variables override it.",
+            help="Config file to read: ini, YAML or TOML by extension (default: the first of "
+            "./config.ini, .toml, .yaml, .yml); VIVEKA_<SECTION>__<KEY> variables override it.",
             dir_okay=False,
         ),
     ] = None,
