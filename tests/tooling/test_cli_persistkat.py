@@ -82,13 +82,17 @@ def test_help_names_the_aliases() -> None:
 def project(
     backend: str, backend_url: str, tmp_path: Path
 ) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A project with your_app/models.py, a migrations directory and its own database."""
+    """A project with config.yaml, your_app/models.py, migrations and a database of its own."""
     with cli.own_database(backend, backend_url, tmp_path, "persistkat") as url:
         root = tmp_path / "project"
         (root / "your_app").mkdir(parents=True)
         (root / "your_app" / "__init__.py").write_text("")
         (root / "your_app" / "models.py").write_text(MODELS)
-        env = cli_env(url, VIVEKA_DATABASE__MODELS="your_app.models")
+        # persistkat's config.yaml layout, found in the working directory
+        (root / "config.yaml").write_text(
+            f"name: my-app\ndatabase:\n  dsn: {url}\n  models: your_app.models\n"
+        )
+        env = cli_env()
         run_cli("db", "migrations", "init", cwd=root, env=env)
         yield root, env
 
