@@ -180,6 +180,9 @@ def test_autogenerate_without_models_refuses_on_an_empty_database(tmp_path: Path
     """No models and no tables: nothing to compare, so no (empty) revision is written."""
     (tmp_path / "tool_no_entities.py").write_text("VALUE = 1\n")
     env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    refused = run_cli("db", "create", "oops", "--autogenerate", cwd=tmp_path, env=env, check=False)
+    assert refused.returncode == 1 and "no model modules given" in refused.stderr
+    assert not (tmp_path / "migrations").exists()  # refused before setting anything up
     run_cli("db", "migrations", "init", cwd=tmp_path, env=env)
     attempts = {
         ("db", "revision", "-m", "oops", "--autogenerate"): "no model modules given",

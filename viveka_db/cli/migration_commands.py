@@ -66,11 +66,15 @@ def _config(directory: Path, models: list[str] | None = None) -> Config:
 
 def migrations_init(directory: DirectoryOption = Path("migrations")) -> None:
     """Create a migrations directory wired to viveka_db (no env.py editing needed)."""
+    _create_directory(directory)
+    out.print('next: viveka-db db revision -m "initial" --autogenerate')
+
+
+def _create_directory(directory: Path) -> None:
     from viveka_db.migrations.setup import create_directory
 
     for path in create_directory(directory):
         out.print(f"created {escape(str(path))}")
-    out.print('next: viveka-db db revision -m "initial" --autogenerate')
 
 
 def revision(
@@ -95,13 +99,18 @@ def create_revision(
             "--sql and --autogenerate do not combine: --sql writes a revision whose SQL you "
             "write; --autogenerate writes the operations it finds"
         )
+    names = model_names(models)
+    if not directory.exists():  # the first revision of a project sets the directory up
+        if autogenerate and not names:
+            raise CliError(_no_entities(names))
+        _create_directory(directory)
     config = _config(directory, models)
     if sql:
         from viveka_db.migrations.sql_revision import create_sql_revision
 
         create_sql_revision(config, message)
         return
-    hook = _refuse_without_entities(model_names(models)) if autogenerate else None
+    hook = _refuse_without_entities(names) if autogenerate else None
     command.revision(
         config, message=message, autogenerate=autogenerate, process_revision_directives=hook
     )
@@ -115,10 +124,14 @@ def _refuse_without_entities(names: list[str]) -> Callable[[Any, Any, list[Any]]
         given = cast("Sequence[object]", target) if isinstance(target, Sequence) else [target]
         if any(isinstance(metadata, MetaData) and metadata.tables for metadata in given):
             return
-        why = f"no entities found in {', '.join(names)}" if names else NO_MODELS
-        raise CliError(f"--autogenerate found no entities to compare ({why}); nothing was written")
+        raise CliError(_no_entities(names))
 
     return check
+
+
+def _no_entities(names: list[str]) -> str:
+    why = f"no entities found in {', '.join(names)}" if names else NO_MODELS
+    return f"--autogenerate found no entities to compare ({why}); nothing was written"
 
 
 def upgrade(
