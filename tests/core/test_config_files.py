@@ -213,6 +213,18 @@ async def test_yaml_dsn_with_user_override_connects(
         assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
 
 
+@pytest.mark.parametrize("fmt", ["yaml", "toml"])
+def test_numbers_are_read_as_text_where_a_key_is_text(fmt: str, tmp_path: Path) -> None:
+    """YAML and TOML type their values; a numeric password or database name still loads."""
+    content = {
+        "yaml": "database:\n  driver: asyncpg\n  password: 123456\n  db: 2024\n  port: 5432\n",
+        "toml": '[database]\ndriver = "asyncpg"\npassword = 123456\ndb = 2024\nport = 5432\n',
+    }[fmt]
+    database = load_settings(write(tmp_path, fmt, content), environ={}).database
+    assert database.password is not None and database.password.get_secret_value() == "123456"
+    assert (database.database, database.port) == ("2024", 5432)
+
+
 # -- mistakes ---------------------------------------------------------------------------------
 
 URL = f"postgresql+asyncpg://app:{PASSWORD}@h/db"

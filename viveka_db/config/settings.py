@@ -46,7 +46,13 @@ def _split_list(value: object) -> object:
 class DatabaseSettings(BaseModel):
     """The ``[database]`` section: where the database is and how to pool connections."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        defer_build=True,
+        coerce_numbers_to_str=True,  # YAML/TOML `password: 123456`, `db: 2024`
+    )
 
     url: str | None = Field(default=None, repr=False, validation_alias=AliasChoices("url", "dsn"))
     """The database's SQLAlchemy async URL; ``dsn`` is another name for it."""
@@ -122,7 +128,9 @@ class DatabaseSettings(BaseModel):
 class CacheSettings(BaseModel):
     """The ``[cache]`` section: which cache backend the decorators use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, coerce_numbers_to_str=True
+    )
 
     url: str | None = Field(default=None, repr=False)
     """``redis://`` / ``rediss://`` for Redis, ``redis+cluster://`` / ``redis+sentinel://``
