@@ -133,6 +133,9 @@ def test_persistkat_lines_run_as_written(project: tuple[Path, dict[str, str]]) -
         _check(index, _run_line(line, root, env), root)
     status = run_cli("db", "status", cwd=root, env=env).stdout
     assert "unversioned" in status and "pending: 1" in status  # `db down` reverted it
+    again = run_cli("db", "down", cwd=root, env=env, check=False)  # nothing left to revert
+    assert again.returncode == 1 and "cannot revert 1 revision(s)" in again.stderr
+    assert "Traceback" not in again.stderr
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,17 @@ def downgrade(
 ) -> None:
     """Revert migrations down to REVISION (-1 reverts the last one)."""
     from alembic import command
+    from alembic.util import CommandError
 
-    command.downgrade(_config(directory), revision, sql=sql)
+    try:
+        command.downgrade(_config(directory), revision, sql=sql)
+    except CommandError as exc:
+        if revision.startswith("-") and str(exc).startswith("Relative revision"):
+            raise CliError(
+                f"cannot revert {revision[1:]} revision(s): fewer are applied to the database "
+                "(see `viveka-db db status`)"
+            ) from None
+        raise
 
 
 def current(
