@@ -315,3 +315,14 @@ def test_the_working_directory_default_may_be_any_format(tmp_path: Path) -> None
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_yaml_without_pyyaml_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
+    path = write(tmp_path, "yaml", "database:\n  dsn: sqlite+aiosqlite:///./x.db\n")
+    with pytest.raises(ConfigurationError, match=r'pip install "viveka-db\[yaml\]"'):
+        load_settings(path, environ={})
