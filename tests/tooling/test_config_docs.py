@@ -9,7 +9,13 @@ import pytest
 from pydantic import BaseModel
 
 from tests.tooling.cli import ROOT
-from viveka_db.config import CacheSettings, DatabaseSettings, build_url, load_settings
+from viveka_db.config import (
+    CacheSettings,
+    DatabaseSettings,
+    VivekaSettings,
+    build_url,
+    load_settings,
+)
 
 SECTIONS: dict[str, type[BaseModel]] = {"database": DatabaseSettings, "cache": CacheSettings}
 
@@ -38,7 +44,7 @@ def test_example_config_loads() -> None:
 
 def _config_blocks() -> dict[str, list[str]]:
     """The configuration page's ini, YAML and TOML blocks that start with ``# config.<ext>``."""
-    from mktestdocs import grab_code_blocks  # pyright: ignore[reportMissingTypeStubs]
+    from mktestdocs import grab_code_blocks  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
 
     text = (ROOT / "docs" / "configuration.md").read_text()
     blocks: dict[str, list[str]] = {}
@@ -54,7 +60,7 @@ ENVIRON = {"DB_PASSWORD": "pw", "REDIS_PASSWORD": "rpw", "DB_USER": "prod_user"}
 def test_configuration_page_formats_agree(tmp_path: Path) -> None:
     """The page's ini, YAML and TOML examples load, and give the same settings."""
     blocks = _config_blocks()
-    loaded = {}
+    loaded: dict[str, list[VivekaSettings]] = {}
     for lang in ("ini", "yaml", "toml"):
         path = tmp_path / f"config.{lang}"
         path.write_text(blocks[lang][0])
