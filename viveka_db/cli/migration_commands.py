@@ -119,11 +119,13 @@ def create_revision(
 def _refuse_without_entities(names: list[str]) -> Callable[[Any, Any, list[Any]], None]:
     """A revision hook failing an autogenerate that has no entity to compare (writes nothing)."""
 
+    from viveka_db.base.db_base import application_tables
+
     def check(context: Any, revision: Any, directives: list[Any]) -> None:
         target: object = context.opts.get("target_metadata")
         given = cast("Sequence[object]", target) if isinstance(target, Sequence) else [target]
-        if any(isinstance(metadata, MetaData) and metadata.tables for metadata in given):
-            return
+        if any(isinstance(m, MetaData) and application_tables(m) for m in given):
+            return  # viveka_db's own tables (the outbox) are not the user's entities
         raise CliError(_no_entities(names))
 
     return check
