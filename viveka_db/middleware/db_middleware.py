@@ -104,7 +104,6 @@ class DbMiddleware:
             name=f"{scope['method']} {scope.get('path', '')}",
             span=span,
         )
-        uow.begin()
         error: BaseException | None = None
         rollback_status = self.rollback_status
         replaced = False
@@ -123,6 +122,7 @@ class DbMiddleware:
             await send(message)
 
         try:
+            await uow.enter()  # waits only while a test shares its connection
             await self.app(scope, receive, send_wrapper)
         except _CommitFailed as failure:
             error = failure.__cause__
