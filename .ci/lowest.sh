@@ -13,7 +13,7 @@ PYTHON=${PYTHON:-python3}
   --resolution lowest-direct -e ".[all,asyncmy,test]"
 echo "lowest: direct dependencies as installed"
 "$VENV/bin/python" -m uv pip list --python "$VENV/bin/python" 2>/dev/null | grep -iE \
-  '^(sqlalchemy|aiosqlite|pydantic|orjson|asyncpg|psycopg|aiomysql|asyncmy|redis|starlette|fastapi|typer|rich|alembic|pytest|pytest-asyncio|httpx|uvicorn|fakeredis|asgi-lifespan) '
+  '^(sqlalchemy|aiosqlite|pydantic|pydantic-settings|pyyaml|orjson|asyncpg|psycopg|aiomysql|asyncmy|redis|starlette|fastapi|typer|rich|alembic|pytest|pytest-asyncio|httpx|uvicorn|fakeredis|asgi-lifespan) '
 VIVEKA_TEST_BACKENDS=sqlite "$VENV/bin/python" -m pytest -q "$@"
 # asyncpg internals back the COPY path from the lowest asyncpg up (viveka_db.compat):
 # their agreement tests run on PostgreSQL here too (skipped without a server, failed in CI).

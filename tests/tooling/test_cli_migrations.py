@@ -174,3 +174,27 @@ def test_autogenerate_without_models_refuses_to_drop_tables(tmp_path: Path) -> N
     assert result.returncode == 1
     assert "found no entities" in result.stderr and "Traceback" not in result.stderr
     assert list((tmp_path / "migrations" / "versions").iterdir()) == []
+
+
+def test_autogenerate_without_models_refuses_on_an_empty_database(tmp_path: Path) -> None:
+    """No models and no tables: nothing to compare, so no (empty) revision is written."""
+    (tmp_path / "tool_no_entities.py").write_text("VALUE = 1\n")
+    env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    refused = run_cli("db", "create", "oops", "--autogenerate", cwd=tmp_path, env=env, check=False)
+    assert refused.returncode == 1 and "no model modules given" in refused.stderr
+    assert not (tmp_path / "migrations").exists()  # refused before setting anything up
+    run_cli("db", "migrations", "init", cwd=tmp_path, env=env)
+    attempts = {
+        ("db", "revision", "-m", "oops", "--autogenerate"): "no model modules given",
+        ("db", "create", "oops", "--autogenerate"): "no model modules given",
+        ("db", "create", "oops", "--autogenerate", "--models", "tool_no_entities"): (
+            "no entities found in tool_no_entities"
+        ),
+    }
+    for args, reason in attempts.items():
+        result = run_cli(*args, cwd=tmp_path, env=env, check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert reason in result.stderr and "nothing was written" in result.stderr
+        assert "--models" in result.stderr or "tool_no_entities" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list((tmp_path / "migrations" / "versions").iterdir()) == []

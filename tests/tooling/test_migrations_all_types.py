@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests import backends
+from tests.tooling import cli
 from tests.tooling.cli import cli_env, run_cli
 
 MODELS = """
@@ -83,33 +82,11 @@ class Legacy(VivekaDbBase):
 TABLES = {"tool_all_accounts", "tool_all_posts", "tool_all_legacy"}
 
 
-async def _admin(url: str, *statements: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 def own_database(backend: str, backend_url: str, tmp_path: Path) -> Iterator[str]:
     """An empty database of this test's own on ``backend``."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'all_types.db'}"
-        return
-    admin = backends.SERVER_URLS[backend]
-    name = f"{backends.private_database_name()}_all_types"
-    quoted = f'"{name}"' if backend == "postgresql" else f"`{name}`"
-    drop = f"DROP DATABASE IF EXISTS {quoted}" + (
-        " WITH (FORCE)" if backend == "postgresql" else ""
-    )
-    asyncio.run(_admin(admin, drop, f"CREATE DATABASE {quoted}"))
-    try:
-        yield make_url(backend_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(admin, drop))
+    with cli.own_database(backend, backend_url, tmp_path, "all_types") as url:
+        yield url
 
 
 async def _tables(url: str) -> set[str]:

@@ -25,8 +25,8 @@ def _root(
             "--config",
             "-c",
             envvar="VIVEKA_CONFIG",
-            help="config.ini to read (default: ./config.ini if present); "
-            "VIVEKA_<SECTION>__<KEY> variables override it.",
+            help="Config file to read: ini, YAML or TOML by extension (default: the first of "
+            "./config.ini, .toml, .yaml, .yml); VIVEKA_<SECTION>__<KEY> variables override it.",
             dir_okay=False,
         ),
     ] = None,
@@ -73,7 +73,13 @@ def _demo(
 
 def build_app() -> typer.Typer:
     """Assemble the command tree."""
-    from viveka_db.cli import codegen_commands, db_commands, migration_commands, outbox_commands
+    from viveka_db.cli import (
+        alias_commands,
+        codegen_commands,
+        db_commands,
+        migration_commands,
+        outbox_commands,
+    )
     from viveka_db.cli.help_format import hide_flag_types
 
     hide_flag_types()
@@ -91,6 +97,7 @@ def build_app() -> typer.Typer:
     db = typer.Typer(no_args_is_help=True, help="Create tables, check health, run migrations.")
     db_commands.register(db)
     migration_commands.register(db)
+    alias_commands.register(db)
     app.add_typer(db, name="db")
 
     codegen = typer.Typer(no_args_is_help=True, help="Generate code from entities.")

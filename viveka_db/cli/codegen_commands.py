@@ -38,6 +38,8 @@ def schemas(
 
 
 def register(codegen: typer.Typer) -> None:
-    """Add ``schemas`` (and its seed alias ``generate-schemas``) to the ``codegen`` group."""
+    """Add ``schemas`` (and ``generate-schemas``, persistkat's name) to the ``codegen`` group."""
     codegen.command("schemas")(schemas)
-    codegen.command("generate-schemas", hidden=True)(schemas)
+    codegen.command(
+        "generate-schemas", help="Alias of `codegen schemas`: the same command, the same options."
+    )(schemas)

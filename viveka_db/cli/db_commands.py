@@ -11,14 +11,19 @@ from viveka_db.cli.errors import CliError, scrub
 from viveka_db.cli.output import err, escape, out
 from viveka_db.cli.state import STATE
 
-__all__ = ["ModelsOption", "model_names", "register"]
+__all__ = ["NO_MODELS", "ModelsOption", "model_names", "register"]
+
+NO_MODELS = (
+    "no model modules given: pass --models myapp.models or set [database] models "
+    "(VIVEKA_DATABASE__MODELS)"
+)
 
 ModelsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--models",
         help="Module or package defining entities (repeat or comma-separate); "
-        "default: [database] models.",
+        "default: \\[database] models.",
     ),
 ]
 
@@ -42,10 +47,7 @@ def init(models: ModelsOption = None) -> None:
 
     names = model_names(models)
     if not names:
-        raise CliError(
-            "no model modules given: pass --models myapp.models or set [database] models "
-            "(VIVEKA_DATABASE__MODELS)"
-        )
+        raise CliError(NO_MODELS)
     settings = STATE.settings()
     import_models(names)
     entities = entities_in(names)

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+from sqlalchemy import MetaData
 
-from viveka_db.cli.db_commands import ModelsOption, model_names
+from viveka_db.cli.db_commands import NO_MODELS, ModelsOption, model_names
+from viveka_db.cli.errors import CliError
 from viveka_db.cli.output import escape, out
 from viveka_db.cli.state import STATE
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["register"]
+__all__ = [
+    "AutogenerateOption",
+    "DirectoryOption",
+    "SqlOption",
+    "SqlRevisionOption",
+    "RELATIVE",
+    "create_revision",
+    "downgrade",
+    "register",
+    "upgrade",
+]
 
 DirectoryOption = Annotated[
     Path,
@@ -29,11 +42,20 @@ DirectoryOption = Annotated[
 SqlOption = Annotated[
     bool, typer.Option("--sql", help="Print the SQL instead of running it (offline mode).")
 ]
+SqlRevisionOption = Annotated[
+    bool,
+    typer.Option(
+        "--sql", help="Write a plain-SQL revision: its upgrade and downgrade are SQL you write."
+    ),
+]
+AutogenerateOption = Annotated[
+    bool, typer.Option("--autogenerate", help="Diff the entities against the database.")
+]
 UNVERSIONED = (
     "(none: the database is unversioned, not versioned by any migration yet. "
     "Run `viveka-db db upgrade`)"
 )
-_RELATIVE = {"ignore_unknown_options": True}  # so `downgrade -1` is a revision, not an option
+RELATIVE = {"ignore_unknown_options": True}  # so `downgrade -1` is a revision, not an option
 
 
 def _config(directory: Path, models: list[str] | None = None) -> Config:
@@ -44,25 +66,74 @@ def _config(directory: Path, models: list[str] | None = None) -> Config:
 
 def migrations_init(directory: DirectoryOption = Path("migrations")) -> None:
     """Create a migrations directory wired to viveka_db (no env.py editing needed)."""
+    _create_directory(directory)
+    out.print('next: viveka-db db revision -m "initial" --autogenerate')
+
+
+def _create_directory(directory: Path) -> None:
     from viveka_db.migrations.setup import create_directory
 
     for path in create_directory(directory):
         out.print(f"created {escape(str(path))}")
-    out.print('next: viveka-db db revision -m "initial" --autogenerate')
 
 
 def revision(
     message: Annotated[str, typer.Option("--message", "-m", help="What the revision does.")],
-    autogenerate: Annotated[
-        bool, typer.Option("--autogenerate", help="Diff the entities against the database.")
-    ] = False,
+    autogenerate: AutogenerateOption = False,
+    sql: SqlRevisionOption = False,
     models: ModelsOption = None,
     directory: DirectoryOption = Path("migrations"),
 ) -> None:
-    """Create a revision: from the entities (--autogenerate) or empty, for op.execute() SQL."""
+    """Create a revision: from the entities (--autogenerate), of plain SQL (--sql), or empty."""
+    create_revision(message, autogenerate=autogenerate, sql=sql, models=models, directory=directory)
+
+
+def create_revision(
+    message: str, *, autogenerate: bool, sql: bool, models: list[str] | None, directory: Path
+) -> None:
+    """What ``db revision`` (and its alias ``db create``) does."""
     from alembic import command
 
-    command.revision(_config(directory, models), message=message, autogenerate=autogenerate)
+    if sql and autogenerate:
+        raise CliError(
+            "--sql and --autogenerate do not combine: --sql writes a revision whose SQL you "
+            "write; --autogenerate writes the operations it finds"
+        )
+    names = model_names(models)
+    if not directory.exists():  # the first revision of a project sets the directory up
+        if autogenerate and not names:
+            raise CliError(_no_entities(names))
+        _create_directory(directory)
+    config = _config(directory, models)
+    if sql:
+        from viveka_db.migrations.sql_revision import create_sql_revision
+
+        create_sql_revision(config, message)
+        return
+    hook = _refuse_without_entities(names) if autogenerate else None
+    command.revision(
+        config, message=message, autogenerate=autogenerate, process_revision_directives=hook
+    )
+
+
+def _refuse_without_entities(names: list[str]) -> Callable[[Any, Any, list[Any]], None]:
+    """A revision hook failing an autogenerate that has no entity to compare (writes nothing)."""
+
+    from viveka_db.base.db_base import application_tables
+
+    def check(context: Any, revision: Any, directives: list[Any]) -> None:
+        target: object = context.opts.get("target_metadata")
+        given = cast("Sequence[object]", target) if isinstance(target, Sequence) else [target]
+        if any(isinstance(m, MetaData) and application_tables(m) for m in given):
+            return  # viveka_db's own tables (the outbox) are not the user's entities
+        raise CliError(_no_entities(names))
+
+    return check
+
+
+def _no_entities(names: list[str]) -> str:
+    why = f"no entities found in {', '.join(names)}" if names else NO_MODELS
+    return f"--autogenerate found no entities to compare ({why}); nothing was written"
 
 
 def upgrade(
@@ -83,8 +154,17 @@ def downgrade(
 ) -> None:
     """Revert migrations down to REVISION (-1 reverts the last one)."""
     from alembic import command
+    from alembic.util import CommandError
 
-    command.downgrade(_config(directory), revision, sql=sql)
+    try:
+        command.downgrade(_config(directory), revision, sql=sql)
+    except CommandError as exc:
+        if revision.startswith("-") and str(exc).startswith("Relative revision"):
+            raise CliError(
+                f"cannot revert {revision[1:]} revision(s): fewer are applied to the database "
+                "(see `viveka-db db status`)"
+            ) from None
+        raise
 
 
 def current(
@@ -134,8 +214,8 @@ def register(db: typer.Typer) -> None:
     migrations.command("init")(migrations_init)
     db.add_typer(migrations, name="migrations")
     db.command("revision")(revision)
-    db.command("upgrade", context_settings=_RELATIVE)(upgrade)
-    db.command("downgrade", context_settings=_RELATIVE)(downgrade)
+    db.command("upgrade", context_settings=RELATIVE)(upgrade)
+    db.command("downgrade", context_settings=RELATIVE)(downgrade)
     db.command("current")(current)
     db.command("status")(status)
     db.command("history")(history)

@@ -10,15 +10,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from viveka_db.config.isolation import Isolation
 from viveka_db.errors import ConfigurationError
 
-__all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
+__all__ = [
+    "CacheSettings",
+    "DatabaseSettings",
+    "VivekaSettings",
+    "canonical_keys",
+    "key_aliases",
+    "validate_section",
+]
 
 SECRET_KEYS = frozenset(
-    {"password", "url", "read_url", "read_urls", "failover_urls", "read_your_writes_secret"}
+    {
+        "password",
+        "url",
+        "dsn",
+        "read_url",
+        "read_urls",
+        "failover_urls",
+        "read_your_writes_secret",
+    }
 )
 
 
@@ -31,9 +54,16 @@ def _split_list(value: object) -> object:
 class DatabaseSettings(BaseModel):
     """The ``[database]`` section: where the database is and how to pool connections."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        defer_build=True,
+        coerce_numbers_to_str=True,  # YAML/TOML `password: 123456`, `db: 2024`
+    )
 
-    url: str | None = Field(default=None, repr=False)
+    url: str | None = Field(default=None, repr=False, validation_alias=AliasChoices("url", "dsn"))
+    """The database's SQLAlchemy async URL; ``dsn`` is another name for it."""
     read_url: str | None = Field(default=None, repr=False)
     """A replica for ``read_only=True`` transactions; defaults to ``url``."""
     read_urls: list[str] = Field(default_factory=list, repr=False)
@@ -66,7 +96,8 @@ class DatabaseSettings(BaseModel):
     pool_timeout: float | None = Field(default=None, gt=0)
     pool_recycle: int | None = Field(default=None, ge=-1)
     pool_pre_ping: bool = False
-    echo: bool = False
+    echo: bool = Field(default=False, validation_alias=AliasChoices("echo", "debug"))
+    """Log every statement (SQLAlchemy's ``echo``); ``debug`` is another name for it."""
     slow_query_ms: int | None = Field(default=None, ge=0)
     """Log statements slower than this on ``viveka_db.sql.slow`` (WARNING); unset: never."""
     models: list[str] = Field(default_factory=list)
@@ -118,7 +149,9 @@ class DatabaseSettings(BaseModel):
 class CacheSettings(BaseModel):
     """The ``[cache]`` section: which cache backend the decorators use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, coerce_numbers_to_str=True
+    )
 
     url: str | None = Field(default=None, repr=False)
     """``redis://`` / ``rediss://`` for Redis, ``redis+cluster://`` / ``redis+sentinel://``
@@ -152,6 +185,45 @@ class VivekaSettings(BaseModel):
     cache: CacheSettings = Field(default_factory=CacheSettings)
 
 
+def key_aliases(model: type[BaseModel]) -> dict[str, str]:
+    """Each other name a key of ``model`` accepts -> the key (``{"dsn": "url", ...}``)."""
+    aliases: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        for choice in choices:
+            if isinstance(choice, str) and choice != name:
+                aliases[choice] = name
+    return aliases
+
+
+def canonical_keys(
+    model: type[BaseModel], section: str, values: Mapping[Any, Any]
+) -> dict[str, Any]:
+    """``values`` with every other name of a key replaced by the key (``dsn`` -> ``url``).
+
+    A key given under two of its names in one place is an error: neither silently wins.
+    """
+    aliases = key_aliases(model)
+    result: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key)
+        name = aliases.get(key, key)
+        if name in given:
+            raise ConfigurationError(
+                f"[{section}] {given[name]!r} and {key!r} are two names of one key; give one"
+            )
+        given[name] = key
+        result[name] = value
+    return result
+
+
+def _valid_keys(model: type[BaseModel]) -> str:
+    others = ", ".join(f"{alias} for {name}" for alias, name in sorted(key_aliases(model).items()))
+    return ", ".join(sorted(model.model_fields)) + (f" (also {others})" if others else "")
+
+
 def validate_section(model: type[BaseModel], section: str, values: Mapping[str, Any]) -> Any:
     """Validate ``values`` as ``model``; report every problem in one message without secrets."""
     try:
@@ -165,8 +237,7 @@ def validate_section(model: type[BaseModel], section: str, values: Mapping[str, 
             if field in values and field not in SECRET_KEYS and error["type"] != "extra_forbidden":
                 shown = f" (got {values[field]!r})"
             if error["type"] == "extra_forbidden":
-                valid = ", ".join(sorted(model.model_fields))
-                problems.append(f"unknown key {key!r}; valid keys are: {valid}")
+                problems.append(f"unknown key {key!r}; valid keys are: {_valid_keys(model)}")
             else:
                 problems.append(f"{key}: {error['msg']}{shown}")
         raise ConfigurationError(f"[{section}] " + "; ".join(problems)) from None

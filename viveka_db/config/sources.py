@@ -3,12 +3,18 @@
 1. an explicit :class:`VivekaSettings` object (used as given);
 2. the environment: ``VIVEKA_<SECTION>__<KEY>`` (``VIVEKA_DATABASE__URL``; a named data
    source ``reports`` reads ``VIVEKA_DATABASE_REPORTS__URL``);
-3. the given source: a mapping, a path to an ini file, or any object with a
-   ``get(section, key)`` / ``get("section.key")`` method such as the original ``ConfigService``;
-   with no source, the file named by ``VIVEKA_CONFIG`` or ``./config.ini`` when present;
+3. the given source: a mapping, a path to an ini, YAML or TOML file (chosen by extension),
+   or any object with a ``get(section, key)`` / ``get("section.key")`` method such as the
+   original ``ConfigService``; with no source, the file named by ``VIVEKA_CONFIG`` or the
+   first of ``./config.ini``, ``./config.toml``, ``./config.yaml``, ``./config.yml``;
 4. defaults (the embedded SQLite database and the in-process cache).
 
-``${VAR}`` and ``${VAR:-default}`` in any string value are replaced from the environment.
+A file or mapping holds the sections ``database``, ``database.<name>`` (a named data
+source; nested as ``database: {reports: {...}}`` in YAML/TOML/mappings) and ``cache``, and
+may name the application (``name: my-app``, which is not used); any other section is an
+error naming it. A key's other names (``dsn`` for ``url``, ``db`` for ``database``,
+``debug`` for ``echo``) are accepted in every source. ``${VAR}`` and ``${VAR:-default}`` in
+any string value (also in lists) are replaced from the environment.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
 
+from viveka_db.config.files import default_file, read_file
 from viveka_db.config.settings import (
     CacheSettings,
     DatabaseSettings,
     VivekaSettings,
+    canonical_keys,
+    key_aliases,
     validate_section,
 )
 from viveka_db.errors import ConfigurationError
@@ -65,8 +74,14 @@ def load_settings(
     section = database_section(data_source)
     raw = _read_source(source, section, env)
     database = raw.get(section) or (raw.get("database", {}) if data_source != "default" else {})
-    database = {**database, **_env_section(env, section)}
-    cache = {**raw.get("cache", {}), **_env_section(env, "cache")}
+    database = {
+        **canonical_keys(DatabaseSettings, section, database),
+        **canonical_keys(DatabaseSettings, section, _env_section(env, section)),
+    }
+    cache = {
+        **canonical_keys(CacheSettings, "cache", raw.get("cache", {})),
+        **canonical_keys(CacheSettings, "cache", _env_section(env, "cache")),
+    }
     return VivekaSettings(
         database=validate_section(DatabaseSettings, section, _interpolate(database, section, env)),
         cache=validate_section(CacheSettings, "cache", _interpolate(cache, "cache", env)),
@@ -77,52 +92,65 @@ def _read_source(
     source: ConfigSource, section: str, env: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
     if source is None:
-        default_path = env.get(f"{ENV_PREFIX}CONFIG")
-        if default_path:
-            return _read_ini(Path(default_path))
-        if Path("config.ini").is_file():
-            return _read_ini(Path("config.ini"))
-        return {}
+        named = env.get(f"{ENV_PREFIX}CONFIG")
+        path = Path(named) if named else default_file()
+        return {} if path is None else _read_path(path)
     if isinstance(source, str | os.PathLike):
-        return _read_ini(Path(source))
-    if isinstance(source, Mapping):
-        return _read_mapping(cast("Mapping[str, Any]", source))
-    if isinstance(source, configparser.RawConfigParser):
+        return _read_path(Path(source))
+    if isinstance(source, configparser.RawConfigParser):  # the application's: other sections ok
         return {name: dict(source.items(name, raw=True)) for name in source.sections()}
+    if isinstance(source, Mapping):
+        return _read_mapping(cast("Mapping[str, Any]", source), "config mapping")
     if isinstance(source, SupportsGet):
         return _read_duck(source, section)
     raise ConfigurationError(
         f"config_service of type {type(source).__name__} is not a config source; pass a "
-        "VivekaSettings, a mapping like {'database': {'url': ...}}, a path to an ini file, "
-        "or an object with a get(section, key) method"
+        "VivekaSettings, a mapping like {'database': {'url': ...}}, a path to an ini, YAML or "
+        "TOML file, or an object with a get(section, key) method"
     )
 
 
-def _read_ini(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.is_file():
-        raise ConfigurationError(f"config file {str(path)!r} does not exist")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except configparser.Error as exc:
-        raise ConfigurationError(f"config file {str(path)!r} is not valid ini: {exc}") from None
-    return {name: dict(parser.items(name)) for name in parser.sections()}
+def _read_path(path: Path) -> dict[str, dict[str, Any]]:
+    return _read_mapping(read_file(path), f"config file {str(path)!r}")
 
 
-def _read_mapping(source: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+SECTIONS = ("database", "database.<name>", "cache")
+"""The sections a configuration file or mapping may hold."""
+NAME_KEY = "name"
+"""The one top-level key that is not a section: the application's name (not used)."""
+
+
+def _section_name(name: str, origin: str) -> str:
+    database, dot, source = name.partition(".")
+    if name == "cache" or (database == "database" and (not dot or source)):
+        return name
+    raise ConfigurationError(
+        f"{origin}: unknown section {name!r}; valid sections are: {', '.join(SECTIONS)} "
+        f"(and a top-level {NAME_KEY!r})"
+    )
+
+
+def _read_mapping(source: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for name, values in source.items():
-        if isinstance(values, Mapping):
-            section = cast("Mapping[str, Any]", values)
-            result[str(name)] = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
-            for sub, sub_values in section.items():  # {"database": {"reports": {...}}}
-                if isinstance(sub_values, Mapping):
-                    result[f"{name}.{sub}"] = dict(cast("Mapping[str, Any]", sub_values))
-        else:
+        if name == NAME_KEY and not isinstance(values, Mapping):
+            continue
+        if values is None:  # an empty YAML section
+            values = {}
+        if not isinstance(values, Mapping):
             raise ConfigurationError(
-                f"config mapping key {name!r} must map to a section dict, e.g. "
-                "{'database': {'url': 'sqlite+aiosqlite:///./app.db'}}"
+                f"{origin}: {str(name)!r} must be a section of keys, e.g. "
+                "database: {url: 'sqlite+aiosqlite:///./app.db'}; valid sections are: "
+                f"{', '.join(SECTIONS)}"
             )
+        section = cast("Mapping[str, Any]", values)
+        result[_section_name(str(name), origin)] = {
+            k: v for k, v in section.items() if not isinstance(v, Mapping)
+        }
+        for sub, sub_values in section.items():  # {"database": {"reports": {...}}}
+            if isinstance(sub_values, Mapping):
+                sub_name = _section_name(f"{name}.{sub}", origin)
+                result[sub_name] = dict(cast("Mapping[str, Any]", sub_values))
     return result
 
 
@@ -172,7 +200,7 @@ def _read_duck(source: SupportsGet, section: str) -> dict[str, dict[str, Any]]:
     styles = _call_styles(source)
     result: dict[str, dict[str, Any]] = {}
     for name, model in ((section, DatabaseSettings), ("cache", CacheSettings)):
-        keys = set(model.model_fields) | {"db"}
+        keys = set(model.model_fields) | set(key_aliases(model))
         found = {key: _duck_get(source, styles, name, key) for key in keys}
         result[name] = {k: v for k, v in found.items() if v is not _MISSING}
     return result
@@ -200,4 +228,11 @@ def _interpolate(values: Mapping[str, Any], section: str, env: Mapping[str, str]
 
         return _VAR.sub(one, text)
 
-    return {k: replace(k, v) if isinstance(v, str) else v for k, v in values.items()}
+    def value_of(key: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return replace(key, value)
+        if isinstance(value, list):
+            return [value_of(key, item) for item in cast("list[object]", value)]
+        return value
+
+    return {k: value_of(k, v) for k, v in values.items()}

@@ -32,6 +32,7 @@ README_TEMPLATE = """Migrations of this project (Alembic, driven by `viveka-db`)
 
     viveka-db db revision -m "add users" --autogenerate   # from the entities
     viveka-db db revision -m "backfill"                   # empty: write op.execute("...") SQL
+    viveka-db db revision -m "add index" --sql            # plain SQL text, run by run_sql
     viveka-db db upgrade                                  # to head
     viveka-db db downgrade -1
     viveka-db db current | status | history
