@@ -67,6 +67,16 @@ from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.tenancy import (
+    AuditMixin,
+    TenantMixin,
+    acting_as,
+    all_tenants,
+    current_actor,
+    current_tenant,
+    include_deleted,
+    tenant,
+)
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
 from viveka_db.transaction.hooks import (
@@ -78,6 +88,7 @@ from viveka_db.transaction.hooks import (
 )
 
 __all__ = [
+    "AuditMixin",
     "CacheBackend",
     "CacheSettings",
     "CacheStats",
@@ -121,6 +132,7 @@ __all__ = [
     "Slice",
     "SoftDeleteMixin",
     "TenantMismatchError",
+    "TenantMixin",
     "TimestampMixin",
     "TransactionError",
     "TransactionRequiredError",
@@ -134,14 +146,18 @@ __all__ = [
     "VivekaDbError",
     "VivekaSettings",
     "__version__",
+    "acting_as",
     "after_commit",
     "after_completion",
     "after_rollback",
+    "all_tenants",
     "bind_session",
     "cache_evict",
     "cacheable",
     "check_health",
+    "current_actor",
     "current_session",
+    "current_tenant",
     "current_transaction",
     "entity",
     "get_cache",
@@ -150,12 +166,14 @@ __all__ = [
     "get_registered_repositories",
     "health_endpoint",
     "in_transaction",
+    "include_deleted",
     "load_settings",
     "query",
     "repository",
     "run_concurrently",
     "schema_for",
     "table",
+    "tenant",
     "transactional",
     "translate_error",
     "use_cache",

@@ -43,9 +43,9 @@ class CrudRepository(QueryRepository[T]):
         Without relationships to load, an entity already in the session costs no SQL.
         """
         if not self.loader_options(load):
-            instance = await self.db.get(self.model, id)
+            instance = await self.db.get(self.model, id, execution_options=self.view_options())
         else:  # a SELECT, so the relationships load even for an entity already in the session
-            stmt = select(self.model).where(*self.primary_key_criteria(id))
+            stmt = self.select().where(*self.primary_key_criteria(id))
             found = await self.fetch_entities(stmt, load)
             instance = found[0] if found else None
         if instance is None or not self.is_visible(instance):
@@ -114,8 +114,8 @@ class CrudRepository(QueryRepository[T]):
     @transactional
     async def exists(self, id: Any) -> bool:
         """Whether this view has a row with primary key ``id`` (no row is loaded)."""
-        condition = sa_exists().where(*self.primary_key_criteria(id), *self.visibility_criteria())
-        return bool(await self.db.scalar(select(condition)))
+        condition = sa_exists().where(*self.primary_key_criteria(id), *self.exists_criteria())
+        return bool(await self.db.scalar(select(condition), execution_options=self.view_options()))
 
     @transactional
     async def find_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> T | None:

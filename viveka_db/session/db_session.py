@@ -62,6 +62,8 @@ class DatabaseSessionFactory:
     _read_engine: AsyncEngine | None
     _read_session_factory: async_sessionmaker[AsyncSession] | None
     _replica_session_factories: dict[int, async_sessionmaker[AsyncSession]]
+    tenant_rls: bool
+    """``[database] tenant_rls``: every transaction sets its tenant for row-level security."""
 
     def __new__(
         cls,
@@ -112,7 +114,10 @@ class DatabaseSessionFactory:
         instrument_engine(
             self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
         )
-        self.session_factory = sessionmaker_for(self.engine, read_only=False)
+        self.tenant_rls = _tenant_rls(settings, url)
+        self.session_factory = sessionmaker_for(
+            self.engine, read_only=False, tenant_rls=self.tenant_rls
+        )
         self._read_engine = None
         self._read_session_factory = None
         self._replica_session_factories = {}
@@ -225,6 +230,10 @@ class DatabaseSessionFactory:
         """
         if not read_only:
             return self.session_factory()
+        if self.tenant_rls:  # autocommit has no transaction to hold the tenant setting
+            session = self.session_factory()
+            self.mark_read_only(session)
+            return session
         if self.replicas is not None:
             engine = self.replicas.pick(current_floor(self.data_source))
             if engine is not None:
@@ -312,3 +321,16 @@ class DatabaseSessionFactory:
         """Dispose every data source's engines and forget every instance (tests start over)."""
         for factory in list(cls._instances.values()):
             await factory.dispose()
+
+
+def _tenant_rls(settings: VivekaSettings, url: URL) -> bool:
+    """``[database] tenant_rls``, refused where there is no row-level security."""
+    if not settings.database.tenant_rls:
+        return False
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"[database] tenant_rls = true needs PostgreSQL (row-level security); this data "
+            f"source is {url.get_backend_name()}: set tenant_rls = false (the tenant filter "
+            "of the ORM still applies)"
+        )
+    return True

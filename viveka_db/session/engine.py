@@ -35,6 +35,9 @@ from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
+from viveka_db.tenancy.filters import apply_row_filters
+from viveka_db.tenancy.rls import RLS_KEY, set_transaction_tenant
+from viveka_db.tenancy.writes import check_flush
 
 __all__ = [
     "READ_ONLY_KEY",
@@ -102,6 +105,13 @@ def _refuse_writes_when_read_only(state: ORMExecuteState) -> None:
         raise ReadOnlyTransactionError(
             "cannot execute an INSERT/UPDATE/DELETE inside a read_only=True transaction"
         )
+
+
+# Tenants and soft delete: one read filter for every ORM statement, one write check for
+# every flush, the tenant of each new transaction for row-level security.
+event.listen(VivekaSession, "do_orm_execute", apply_row_filters)
+event.listen(VivekaSession, "before_flush", check_flush)
+event.listen(VivekaSession, "after_begin", set_transaction_tenant)
 
 
 def _is_memory_sqlite(url: URL) -> bool:
@@ -366,11 +376,20 @@ _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
 
-def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
+def sessionmaker_for(
+    engine: AsyncEngine, *, read_only: bool, tenant_rls: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; ``tenant_rls``: each transaction sets its tenant for
+    PostgreSQL row-level security (:mod:`viveka_db.tenancy.rls`)."""
+    info: dict[str, Any] = {}
+    if read_only:
+        info[READ_ONLY_KEY] = True
+    if tenant_rls:
+        info[RLS_KEY] = True
     return async_sessionmaker(
         engine,
         expire_on_commit=False,
         autoflush=not read_only,
         sync_session_class=VivekaSession,
-        info={READ_ONLY_KEY: True} if read_only else None,
+        info=info or None,
     )
