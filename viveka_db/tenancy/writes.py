@@ -27,16 +27,16 @@ from viveka_db.errors import TenantMismatchError
 from viveka_db.tenancy.context import require_tenant, tenant_filter
 from viveka_db.tenancy.mixins import TenantMixin
 
-__all__ = ["check_flush", "check_tenant_values", "visible_to_tenant"]
+__all__ = ["check_entity_tenant", "check_flush", "check_tenant_values", "visible_to_tenant"]
 
 
 def _mismatch(entity: str, found: Any, tid: Any) -> TenantMismatchError:
-    # The ids are not secrets, but neither is needed to fix the mistake: name the entity.
+    # Name the entity and the current tenant; never the other tenant's id (it tells a
+    # caller which tenants exist).
     return TenantMismatchError(
         f"a {entity} row of another tenant cannot be written while tenant {tid!r} is "
-        "current; tenant_id must be the current tenant (leave it unset to have it filled)"
-        if found is not None
-        else f"a {entity} row needs a tenant"
+        "current; tenant_id must be the current tenant (leave it unset to have it filled), "
+        "or use `with all_tenants():` for work across tenants"
     )
 
 
@@ -68,6 +68,19 @@ def visible_to_tenant(instance: object) -> bool:
     return instance.__dict__.get("tenant_id") == require_tenant(
         f"reading a {type(instance).__name__}"
     )
+
+
+def check_entity_tenant(entity: object) -> None:
+    """Refuse an entity that carries another tenant's ``tenant_id`` (before a merge)."""
+    if not isinstance(entity, TenantMixin):
+        return
+    value = entity.__dict__.get("tenant_id")
+    filtered, _ = tenant_filter()
+    if value is None or not filtered:
+        return
+    tid = require_tenant(f"writing a {type(entity).__name__}")
+    if value != tid:
+        raise _mismatch(type(entity).__name__, value, tid)
 
 
 def check_flush(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
