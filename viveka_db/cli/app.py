@@ -73,7 +73,7 @@ def _demo(
 
 def build_app() -> typer.Typer:
     """Assemble the command tree."""
-    from viveka_db.cli import codegen_commands, db_commands, migration_commands
+    from viveka_db.cli import codegen_commands, db_commands, migration_commands, rls_command
     from viveka_db.cli.help_format import hide_flag_types
 
     hide_flag_types()
@@ -91,6 +91,7 @@ def build_app() -> typer.Typer:
     db = typer.Typer(no_args_is_help=True, help="Create tables, check health, run migrations.")
     db_commands.register(db)
     migration_commands.register(db)
+    rls_command.register(db)
     app.add_typer(db, name="db")
 
     codegen = typer.Typer(no_args_is_help=True, help="Generate code from entities.")
