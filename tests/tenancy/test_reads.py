@@ -105,9 +105,7 @@ async def test_derived_joins_and_exists_see_only_the_current_tenant() -> None:
     with tenant("a"):
         # EXISTS over a one-to-many: b's remark hangs off a's note but is b's row
         assert await repo.find_all_by_remarks_body("remark-b-on-a") == []
-        assert [n.id for n in await repo.find_all_by_remarks_body("remark-a")] == [
-            ids["a"]["note"]
-        ]
+        assert [n.id for n in await repo.find_all_by_remarks_body("remark-a")] == [ids["a"]["note"]]
         assert await repo.find_all_by_remarks_body("remark-b") == []
         # EXISTS over a many-to-many, and a join of a many-to-one
         assert not await repo.exists_by_labels_name("label-b")

@@ -52,8 +52,10 @@ async def app_role(backend_url: str) -> AsyncIterator[str]:
             await conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"))
             for statement in policy_statements(_tables()):
                 await conn.execute(text(statement))
-        yield make_url(backend_url).set(username=role, password=None).render_as_string(
-            hide_password=False
+        yield (
+            make_url(backend_url)
+            .set(username=role, password=None)
+            .render_as_string(hide_password=False)
         )
     finally:
         async with admin.begin() as conn:
@@ -131,6 +133,7 @@ async def test_the_policies_hide_other_tenants_rows_even_from_raw_sql(
         async with factory.engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM ten_notes")) == 0
             assert (await conn.execute(text("SELECT * FROM ten_remarks"))).all() == []
+
         # and cannot write a row of another tenant, even with hand-written SQL
         @transactional
         async def insert_for_b() -> None:

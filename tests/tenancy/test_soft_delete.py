@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.tenancy.models import Label, Note, NoteRepo, Remark
+from tests.tenancy.models import Label, NoteRepo, Remark
 from tests.tenancy.seed import seed
 from viveka_db import current_session, include_deleted, tenant, transactional
 

@@ -62,7 +62,7 @@ def visible_to_tenant(instance: object) -> bool:
     session already holds is returned by ``Session.get`` without a statement)."""
     if not isinstance(instance, TenantMixin):
         return True
-    filtered, tid = tenant_filter()
+    filtered, _ = tenant_filter()
     if not filtered:
         return True
     return instance.__dict__.get("tenant_id") == require_tenant(
