@@ -120,7 +120,7 @@ class MysqlAdapter(DialectAdapter):
         if not assignments:  # no DO NOTHING for one key: assign a key column to itself
             pk = target[0]
             return stmt.on_duplicate_key_update({pk.name: table.c[pk.name]})
-        values = {
+        values: dict[str, Any] = {
             col.name: col + 1 if bump else stmt.inserted[col.name] for col, bump in assignments
         }
         if only_where_equal is not None:  # no WHERE here: keep each column's old value

@@ -13,7 +13,7 @@ filtered by the one current when it runs.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeAlias
@@ -54,7 +54,7 @@ def _checked_tenant(tid: object) -> TenantId:
 
 
 @contextmanager
-def tenant(tid: TenantId) -> Iterator[TenantId]:
+def tenant(tid: TenantId) -> Generator[TenantId]:
     """Make ``tid`` the current tenant for the block (and the tasks it creates).
 
     Every read of a tenant-scoped entity (``TenantMixin``) sees only that tenant's rows,
@@ -73,7 +73,7 @@ def current_tenant() -> TenantId | None:
 
 
 @contextmanager
-def all_tenants() -> Iterator[None]:
+def all_tenants() -> Generator[None]:
     """Lift the tenant filter for the block: reads see every tenant's rows.
 
     The explicit escape for jobs (migrations of data, reports, clean-ups). Writes inside
@@ -105,7 +105,7 @@ def require_tenant(what: str) -> TenantId:
 
 
 @contextmanager
-def acting_as(actor: Any) -> Iterator[Any]:
+def acting_as(actor: Any) -> Generator[Any]:
     """Make ``actor`` (a user id or name) the one ``AuditMixin`` records for the block."""
     token = _actor.set(actor)
     try:
@@ -120,7 +120,7 @@ def current_actor() -> Any:
 
 
 @contextmanager
-def include_deleted() -> Iterator[None]:
+def include_deleted() -> Generator[None]:
     """Show soft-deleted rows (``SoftDeleteMixin``) on every read inside the block."""
     token = _include_deleted.set(True)
     try:

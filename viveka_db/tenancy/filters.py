@@ -48,13 +48,15 @@ DELETED_ROWS_OPTION = "viveka_deleted_rows"
 """Execution option: ``"include"`` shows soft-deleted rows in that one statement (a
 repository view made by ``with_deleted()``/``only_deleted()`` sets it on its statements)."""
 
-_tenant_tables: set[Table] = set()
-_soft_tables: set[Table] = set()
+_tenant_tables: set[Any] = set()
+"""The tables of the tenant-scoped entities mapped so far."""
+_soft_tables: set[Any] = set()
+"""The tables of the soft-deleting entities mapped so far."""
 
 
 @event.listens_for(Mapper, "mapper_configured")
 def _note_scoped_entity(mapper: Mapper[Any], cls: type[Any]) -> None:
-    table = mapper.local_table
+    table: Any = mapper.local_table
     if isinstance(table, Table):
         if issubclass(cls, TenantMixin):
             _tenant_tables.add(table)

@@ -65,15 +65,17 @@ def set_transaction_tenant(
     )
 
 
-def tenant_tables(entities: Iterable[type[Any]]) -> list[Table]:
+def tenant_tables(entities: Iterable[object]) -> list[Table]:
     """The tables of the tenant-scoped entities among ``entities``, each once, sorted."""
-    tables = {
-        entity.__table__.key: entity.__table__
-        for entity in entities
-        if isinstance(entity, type)
-        and issubclass(entity, TenantMixin)
-        and isinstance(getattr(entity, "__table__", None), Table)
-    }
+    tables: dict[str, Table] = {}
+    for entity in entities:
+        table = getattr(entity, "__table__", None)
+        if (
+            isinstance(entity, type)
+            and issubclass(entity, TenantMixin)
+            and isinstance(table, Table)
+        ):
+            tables[table.key] = table
     return [tables[key] for key in sorted(tables)]
 
 
@@ -81,7 +83,8 @@ def policy_statements(tables: Sequence[Table]) -> list[str]:
     """The SQL that enables row-level security with the tenant policy on each table."""
     from sqlalchemy.dialects import postgresql
 
-    preparer = postgresql.dialect().identifier_preparer
+    dialect: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
+    preparer = dialect.identifier_preparer
     out: list[str] = []
     for table in tables:
         name = preparer.format_table(table)

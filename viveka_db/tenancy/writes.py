@@ -17,6 +17,7 @@ any tenant, and each new row needs a ``tenant_id`` (given, or from a current ten
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,7 +94,7 @@ def check_flush(session: Session, flush_context: UOWTransaction, instances: Any)
     for obj in new:
         name = type(obj).__name__
         if obj.__dict__.get("tenant_id") is None:
-            obj.tenant_id = require_tenant(f"inserting a {name}")
+            obj.tenant_id = typing.cast(str, require_tenant(f"inserting a {name}"))
         elif filtered:
             tid = require_tenant(f"inserting a {name}")
             if obj.tenant_id != tid:
