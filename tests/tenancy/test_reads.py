@@ -159,6 +159,22 @@ async def test_all_tenants_sees_every_tenant() -> None:
             assert await repo.count() == 4
 
 
+async def test_an_entity_already_in_the_session_is_not_shown_to_another_tenant() -> None:
+    """``Session.get`` answers from the identity map without SQL: checked separately."""
+    ids = await seed()
+    repo = NoteRepo()
+
+    @transactional
+    async def mixed() -> tuple[object, object]:
+        with all_tenants():
+            theirs = await repo.get_by_id(ids["b"]["note"])  # now in this session
+        with tenant("a"):
+            return theirs, await repo.get_by_id(ids["b"]["note"])
+
+    theirs, seen_by_a = await mixed()
+    assert theirs is not None and seen_by_a is None
+
+
 async def test_a_statement_built_under_one_tenant_runs_under_the_current_one() -> None:
     await seed()
     repo = NoteRepo()

@@ -24,6 +24,7 @@ Not filtered: SQL text (``text()``, ``exec_driver_sql``) and Core statements on
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Table, event
@@ -88,9 +89,11 @@ _HIDE_DELETED = with_loader_criteria(SoftDeleteMixin, _not_deleted, include_alia
 _NO_TENANT_ROWS = with_loader_criteria(TenantMixin, _no_tenant, include_aliases=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def _tenant_rows(tid: Any) -> ORMOption:
     # ``tid`` is a closure variable of the lambda: SQLAlchemy binds it as a parameter of
-    # this execution (the cached SQL is shared by every tenant).
+    # each execution (the cached SQL is shared by every tenant). One option per tenant id
+    # is kept (it is immutable), so a statement does not pay for building it.
     return with_loader_criteria(TenantMixin, lambda cls: cls.tenant_id == tid, include_aliases=True)
 
 
