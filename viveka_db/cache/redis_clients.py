@@ -163,15 +163,15 @@ def _sentinel(parts: TopologyUrl, options: dict[str, Any]) -> Redis:
     }
     if sentinel_password:
         sentinel_kwargs["password"] = sentinel_password
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    connection_kwargs: dict[str, Any] = {**extra, **options}  # typed from redis-py 8.2 on
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         parts.nodes,
         sentinel_kwargs=sentinel_kwargs,
         username=parts.username,
         password=parts.password,
         ssl=parts.tls,
         db=parts.db,
-        **extra,
-        **options,
+        **connection_kwargs,
     )
     assert parts.service_name is not None
     client: Redis = sentinel.master_for(parts.service_name)  # pyright: ignore[reportUnknownMemberType]
