@@ -13,9 +13,14 @@ PYTHON=${PYTHON:-python3}
   --resolution lowest-direct -e ".[all,asyncmy,test]"
 echo "lowest: direct dependencies as installed"
 "$VENV/bin/python" -m uv pip list --python "$VENV/bin/python" 2>/dev/null | grep -iE \
-  '^(sqlalchemy|aiosqlite|pydantic|orjson|asyncpg|aiomysql|asyncmy|redis|starlette|fastapi|typer|rich|alembic|pytest|pytest-asyncio|httpx|uvicorn|fakeredis|asgi-lifespan) '
+  '^(sqlalchemy|aiosqlite|pydantic|orjson|asyncpg|psycopg|aiomysql|asyncmy|redis|starlette|fastapi|typer|rich|alembic|pytest|pytest-asyncio|httpx|uvicorn|fakeredis|asgi-lifespan) '
 VIVEKA_TEST_BACKENDS=sqlite "$VENV/bin/python" -m pytest -q "$@"
 # asyncpg internals back the COPY path from the lowest asyncpg up (viveka_db.compat):
 # their agreement tests run on PostgreSQL here too (skipped without a server, failed in CI).
 VIVEKA_TEST_BACKENDS=postgresql "$VENV/bin/python" -m pytest -q \
   tests/repository/test_pg_copy_codecs.py tests/repository/test_attach.py tests/repository/test_bulk.py
+# psycopg 3 at its lowest: bulk inserts, error mapping, read-only work and the connect policy
+VIVEKA_TEST_BACKENDS=postgresql \
+VIVEKA_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:5432/postgres" \
+  "$VENV/bin/python" -m pytest -q tests/repository/test_bulk.py tests/core/test_error_mapping.py \
+  tests/core/test_read_only_requests.py tests/core/test_connect_policy.py

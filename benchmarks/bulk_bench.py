@@ -48,6 +48,7 @@ from viveka_db.repository import pg_copy_codecs
 PG_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_ROWS", "100000"))
 MARIADB_ROWS = int(os.environ.get("VIVEKA_BENCH_BULK_MARIADB_ROWS", "10000"))
 ROUNDS = int(os.environ.get("VIVEKA_BENCH_BULK_ROUNDS", "3"))
+PSYCOPG_URL = PG_URL.replace("+asyncpg://", "+psycopg://", 1)
 WARMUP_FRACTION = 10
 """The warm-up round inserts a tenth of the rows: enough to fill pools and caches."""
 COLUMNS = ["name", "email", "score", "created_at", "updated_at"]
@@ -169,6 +170,42 @@ async def postgres() -> None:
     await DatabaseSessionFactory.close_all()
 
 
+async def postgres_psycopg() -> None:
+    """The same PostgreSQL arms on psycopg 3 (its COPY of ready tuples is the limit there)."""
+    await DatabaseSessionFactory.close_all()
+    url = PSYCOPG_URL
+    factory = DatabaseSessionFactory(db_config(url))
+    engine = factory.engine
+    repo = BulkRepo()
+    n = PG_ROWS
+    copy_sql = f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN"
+
+    async def copy(records: list[tuple[Any, ...]]) -> None:
+        async with engine.begin() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            async with raw.cursor() as cursor, cursor.copy(copy_sql) as stream:
+                for record in records:
+                    await stream.write_row(record)
+
+    async def core(data: list[dict[str, Any]]) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(BulkRow.__table__), data)
+
+    arms: dict[str, tuple[Prepare, Run]] = {
+        "psycopg COPY": (tuples, copy),
+        "Core insert() dicts": (dict_rows_with_times, core),
+        "insert_all entities": (entities, repo.insert_all),
+    }
+    results = await run_arms(engine, n, arms)
+    title = f"insert_all on PostgreSQL with psycopg 3 ({n:,} rows per insert, {ROUNDS} rounds)"
+    print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    print_ratio(results, "insert_all entities", "psycopg COPY", "psycopg insert_all vs its COPY")
+    print_ratio(
+        results, "insert_all entities", "Core insert() dicts", "psycopg insert_all vs Core"
+    )
+    await DatabaseSessionFactory.close_all()
+
+
 async def mariadb() -> None:
     factory = DatabaseSessionFactory(db_config(MARIADB_URL))
     engine = factory.engine
@@ -227,12 +264,17 @@ async def with_table(url: str, work: Callable[[], Awaitable[None]]) -> None:
 
 
 async def main() -> None:
-    wanted = os.environ.get("VIVEKA_BENCH_BACKENDS", "postgresql,mariadb").split(",")
+    wanted = os.environ.get("VIVEKA_BENCH_BACKENDS", "postgresql,psycopg,mariadb").split(",")
     if "postgresql" in wanted:
         if server_up(PG_URL):
             await with_table(PG_URL, postgres)
         else:
             print("PostgreSQL is not reachable: skipped\n")
+    if "psycopg" in wanted:
+        if server_up(PSYCOPG_URL):
+            await with_table(PSYCOPG_URL, postgres_psycopg)
+        else:
+            print("PostgreSQL (psycopg) is not reachable: skipped\n")
     if "mariadb" in wanted:
         if server_up(MARIADB_URL):
             await with_table(MARIADB_URL, mariadb)

@@ -30,6 +30,13 @@ SERVER_URLS = {
         "VIVEKA_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"
     ),
 }
+
+
+def postgres_driver() -> str:
+    """The driver the PostgreSQL tests run on (``asyncpg``, or ``psycopg`` in its CI run)."""
+    return make_url(SERVER_URLS["postgresql"]).get_driver_name()
+
+
 REDIS_URL = os.environ.get("VIVEKA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "requests_row_lock",
     "requests_row_lock_public",
     "requests_row_lock_private",
+    "sleep_in_greenlet",
 ]
 
 
@@ -171,3 +172,33 @@ async def copy_with_codecs(
     protocol: Any = driver._protocol  # pyright: ignore[reportPrivateUsage]
     state: Any = codecs._state  # pyright: ignore[reportPrivateUsage]
     await protocol.copy_in(copy_sql, None, None, records, state, None)
+
+
+# -- pausing inside a sync event handler of an async engine ---------------------------------
+
+
+def sleep_in_greenlet(seconds: float) -> None:
+    """Pause ``seconds`` inside SQLAlchemy's greenlet without blocking the event loop.
+
+    A ``do_connect`` handler is synchronous code that an async engine runs in a greenlet;
+    ``sqlalchemy.util.await_only`` (2.0; an alias of ``await_`` in 2.1) is how SQLAlchemy's own
+    async adapters await there. Outside the verified releases, or outside a greenlet, the
+    pause is a plain ``time.sleep``: correct, but it holds the event loop for that long.
+    """
+    import asyncio
+    import time
+
+    from sqlalchemy import util
+    from sqlalchemy.exc import MissingGreenlet
+
+    await_only: Callable[[Any], Any] | None = (
+        getattr(util, "await_only", None) if PRIVATE_FAST_PATHS else None
+    )
+    if await_only is not None:
+        pause = asyncio.sleep(seconds)
+        try:
+            await_only(pause)
+            return
+        except MissingGreenlet:  # not inside a greenlet that SQLAlchemy spawned
+            pause.close()
+    time.sleep(seconds)

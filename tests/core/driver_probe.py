@@ -17,6 +17,8 @@ def driver_in_transaction(driver: Any) -> bool:
         return bool(driver.is_in_transaction())
     if hasattr(driver, "get_transaction_status"):  # aiomysql / asyncmy
         return bool(driver.get_transaction_status())
+    if hasattr(driver, "info") and hasattr(driver.info, "transaction_status"):  # psycopg
+        return int(driver.info.transaction_status) != 0  # 0: IDLE
     return bool(driver._conn.in_transaction)  # aiosqlite -> sqlite3
 
 

@@ -194,3 +194,36 @@ async def test_detached_entity_paths_behave_the_same_in_a_session(
     assert private["books"] == ["notes"] and private["dirty_after_change"] == ["grace"]
     assert private["flushed"] == "grace" and private["after_rollback"] == "ada"
     assert "UPDATE" in private["statements"]
+
+
+async def test_a_pause_in_a_greenlet_leaves_the_event_loop_running() -> None:
+    """``connect_wait``'s pause: inside SQLAlchemy's greenlet, other tasks keep running."""
+    import asyncio
+    import time
+
+    from sqlalchemy.util import greenlet_spawn
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    background = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await greenlet_spawn(compat.sleep_in_greenlet, 0.2)
+    elapsed = time.monotonic() - started
+    background.cancel()
+    assert elapsed >= 0.19
+    assert ticks >= 5  # the loop ran while the greenlet paused
+
+
+def test_the_public_fallback_pauses_as_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(compat, "PRIVATE_FAST_PATHS", False)
+    started = time.monotonic()
+    compat.sleep_in_greenlet(0.1)
+    assert time.monotonic() - started >= 0.09

@@ -23,6 +23,7 @@ from sqlalchemy import DateTime, String, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tests.backends import postgres_driver
 from viveka_db import (
     DatabaseSessionFactory,
     DbRepo,
@@ -35,7 +36,13 @@ from viveka_db import (
 from viveka_db.repository import pg_copy_codecs
 from viveka_db.repository.pg_copy_codecs import codec_statement, timestamp_microseconds
 
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+    pytest.mark.skipif(
+        postgres_driver() != "asyncpg",
+        reason="asyncpg's binary codecs (psycopg copies text rows: tests/repository/test_bulk.py)",
+    ),
+]
 
 NEW_YORK = ZoneInfo("America/New_York")
 VALUES = [

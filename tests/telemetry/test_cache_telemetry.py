@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
+from sqlalchemy.engine import make_url
 
+from tests.backends import REDIS_URL
 from tests.cache.conftest import dispose_cache, make_cache, unique_namespace
 from tests.telemetry.conftest import Telemetry
 from viveka_db import DatabaseSessionFactory, RedisCache, cacheable, transactional
@@ -28,8 +30,6 @@ async def square(x: int) -> int:
 @transactional
 async def square_in_transaction(x: int) -> int:
     return await square(x)
-
-
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
@@ -66,9 +66,10 @@ async def test_redis_spans_and_requests_by_result(
         assert attributes["db.operation.name"] == span.name
         assert "144" not in str(attributes) and "tel_square" not in str(attributes)
         if request.node.callspec.id.startswith("redis"):
-            assert attributes["server.address"] == "127.0.0.1"
-            assert attributes["server.port"] == 6379
-            assert attributes["db.namespace"] == "15"
+            expected = make_url(REDIS_URL.replace("redis://", "redis+x://", 1))
+            assert attributes["server.address"] == expected.host
+            assert attributes["server.port"] == (expected.port or 6379)
+            assert attributes["db.namespace"] == (expected.database or "0")
     assert (miss.attributes or {})["viveka_db.cache.result"] == "miss"
     assert (hit.attributes or {})["viveka_db.cache.result"] == "hit"
     assert requests_by_result(telemetry) == {"miss": 1, "hit": 1}

@@ -31,8 +31,6 @@ async def get(app: Any, method: str = "GET") -> httpx.Response:
         return await client.request(method, "/health")
 
 
-
-
 @pytest.fixture
 async def fresh() -> AsyncIterator[None]:
     """No data source initialised before the test, none left after it."""

@@ -332,7 +332,7 @@ async def test_bulk_fast_paths_are_traced(
     for span in written:
         assert_server_attributes(span, backend, backend_url)
         assert "bulk-1" not in str(span.attributes)
-    if backend == "postgresql":
+    if backend == "postgresql":  # asyncpg and psycopg alike
         (copy,) = written
         assert copy.name == "COPY tel_gadgets"
         assert (copy.attributes or {})["db.operation.name"] == "COPY"

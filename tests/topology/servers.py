@@ -7,9 +7,13 @@
   ``redis-cli --cluster create ... --cluster-replicas 1``.
 * :func:`redis_sentinels`: a Redis master, its replica and three Sentinels watching them.
 
-Each returns a handle whose ``stop()`` kills what it started (by process id) and deletes
-its directory. ``python -m tests.topology.servers pg|cluster|sentinel`` starts one by hand
-and waits for Ctrl-C. A missing binary raises :class:`TopologyUnavailable` with the reason.
+Each returns a handle whose ``stop()`` kills what it started (by process id), deletes its
+directory and gives its ports back. Ports come from :mod:`tests.topology.ports`: below the
+kernel's ephemeral range and held for the server's lifetime, so no client socket and no other
+test run can take them; a server that does not come up names its port, says whether something
+else held it, and shows the end of its own log.
+``python -m tests.topology.servers pg|cluster|sentinel`` starts one by hand and waits for
+Ctrl-C. A missing binary raises :class:`TopologyUnavailable` with the reason.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.topology import ports as port_pool
+
 __all__ = [
-    "PG_PRIMARY_PORT",
-    "PG_REPLICA_PORT",
     "PostgresPair",
     "RedisProcesses",
     "TopologyUnavailable",
@@ -39,13 +43,12 @@ __all__ = [
     "redis_standalone",
 ]
 
-PG_PRIMARY_PORT = 55432
-PG_REPLICA_PORT = 55433
-CLUSTER_PORTS = tuple(range(55460, 55466))
-SENTINEL_PORTS = (55470, 55471, 55472)
-SENTINEL_MASTER_PORT, SENTINEL_REPLICA_PORT = 55480, 55481
-STANDALONE_PORT = 55490
 HOST = "127.0.0.1"
+REDIS_SERVER = os.environ.get("VIVEKA_TEST_REDIS_SERVER", "redis-server")
+REDIS_CLI = os.environ.get("VIVEKA_TEST_REDIS_CLI", "redis-cli")
+"""The server and client binaries: ``valkey-server`` / ``valkey-cli`` run the same suite on
+Valkey (``.ci/run`` does)."""
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node's bus port is its port + 10000
 
 
 class TopologyUnavailable(RuntimeError):
@@ -67,6 +70,18 @@ def _wait(predicate: object, what: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    if not log.exists():
+        return f"(no log at {log})"
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"last lines of {log}:\n" + "\n".join(tail)
+
+
+def _refuse_taken(port: int) -> None:
+    if port_pool.port_taken(port) and port not in port_pool.held():
+        raise RuntimeError(f"port {port} is already taken by another process; stop what uses it")
 
 
 def _kill(pid: int, sig: int = signal.SIGTERM) -> None:
@@ -107,8 +122,8 @@ class PostgresPair:
 
     root: Path
     bin: Path
-    primary_port: int = PG_PRIMARY_PORT
-    replica_port: int = PG_REPLICA_PORT
+    primary_port: int
+    replica_port: int
 
     @property
     def primary_url(self) -> str:
@@ -125,6 +140,13 @@ class PostgresPair:
             log = self.root / f"{data}.log"
             tail = log.read_text()[-1500:] if log.exists() else ""
             raise RuntimeError(f"{exc}\n--- {log.name} ---\n{tail}") from None
+
+    def stop_primary(self) -> None:
+        """Stop the primary (fast shutdown: its sessions are ended, as in a restart)."""
+        self._ctl("primary", "-m", "fast", "-w", "stop")
+
+    def start_primary(self) -> None:
+        self._ctl("primary", "-l", str(self.root / "primary.log"), "-w", "-t", "60", "start")
 
     def stop_replica(self) -> None:
         """Stop the replica server (fast shutdown: its connections are closed)."""
@@ -151,27 +173,25 @@ class PostgresPair:
             with contextlib.suppress(Exception):
                 self._ctl(data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+        port_pool.release((self.primary_port, self.replica_port))
 
 
-def postgres_pair(
-    primary_port: int = PG_PRIMARY_PORT, replica_port: int = PG_REPLICA_PORT
-) -> PostgresPair:
-    """Start a primary on ``primary_port`` and a streaming replica of it on ``replica_port``.
+def postgres_pair() -> PostgresPair:
+    """Start a primary and a streaming replica of it, on two reserved ports.
 
     Tried twice: on a loaded machine a server occasionally fails its first start.
     """
     try:
-        return _postgres_pair(primary_port, replica_port)
+        return _postgres_pair(*port_pool.reserve(2))
     except RuntimeError:
         time.sleep(1)
-        return _postgres_pair(primary_port, replica_port)
+        return _postgres_pair(*port_pool.reserve(2))
 
 
 def _postgres_pair(primary_port: int, replica_port: int) -> PostgresPair:
     binaries = _pg_bin()
     for port in (primary_port, replica_port):
-        if _port_open(port):
-            raise RuntimeError(f"port {port} is already in use; stop what listens there")
+        _refuse_taken(port)
     root = Path(tempfile.mkdtemp(prefix="viveka_pg_topology_"))
     os.chmod(root, 0o777)  # the postgres user writes below it
     pair = PostgresPair(root, binaries, primary_port, replica_port)
@@ -244,8 +264,27 @@ class RedisProcesses:
 
     root: Path
     pids: dict[int, int] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()
+    """The data nodes' ports, in the order they were started (a master before its replica)."""
     sentinel_ports: tuple[int, ...] = ()
     service_name: str = "viveka"
+    reserved: tuple[int, ...] = ()
+    """Every port held for these servers (cluster bus ports included), given back on stop."""
+
+    @property
+    def url(self) -> str:
+        """``redis://`` at the first server (a standalone server's URL)."""
+        return f"redis://{HOST}:{self.ports[0]}/0"
+
+    @property
+    def cluster_url(self) -> str:
+        """``redis+cluster://`` naming the first three nodes (the rest are discovered)."""
+        return "redis+cluster://" + ",".join(f"{HOST}:{port}" for port in self.ports[:3])
+
+    @property
+    def sentinel_url(self) -> str:
+        nodes = ",".join(f"{HOST}:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{nodes}/{self.service_name}"
 
     def pause(self, port: int) -> None:
         """Freeze one server (``SIGSTOP``): connections stay open but nothing answers."""
@@ -265,19 +304,20 @@ class RedisProcesses:
         for port in list(self.pids):
             self.kill(port)
         shutil.rmtree(self.root, ignore_errors=True)
+        port_pool.release(self.reserved)
 
 
 def _redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found is None or shutil.which("redis-cli") is None:
-        raise TopologyUnavailable("redis-server / redis-cli are not installed")
+    found = shutil.which(REDIS_SERVER)
+    if found is None or shutil.which(REDIS_CLI) is None:
+        raise TopologyUnavailable(f"{REDIS_SERVER} / {REDIS_CLI} are not installed")
     return found
 
 
 def redis_cli(port: int, *args: str) -> str:
     """``redis-cli -p port args...``'s output (raises if it fails)."""
     done = subprocess.run(
-        ["redis-cli", "-h", HOST, "-p", str(port), *args],
+        [REDIS_CLI, "-h", HOST, "-p", str(port), *args],
         capture_output=True,
         text=True,
         check=True,
@@ -288,7 +328,7 @@ def redis_cli(port: int, *args: str) -> str:
 
 def _cli(port: int, *args: str) -> str:
     done = subprocess.run(
-        ["redis-cli", "-h", HOST, "-p", str(port), *args],
+        [REDIS_CLI, "-h", HOST, "-p", str(port), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -298,8 +338,7 @@ def _cli(port: int, *args: str) -> str:
 
 
 def _start_redis(procs: RedisProcesses, port: int, *extra: str, config: Path | None = None) -> None:
-    if _port_open(port):
-        raise RuntimeError(f"port {port} is already in use; stop what listens there")
+    _refuse_taken(port)
     workdir = procs.root / str(port)
     workdir.mkdir()
     # a Sentinel's (rewritable) config file comes first
@@ -317,15 +356,28 @@ def _start_redis(procs: RedisProcesses, port: int, *extra: str, config: Path | N
     ]
     if config is None:
         cmd += ["--save", "", "--appendonly", "no"]
-    log = (workdir / "log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    log_path = workdir / "log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     procs.pids[port] = proc.pid
-    _wait(lambda: _port_open(port), f"redis on port {port}")
+    deadline = time.monotonic() + 30
+    while not _port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            state = f"exited with {proc.returncode}" if proc.returncode is not None else "timed out"
+            held = "held by another process" if port_pool.port_taken(port) else "free"
+            raise RuntimeError(
+                f"redis on port {port} did not come up ({state}; the port is now {held})\n"
+                + _log_tail(log_path)
+            )
+        time.sleep(0.05)
 
 
-def redis_standalone(port: int = STANDALONE_PORT) -> RedisProcesses:
+def redis_standalone() -> RedisProcesses:
     """One plain Redis server of our own (safe to pause or kill, unlike the shared one)."""
-    procs = RedisProcesses(Path(tempfile.mkdtemp(prefix="viveka_redis_")))
+    (port,) = port_pool.reserve(1)
+    procs = RedisProcesses(
+        Path(tempfile.mkdtemp(prefix="viveka_redis_")), ports=(port,), reserved=(port,)
+    )
     try:
         _start_redis(procs, port)
     except BaseException:
@@ -334,9 +386,14 @@ def redis_standalone(port: int = STANDALONE_PORT) -> RedisProcesses:
     return procs
 
 
-def redis_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> RedisProcesses:
+def redis_cluster(nodes: int = 6) -> RedisProcesses:
     """Six cluster nodes (three masters with one replica each), ready to serve every slot."""
-    procs = RedisProcesses(Path(tempfile.mkdtemp(prefix="viveka_cluster_")))
+    ports = tuple(port_pool.reserve(nodes, companion_offset=CLUSTER_BUS_OFFSET))
+    procs = RedisProcesses(
+        Path(tempfile.mkdtemp(prefix="viveka_cluster_")),
+        ports=ports,
+        reserved=ports + tuple(port + CLUSTER_BUS_OFFSET for port in ports),
+    )
     try:
         for port in ports:
             _start_redis(
@@ -349,13 +406,13 @@ def redis_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> RedisProcesses:
                 "--cluster-node-timeout",
                 "2000",
             )
-        nodes = [f"{HOST}:{port}" for port in ports]
+        addresses = [f"{HOST}:{port}" for port in ports]
         done = subprocess.run(
             [
-                "redis-cli",
+                REDIS_CLI,
                 "--cluster",
                 "create",
-                *nodes,
+                *addresses,
                 "--cluster-replicas",
                 "1",
                 "--cluster-yes",
@@ -382,17 +439,15 @@ def redis_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> RedisProcesses:
     return procs
 
 
-def redis_sentinels(
-    master_port: int = SENTINEL_MASTER_PORT,
-    replica_port: int = SENTINEL_REPLICA_PORT,
-    sentinel_ports: tuple[int, ...] = SENTINEL_PORTS,
-    service_name: str = "viveka",
-) -> RedisProcesses:
+def redis_sentinels(sentinels: int = 3, service_name: str = "viveka") -> RedisProcesses:
     """A master, its replica and Sentinels monitoring them under ``service_name``."""
+    master_port, replica_port, *sentinel_ports = port_pool.reserve(2 + sentinels)
     procs = RedisProcesses(
         Path(tempfile.mkdtemp(prefix="viveka_sentinel_")),
-        sentinel_ports=sentinel_ports,
+        ports=(master_port, replica_port),
+        sentinel_ports=tuple(sentinel_ports),
         service_name=service_name,
+        reserved=(master_port, replica_port, *sentinel_ports),
     )
     try:
         _start_redis(procs, master_port)

@@ -20,9 +20,6 @@ from viveka_db.errors import ConfigurationError
 
 pytestmark = [pytest.mark.topology, pytest.mark.redis]
 
-CLUSTER_URL = "redis+cluster://127.0.0.1:55460,127.0.0.1:55461,127.0.0.1:55462"
-SENTINEL_URL = "redis+sentinel://127.0.0.1:55470,127.0.0.1:55471,127.0.0.1:55472/viveka"
-
 
 class Database:
     """The source of truth, counting its loads."""
@@ -85,7 +82,10 @@ async def exercise(cache: RedisCache) -> None:
 async def test_cacheable_and_evictions_on_a_redis_cluster(
     redis_cluster: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    cache = cache_from_url(CLUSTER_URL, namespace=f"c{time.time_ns()}")
+    # 2 s: these assert hits and misses, and a loaded machine can starve a 0.25 s timeout
+    cache = cache_from_url(
+        redis_cluster.cluster_url, namespace=f"c{time.time_ns()}", socket_timeout=2.0
+    )
     assert isinstance(cache, RedisCache)
     try:
         await exercise(cache)
@@ -102,14 +102,15 @@ async def test_cacheable_and_evictions_on_a_redis_cluster(
 async def test_a_cluster_failover_needs_no_help(
     redis_cluster: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    cache = RedisCache(CLUSTER_URL, namespace=f"f{time.time_ns()}", socket_timeout=1.0)
+    url = redis_cluster.cluster_url
+    cache = RedisCache(url, namespace=f"f{time.time_ns()}", socket_timeout=1.0)
     use_cache(cache)
     database = Database()
     get, put_all, _ = service(database)
     try:
         assert await get(1) == "v1"
         slot = await cache.client.cluster_keyslot(cache.key_for("topo_row", "1"))  # type: ignore[union-attr]
-        replica_port = _replica_serving(slot)
+        replica_port = _replica_serving(redis_cluster, slot)
         assert servers.redis_cli(replica_port, "cluster", "failover") == "OK"
         await put_all(1, "v2")
 
@@ -131,8 +132,9 @@ async def test_the_near_cache_on_a_redis_cluster(
     the cluster bus; a lost subscription drops it until it is subscribed again, on the next
     node."""
     namespace = f"n{time.time_ns()}"
-    near = RedisCache(CLUSTER_URL, namespace=namespace, near=True, socket_timeout=1.0)
-    other = RedisCache(CLUSTER_URL, namespace=namespace)  # another process, no near-cache
+    url = redis_cluster.cluster_url
+    near = RedisCache(url, namespace=namespace, near=True, socket_timeout=1.0)
+    other = RedisCache(url, namespace=namespace)  # another process, no near-cache
     listener, store = near.listener, near.near
     assert listener is not None and store is not None
     try:
@@ -180,9 +182,9 @@ async def master_of(cache: RedisCache, key: str) -> str:
     return str(node.name)
 
 
-def _replica_serving(slot: int) -> int:
+def _replica_serving(cluster: servers.RedisProcesses, slot: int) -> int:
     """The port of a replica of the master that owns ``slot``."""
-    nodes = servers.redis_cli(55460, "cluster", "nodes").splitlines()
+    nodes = servers.redis_cli(cluster.ports[0], "cluster", "nodes").splitlines()
     master_id = None
     for line in nodes:
         fields = line.split()
@@ -202,13 +204,15 @@ async def test_a_plain_url_at_a_cluster_node_fails_at_start_up(
     redis_cluster: servers.RedisProcesses,
 ) -> None:
     with pytest.raises(ConfigurationError, match=r"redis\+cluster://"):
-        cache_from_url("redis://127.0.0.1:55460/0")
+        cache_from_url(redis_cluster.url)
 
 
 async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
     redis_sentinels: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    cache = cache_from_url(SENTINEL_URL, namespace=f"s{time.time_ns()}")
+    cache = cache_from_url(
+        redis_sentinels.sentinel_url, namespace=f"s{time.time_ns()}", socket_timeout=2.0
+    )
     assert isinstance(cache, RedisCache)
     try:
         await exercise(cache)
@@ -216,11 +220,11 @@ async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
         database.rows = {1: "v2", 2: "w2"}  # what exercise() left
         get, put_all, _ = service(database)
         assert await get(1) == "v2" and database.loads == 0
-        before = _sentinel_master()
-        servers.redis_cli(55470, "sentinel", "failover", "viveka")
+        before = _sentinel_master(redis_sentinels)
+        servers.redis_cli(redis_sentinels.sentinel_ports[0], "sentinel", "failover", "viveka")
 
         async def switched() -> bool:
-            return _sentinel_master() != before
+            return _sentinel_master(redis_sentinels) != before
 
         await eventually(switched)
         await put_all(1, "v3")
@@ -235,8 +239,9 @@ async def test_cacheable_and_evictions_through_sentinel_survive_a_failover(
         await cache.close()
 
 
-def _sentinel_master() -> str:
-    return servers.redis_cli(55470, "sentinel", "get-master-addr-by-name", "viveka").split()[-1]
+def _sentinel_master(sentinels: servers.RedisProcesses) -> str:
+    port = sentinels.sentinel_ports[0]
+    return servers.redis_cli(port, "sentinel", "get-master-addr-by-name", "viveka").split()[-1]
 
 
 # -- a Redis of our own, frozen and thawed -------------------------------------------------
@@ -254,16 +259,14 @@ def own_redis() -> Iterator[servers.RedisProcesses]:
         procs.stop()
 
 
-OWN_URL = f"redis://127.0.0.1:{servers.STANDALONE_PORT}/0"
-
-
 @pytest.fixture
 async def two_processes(
     own_redis: servers.RedisProcesses, restore_cache: None
 ) -> AsyncIterator[tuple[RedisCache, RedisCache]]:
     """Two caches on one Redis, like two worker processes (separate clients and state)."""
-    first = RedisCache(OWN_URL, socket_timeout=0.2, recovery_time=0.5, eviction_retry_interval=0.2)
-    second = RedisCache(OWN_URL, socket_timeout=0.2, recovery_time=0.5)
+    url = own_redis.url
+    first = RedisCache(url, socket_timeout=0.2, recovery_time=0.5, eviction_retry_interval=0.2)
+    second = RedisCache(url, socket_timeout=0.2, recovery_time=0.5)
     yield first, second
     await first.close()
     await second.close()
@@ -278,16 +281,16 @@ async def test_an_eviction_made_while_redis_is_frozen_reaches_every_process(
     use_cache(second)
     assert await get(1) == "v1"  # cached in Redis by the second process
     use_cache(first)
-    own_redis.pause(servers.STANDALONE_PORT)
+    own_redis.pause(own_redis.ports[0])
     try:
         await put_all(1, "v2")  # the eviction cannot reach Redis
         assert first.pending_evictions == 1
         assert await get(1) == "v2"  # the first process never serves the old entry
     finally:
-        own_redis.resume(servers.STANDALONE_PORT)
+        own_redis.resume(own_redis.ports[0])
     # no further call in the first process: its background task delivers the eviction
     await eventually(lambda: _no_pending(first), limit=5)
-    assert _read_in_another_process("topo_row", "1") == "miss"
+    assert _read_in_another_process(own_redis.url, "topo_row", "1") == "miss"
     use_cache(second)
     loads = database.loads
     assert await get(1) == "v2"  # the other process does not serve the stale entry
@@ -308,9 +311,9 @@ asyncio.run(main())
 """
 
 
-def _read_in_another_process(prefix: str, key: str) -> str:
+def _read_in_another_process(url: str, prefix: str, key: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", _READER, OWN_URL, prefix, key],
+        [sys.executable, "-c", _READER, url, prefix, key],
         capture_output=True,
         text=True,
         check=True,
@@ -336,20 +339,21 @@ async def test_one_database_load_per_key_while_redis_is_frozen(
         await asyncio.sleep(i / 1000)  # arrivals spread over 0.1 s, like real traffic
         return str(await get(1))
 
-    own_redis.pause(servers.STANDALONE_PORT)
+    own_redis.pause(own_redis.ports[0])
     try:
         results = await asyncio.gather(*(caller(i) for i in range(100)))
         assert set(results) == {"v1"}
         assert database.loads == 1  # every caller overlapped the first one's read and load
     finally:
-        own_redis.resume(servers.STANDALONE_PORT)
+        own_redis.resume(own_redis.ports[0])
 
 
 async def test_a_burst_bigger_than_the_pool_queues_without_opening_the_breaker(
     own_redis: servers.RedisProcesses, restore_cache: None
 ) -> None:
-    # a generous timeout: on a loaded CI machine a 0.25 s one also measures CPU starvation
-    cache = RedisCache(OWN_URL, socket_timeout=1.0, max_connections=20)
+    # a generous timeout: this is about queueing, and on a loaded machine (a soak run beside
+    # other suites saw 20 of 1,000 reads pass 1 s) a short one also measures CPU starvation
+    cache = RedisCache(own_redis.url, socket_timeout=5.0, max_connections=20)
     use_cache(cache)
     database = Database()
     database.rows = {i: f"r{i}" for i in range(500)}
@@ -372,21 +376,21 @@ async def test_a_journalled_eviction_survives_a_restart(
     journal = tmp_path / "evictions.jsonl"
     database = Database()
     get, put_all, _ = service(database)
-    other = RedisCache(OWN_URL, socket_timeout=0.2)
+    other = RedisCache(own_redis.url, socket_timeout=0.2)
     use_cache(other)
     assert await get(1) == "v1"  # cached in Redis
     crashing = RedisCache(
-        OWN_URL, socket_timeout=0.2, eviction_journal=journal, eviction_retry_interval=60
+        own_redis.url, socket_timeout=0.2, eviction_journal=journal, eviction_retry_interval=60
     )
     use_cache(crashing)
-    own_redis.pause(servers.STANDALONE_PORT)
+    own_redis.pause(own_redis.ports[0])
     try:
         await put_all(1, "v2")
         assert crashing.pending_evictions == 1
         await crashing.close()  # the process goes away before Redis is back
     finally:
-        own_redis.resume(servers.STANDALONE_PORT)
-    restarted = RedisCache(OWN_URL, eviction_journal=journal, eviction_retry_interval=0.05)
+        own_redis.resume(own_redis.ports[0])
+    restarted = RedisCache(own_redis.url, eviction_journal=journal, eviction_retry_interval=0.05)
     try:
         assert restarted.pending_evictions == 1
         use_cache(restarted)
@@ -405,8 +409,8 @@ async def test_a_cross_process_lease_shares_one_load(
     own_redis: servers.RedisProcesses, restore_cache: None, lease_wait: float, loads: int
 ) -> None:
     namespace = f"lease{time.time_ns()}"
-    first = RedisCache(OWN_URL, namespace=namespace, lease_wait=lease_wait)
-    second = RedisCache(OWN_URL, namespace=namespace, lease_wait=lease_wait)
+    first = RedisCache(own_redis.url, namespace=namespace, lease_wait=lease_wait)
+    second = RedisCache(own_redis.url, namespace=namespace, lease_wait=lease_wait)
     database = Database()
     database.delay = 0.2
     get, _, _ = service(database)

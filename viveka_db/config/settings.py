@@ -17,7 +17,9 @@ from viveka_db.errors import ConfigurationError
 
 __all__ = ["CacheSettings", "DatabaseSettings", "VivekaSettings", "validate_section"]
 
-SECRET_KEYS = frozenset({"password", "url", "read_url", "read_urls", "read_your_writes_secret"})
+SECRET_KEYS = frozenset(
+    {"password", "url", "read_url", "read_urls", "failover_urls", "read_your_writes_secret"}
+)
 
 
 def _split_list(value: object) -> object:
@@ -46,6 +48,12 @@ class DatabaseSettings(BaseModel):
     """Seconds a client's later requests read its own writes (0 turns the cookie off)."""
     read_your_writes_secret: SecretStr | None = None
     """Key that signs the read-your-writes cookie; share it between worker processes."""
+    failover_urls: list[str] = Field(default_factory=list, repr=False)
+    """Other primaries (comma or newline separated): new connections go to the next reachable
+    one when the current one cannot be reached (PostgreSQL hosts, MariaDB Galera nodes)."""
+    connect_wait: float = Field(default=0.0, ge=0, le=3600)
+    """Seconds a new connection keeps trying while the server is down (restarting); work that
+    has not sent a statement yet waits that long instead of failing. 0: fail at once."""
     dialect: str | None = None
     driver: str | None = None
     host: str | None = None
@@ -86,7 +94,7 @@ class DatabaseSettings(BaseModel):
             valid = ", ".join(member.value for member in Isolation)
             raise ValueError(f"not an isolation level; valid levels are: {valid}") from None
 
-    @field_validator("models", "read_urls", mode="before")
+    @field_validator("models", "read_urls", "failover_urls", mode="before")
     @classmethod
     def _models_from_string(cls, value: object) -> object:
         return _split_list(value)

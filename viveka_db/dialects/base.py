@@ -40,6 +40,7 @@ __all__ = [
     "columns_of",
     "constraint_with",
     "describe",
+    "error_chain",
 ]
 
 BY_SQLSTATE: dict[str, type[DatabaseError]] = {
@@ -134,6 +135,13 @@ class DialectAdapter:
     version_query: str | None = None
     """SQL returning the server's version string (``None``: use the dialect's own info)."""
 
+    detects_closed_connections = False
+    """The driver notices a server-side close without a round trip (see ``known_closed``)."""
+
+    ping_to_detect_close = True
+    """Only a ping at checkout finds a connection the server closed (``connect_wait`` turns
+    ``pool_pre_ping`` on where this is true): drivers without ``known_closed``."""
+
     batch_migrations = False
     """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
 
@@ -144,6 +152,23 @@ class DialectAdapter:
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
         """``connect_args`` for a connection the database itself keeps read-only."""
         return connect_args
+
+    def server_unavailable(self, error: BaseException) -> bool:
+        """Whether a failed connection attempt means "the server is not there right now".
+
+        True for a refused, reset or timed-out connection (an ``OSError`` anywhere in the
+        chain) and for what each dialect says while starting or stopping; never for a refused
+        login or a missing database, which no amount of waiting fixes.
+        """
+        return any(isinstance(link, OSError) for link in error_chain(error))
+
+    def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Connect parameters for a target among several primaries (only writable ones)."""
+        return params
+
+    def known_closed(self, driver_connection: Any) -> bool:
+        """Whether the driver already knows (without a round trip) the server closed it."""
+        return False
 
     def violation(self, orig: BaseException) -> Violation | None:
         """What the driver error ``orig`` means, or ``None`` if it is none of ours."""
@@ -179,6 +204,22 @@ class DialectAdapter:
             f"upsert_all is not supported on the {self.name!r} dialect; "
             "use insert_all, or PostgreSQL, MySQL/MariaDB or SQLite"
         )
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, the driver error inside a SQLAlchemy error (``.orig``), and their causes
+    and contexts, each once."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        link = pending.pop(0)
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        for nxt in (getattr(link, "orig", None), link.__cause__, link.__context__):
+            if isinstance(nxt, BaseException):
+                pending.append(nxt)
 
 
 def columns_of(table: Table, constraint: str | None) -> tuple[str, ...]:

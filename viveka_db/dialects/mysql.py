@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Table, case
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation
+from viveka_db.dialects.base import DialectAdapter, Violation, error_chain
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -26,7 +26,11 @@ from viveka_db.errors import (
     SerializationFailureError,
 )
 
-__all__ = ["MysqlAdapter"]
+__all__ = ["MysqlAdapter", "causal_reads_on_galera"]
+
+_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 1053, 1047, 1927})
+"""Can't connect (socket, TCP), server gone, lost connection, shutdown in progress, a Galera
+node not ready for queries (WSREP), connection killed: all "try again soon" at connect."""
 
 _DUPLICATE_KEY = re.compile(r"for key '([^']*)'\s*$")
 _FOREIGN_KEY = re.compile(r"\(`[^`]*`\.`([^`]*)`, CONSTRAINT `([^`]*)` FOREIGN KEY \(([^)]*)\)")
@@ -94,6 +98,15 @@ class MysqlAdapter(DialectAdapter):
             return connect_args
         return {"init_command": "SET SESSION TRANSACTION READ ONLY", **connect_args}
 
+    def server_unavailable(self, error: BaseException) -> bool:
+        for link in error_chain(error):
+            if isinstance(link, OSError):
+                return True
+            code = link.args[0] if link.args else None
+            if isinstance(code, int) and not isinstance(code, bool):
+                return code in _UNAVAILABLE
+        return False
+
     def violation(self, orig: BaseException) -> Violation | None:
         args = orig.args
         if len(args) < 2 or not isinstance(args[0], int):
@@ -129,3 +142,23 @@ class MysqlAdapter(DialectAdapter):
                 name: case((same, value), else_=table.c[name]) for name, value in values.items()
             }
         return stmt.on_duplicate_key_update(values)
+
+
+def causal_reads_on_galera(dbapi_connection: Any) -> None:
+    """On a MariaDB Galera node, make this connection's reads causal (``wsrep_sync_wait``).
+
+    Galera certifies a commit on every node before it returns, but applies it on the others a
+    moment later: without this, a read on another node (after a failover, or a replica URL
+    that is a Galera node) could miss a write this client has just committed. With
+    ``wsrep_sync_wait = 1`` each read first waits until the node has applied everything the
+    cluster committed before it. Asked once per new connection (one round trip; two on
+    Galera); a server that is not a Galera node (``wsrep_on`` absent or OFF) is left alone.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is not None and str(row[1]).upper() == "ON":
+            cursor.execute("SET SESSION wsrep_sync_wait = 1")
+    finally:
+        cursor.close()

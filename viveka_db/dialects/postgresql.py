@@ -20,6 +20,7 @@ from viveka_db.dialects.base import (
     DialectAdapter,
     Violation,
     columns_from_key_detail,
+    error_chain,
 )
 from viveka_db.errors import NotNullViolationError
 
@@ -31,16 +32,53 @@ _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    detects_closed_connections = True
+    ping_to_detect_close = False
 
     def product(self, version: str) -> str:
         return "PostgreSQL"
 
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
+        if driver in ("psycopg", "psycopg_async"):  # libpq's startup options
+            options = str(connect_args.get("options", ""))
+            if "default_transaction_read_only" not in options:
+                options = f"{options} -c default_transaction_read_only=on".strip()
+            return {**connect_args, "options": options}
         if driver != "asyncpg":
             return connect_args
         server_settings = dict(connect_args.get("server_settings", {}))
         server_settings.setdefault("default_transaction_read_only", "on")
         return {**connect_args, "server_settings": server_settings}
+
+    def server_unavailable(self, error: BaseException) -> bool:
+        """Refused/unreachable, class 08 (connection exception), or 57P01-57P03 (shutting
+        down, crashed, starting up). psycopg reports a refused connection as an
+        ``OperationalError`` without a SQLSTATE; a refused login (28xxx) or a missing
+        database (3D000) always has one."""
+        for link in error_chain(error):
+            if isinstance(link, OSError):
+                return True
+            code = getattr(link, "sqlstate", None) or getattr(link, "pgcode", None)
+            if isinstance(code, str) and code:
+                return code.startswith("08") or code in ("57P01", "57P02", "57P03")
+            if type(link).__name__ == "OperationalError" and type(link).__module__.startswith(
+                "psycopg"
+            ):
+                return True
+        return False
+
+    def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
+        if driver in ("asyncpg", "psycopg", "psycopg_async"):
+            return {"target_session_attrs": "read-write", **params}
+        return params
+
+    def known_closed(self, driver_connection: Any) -> bool:
+        is_closed = getattr(driver_connection, "is_closed", None)  # asyncpg
+        if callable(is_closed):
+            return bool(is_closed())
+        return bool(getattr(driver_connection, "closed", False)) or bool(  # psycopg
+            getattr(driver_connection, "broken", False)
+        )
 
     def violation(self, orig: BaseException) -> Violation | None:
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)

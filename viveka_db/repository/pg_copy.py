@@ -13,7 +13,7 @@ every row shares, which is encoded once (:mod:`~viveka_db.repository.pg_copy_cod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -65,7 +65,10 @@ _COPY_SAFE = (
     Time,
     Uuid,
 )
-_supported: dict[tuple[BulkPlan, str], bool] = {}
+_supported: dict[tuple[BulkPlan, str, str], bool] = {}
+_COPY_DRIVERS = ("asyncpg", "psycopg")
+"""asyncpg copies binary records (its codecs); psycopg copies rows in text format (its
+dumpers), cursor by cursor, in the transaction's connection like asyncpg."""
 _DRAW_SQL = (
     # the scalar subquery runs once (an InitPlan), not once per key; the keys themselves
     # come back only when they are not one unbroken run (another session drew in between)
@@ -82,10 +85,10 @@ _DRAW_SQL_NUMBERED = (
 
 def copy_supported(plan: BulkPlan, dialect: Dialect) -> bool:
     """Whether every column of ``plan`` can be written with binary ``COPY``."""
-    cache_key = (plan, dialect.name)
+    cache_key = (plan, dialect.name, dialect.driver)  # two data sources may differ in driver
     known = _supported.get(cache_key)
     if known is None:
-        known = dialect.driver == "asyncpg" and all(
+        known = dialect.driver in _COPY_DRIVERS and all(
             isinstance(base_type(col.type, dialect), _COPY_SAFE) for col in plan.columns
         )
         _supported[cache_key] = known
@@ -117,6 +120,7 @@ async def start_key_draw(
         or not items
         or type(items[0]) is not plan.mapper.class_
         or key in items[0].__dict__
+        or dialect.driver != "asyncpg"  # the overlap needs asyncpg's own fetchrow
     ):
         return None
     await conn.exec_driver_sql("SELECT 1")  # begin the transaction: COPY must run in it
@@ -167,17 +171,27 @@ async def copy_insert(
     preparer = dialect.identifier_preparer
     table_sql = preparer.format_table(table)
     names_sql = [preparer.quote(name) for name in names]
-    codecs = await codec_statement(  # before the bookkeeping alongside can delay it
-        driver,
-        table_sql=table_sql,
-        names_sql=names_sql,
-        columns=columns,
-        shared=shared_timestamp_columns(dialect, plan.columns, columns),
+    psycopg = dialect.driver != "asyncpg"
+    codecs = (
+        None
+        if psycopg
+        else await codec_statement(  # before the bookkeeping alongside can delay it
+            driver,
+            table_sql=table_sql,
+            names_sql=names_sql,
+            columns=columns,
+            shared=shared_timestamp_columns(dialect, plan.columns, columns),
+        )
     )
 
     async def copy() -> None:
         records = zip(*columns, strict=True)  # tuples made while streaming, never a list
         with driver_statement(conn.sync_engine, shape):
+            if psycopg:
+                await _psycopg_copy(
+                    driver, f"COPY {table_sql} ({', '.join(names_sql)}) FROM STDIN", records
+                )
+                return
             if codecs is not None:
                 copy_sql = f"COPY {table_sql} ({', '.join(names_sql)}) FROM STDIN (FORMAT binary)"
                 await copy_with_codecs(driver, copy_sql=copy_sql, codecs=codecs, records=records)
@@ -200,6 +214,14 @@ async def copy_insert(
                 undo()
             raise
     return True
+
+
+async def _psycopg_copy(driver: Any, copy_sql: str, records: Iterable[tuple[Any, ...]]) -> None:
+    """``COPY ... FROM STDIN`` on a psycopg connection, row by row (psycopg buffers the
+    rows and sends them in large chunks; ``write_row`` awaits only when a chunk is full)."""
+    async with driver.cursor() as cursor, cursor.copy(copy_sql) as stream:
+        for record in records:
+            await stream.write_row(record)
 
 
 def processed_columns(

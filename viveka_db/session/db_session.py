@@ -23,6 +23,7 @@ from viveka_db.config.urls import build_url, mask_url
 from viveka_db.errors import ConfigurationError, NotInitializedError
 from viveka_db.replicas.consistency import ON_REPLICA_KEY, current_floor, track_writes
 from viveka_db.replicas.replica_set import ReplicaSet, ReplicaState
+from viveka_db.session.connect_policy import install_connect_policy, replace_closed_on_checkout
 from viveka_db.session.engine import (
     READ_ONLY_KEY,
     create_read_engine,
@@ -111,6 +112,7 @@ class DatabaseSessionFactory:
         self.url = url
         self._engine_options = dict(engine_options)
         self.engine = create_write_engine(settings.database, url, self._engine_options)
+        self._connect_policy(self.engine)
         instrument_engine(
             self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
         )
@@ -138,6 +140,12 @@ class DatabaseSessionFactory:
 
             self.replicas = ReplicaSet(settings.database, url, replica_engine)
             track_writes(self.engine, data_source, is_plain_select)
+
+    def _connect_policy(self, engine: AsyncEngine) -> None:
+        """How ``engine`` (of the primary) makes new connections: ``connect_wait`` and
+        ``failover_urls``; a pooled connection the server closed is replaced at checkout."""
+        install_connect_policy(engine, self.settings.database, self.url)
+        replace_closed_on_checkout(engine)
 
     def _same_config(
         self, settings: VivekaSettings, url: URL, engine_options: dict[str, Any]
@@ -214,6 +222,8 @@ class DatabaseSessionFactory:
             self._read_engine = create_read_engine(
                 self.settings.database, self.url, self.engine, self._engine_options
             )
+            if self._read_engine is not self.engine:
+                self._connect_policy(self._read_engine)
             instrument_engine(
                 self._read_engine,
                 data_source=self.data_source,

@@ -32,6 +32,7 @@ from sqlalchemy.pool import PoolResetState
 from viveka_db.compat import requests_row_lock
 from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
+from viveka_db.dialects.mysql import causal_reads_on_galera
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
@@ -121,7 +122,13 @@ def _is_memory_sqlite(url: URL) -> bool:
 def _pool_options(settings: DatabaseSettings, url: URL) -> dict[str, Any]:
     if _is_memory_sqlite(url):
         return {}  # StaticPool: one shared connection, no sizing
-    options: dict[str, Any] = {"pool_pre_ping": settings.pool_pre_ping}
+    # connect_wait and failover_urls must notice a server-side close before the first
+    # statement: asyncpg and psycopg know it without I/O (connect_policy), others ping
+    ping = settings.pool_pre_ping or (
+        bool(settings.connect_wait or settings.failover_urls)
+        and adapter_for(url.get_backend_name()).ping_to_detect_close
+    )
+    options: dict[str, Any] = {"pool_pre_ping": ping}
     for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
         value = getattr(settings, key)
         if value is not None:
@@ -367,11 +374,19 @@ def _finish(engine: AsyncEngine, url: URL, *, read_only: bool, serializable: boo
         setup(engine, url, read_only, serializable)
 
 
+def _configure_mysql(engine: AsyncEngine, url: URL, read_only: bool) -> None:
+    _kill_abandoned_statements(engine, url, read_only)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        causal_reads_on_galera(dbapi_connection)
+
+
 _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
     "sqlite": lambda engine, url, read_only, serializable: _configure_sqlite(
         engine, url, read_only=read_only, serializable=serializable
     ),
-    "mysql": lambda engine, url, read_only, _: _kill_abandoned_statements(engine, url, read_only),
+    "mysql": lambda engine, url, read_only, _: _configure_mysql(engine, url, read_only),
 }
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
