@@ -36,9 +36,8 @@ from viveka_db.dialects.mysql import causal_reads_on_galera
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
-from viveka_db.tenancy.filters import apply_row_filters
-from viveka_db.tenancy.rls import RLS_KEY, set_transaction_tenant
-from viveka_db.tenancy.writes import check_flush
+from viveka_db.tenancy.hooks import install_session_hooks
+from viveka_db.tenancy.rls import RLS_KEY
 
 __all__ = [
     "READ_ONLY_KEY",
@@ -108,11 +107,7 @@ def _refuse_writes_when_read_only(state: ORMExecuteState) -> None:
         )
 
 
-# Tenants and soft delete: one read filter for every ORM statement, one write check for
-# every flush, the tenant of each new transaction for row-level security.
-event.listen(VivekaSession, "do_orm_execute", apply_row_filters)
-event.listen(VivekaSession, "before_flush", check_flush)
-event.listen(VivekaSession, "after_begin", set_transaction_tenant)
+install_session_hooks(VivekaSession)  # tenants, actors, soft delete: viveka_db.tenancy
 
 
 def _is_memory_sqlite(url: URL) -> bool:
@@ -394,17 +389,10 @@ _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
 def sessionmaker_for(
     engine: AsyncEngine, *, read_only: bool, tenant_rls: bool = False
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions on ``engine``; ``tenant_rls``: each transaction sets its tenant for
-    PostgreSQL row-level security (:mod:`viveka_db.tenancy.rls`)."""
-    info: dict[str, Any] = {}
-    if read_only:
-        info[READ_ONLY_KEY] = True
-    if tenant_rls:
-        info[RLS_KEY] = True
     return async_sessionmaker(
         engine,
         expire_on_commit=False,
         autoflush=not read_only,
         sync_session_class=VivekaSession,
-        info=info or None,
+        info={READ_ONLY_KEY: read_only, RLS_KEY: tenant_rls},  # RLS: viveka_db.tenancy.rls
     )
