@@ -1,10 +1,11 @@
 """Run the topology suite several times while another process churns loopback connections.
 
-``python -m tests.topology.soak --runs 10`` starts a churner (a process that opens and closes
-loopback TCP connections as fast as it can, so the kernel keeps handing out ephemeral ports),
-runs ``pytest tests/topology`` ``--runs`` times in a row, and prints each run's result and the
-number of connections churned. It exits non-zero if any run failed. The churner only talks to
-a listener of its own on 127.0.0.1, stops after ``--max-seconds`` and is killed at the end.
+``python -m tests.topology.soak --runs 10 [pytest selection]`` starts a churner (a process
+that opens and closes loopback TCP connections as fast as it can, so the kernel keeps handing
+out ephemeral ports), runs pytest on the selection (default ``tests/topology``) ``--runs``
+times in a row, and prints each run's result and the number of connections churned. It exits
+non-zero if any run failed. The churner only talks to a listener of its own on 127.0.0.1,
+stops after ``--max-seconds`` and is killed at the end.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=1800.0)
+    parser.add_argument(
+        "select", nargs="*", default=["tests/topology"], help="what pytest runs each time"
+    )
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[2]
     churner = subprocess.Popen(
@@ -51,7 +55,7 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             started = time.monotonic()
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests/topology"],
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args.select],
                 cwd=root,
                 capture_output=True,
                 text=True,
