@@ -65,6 +65,7 @@ from viveka_db.errors import (
 )
 from viveka_db.health import check_health, health_endpoint
 from viveka_db.middleware.db_middleware import DbMiddleware
+from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.tenancy import (
@@ -120,6 +121,8 @@ __all__ = [
     "NotNullViolationError",
     "NullCache",
     "OptimisticLockError",
+    "OutboxEvent",
+    "OutboxRelay",
     "Page",
     "PaginationError",
     "Propagation",
@@ -168,6 +171,8 @@ __all__ = [
     "in_transaction",
     "include_deleted",
     "load_settings",
+    "on_event",
+    "publish",
     "query",
     "repository",
     "run_concurrently",

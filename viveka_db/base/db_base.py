@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, String, inspect
+from sqlalchemy import MetaData, String, Table, inspect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["NAMING_CONVENTION", "VivekaDbBase"]
+__all__ = ["LIBRARY_TABLE", "NAMING_CONVENTION", "VivekaDbBase", "application_tables"]
 
 #: Deterministic constraint names, so Alembic migrations are stable across databases.
 NAMING_CONVENTION = {
@@ -22,6 +22,17 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+LIBRARY_TABLE = "viveka_db.library_table"
+"""``Table.info`` key marking a table viveka_db itself defines (the outbox): it is created
+and migrated with the application's tables, but :meth:`DatabaseSessionFactory.drop_all`
+without arguments keeps it, and an autogenerate that finds no entity refuses to run."""
+
+
+def application_tables(metadata: MetaData) -> list[Table]:
+    """The tables of ``metadata`` in dependency order, without viveka_db's own tables."""
+    return [table for table in metadata.sorted_tables if not table.info.get(LIBRARY_TABLE)]
 
 
 def _declares_table(cls: type) -> bool:

@@ -18,10 +18,10 @@ from typing import Any
 from viveka_db.base.db_base import VivekaDbBase
 from viveka_db.errors import ConfigurationError
 
-__all__ = ["entities_in", "import_models"]
+__all__ = ["ensure_cwd_on_path", "entities_in", "import_models"]
 
 
-def _ensure_cwd_on_path() -> None:
+def ensure_cwd_on_path() -> None:
     """Console scripts do not put the working directory on ``sys.path``; models live there."""
     cwd = os.getcwd()
     if cwd not in sys.path:
@@ -33,7 +33,7 @@ def import_models(names: Sequence[str]) -> list[ModuleType]:
 
     A name that does not exist raises :class:`ConfigurationError` saying where it came from.
     """
-    _ensure_cwd_on_path()
+    ensure_cwd_on_path()
     modules: list[ModuleType] = []
     for name in names:
         try:

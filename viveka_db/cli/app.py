@@ -73,7 +73,13 @@ def _demo(
 
 def build_app() -> typer.Typer:
     """Assemble the command tree."""
-    from viveka_db.cli import codegen_commands, db_commands, migration_commands, rls_command
+    from viveka_db.cli import (
+        codegen_commands,
+        db_commands,
+        migration_commands,
+        outbox_commands,
+        rls_command,
+    )
     from viveka_db.cli.help_format import hide_flag_types
 
     hide_flag_types()
@@ -82,7 +88,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
-        help="Database tooling for viveka_db: schema, health, migrations, codegen.",
+        help="Database tooling for viveka_db: schema, health, migrations, codegen, outbox.",
     )
     app.callback()(_root)
     app.command("version")(_version)
@@ -97,4 +103,8 @@ def build_app() -> typer.Typer:
     codegen = typer.Typer(no_args_is_help=True, help="Generate code from entities.")
     codegen_commands.register(codegen)
     app.add_typer(codegen, name="codegen")
+
+    outbox = typer.Typer(no_args_is_help=True, help="The transactional outbox and its relay.")
+    outbox_commands.register(outbox)
+    app.add_typer(outbox, name="outbox")
     return app

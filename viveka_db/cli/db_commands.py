@@ -32,10 +32,12 @@ def model_names(models: list[str] | None) -> list[str]:
 
 
 def init(models: ModelsOption = None) -> None:
-    """Create the tables of the entities in MODELS that do not exist yet (never drops)."""
+    """Create the tables of the entities in MODELS, and the outbox table, that do not exist
+    yet (never drops)."""
     from viveka_db.base.discovery import entities_in, import_models
     from viveka_db.cache.setup import close_cache
     from viveka_db.config import build_url, mask_url
+    from viveka_db.outbox import OutboxRecord
     from viveka_db.session.db_session import DatabaseSessionFactory
 
     names = model_names(models)
@@ -52,18 +54,19 @@ def init(models: ModelsOption = None) -> None:
     tables = [entity.__table__.name for entity in entities]
     out.print(f"database: {escape(mask_url(build_url(settings.database)))}")
 
-    async def create() -> list[str]:
+    async def create() -> tuple[list[str], list[str]]:
         factory = DatabaseSessionFactory(settings)
         try:
-            return await factory.create_all(entities)
+            return await factory.create_all(entities), await factory.create_all([OutboxRecord])
         finally:
             await factory.dispose()
             await close_cache()
 
-    created = asyncio.run(create())
+    created, outbox = asyncio.run(create())
     existed = [name for name in tables if name not in created]
     out.print(f"created: {', '.join(created) if created else '(none)'}")
     out.print(f"already existed: {', '.join(existed) if existed else '(none)'}")
+    out.print(f"outbox table: {OutboxRecord.__tablename__} ({'created' if outbox else 'existed'})")
 
 
 def health(

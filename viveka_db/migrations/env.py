@@ -45,12 +45,13 @@ def _revision_directives(
     metadata: MetaData, user_hook: Callable[..., None] | None
 ) -> Callable[[Any, Any, list[Any]], None]:
     """Our checks and additions to a generated revision, then the caller's own hook."""
+    from viveka_db.base.db_base import application_tables
     from viveka_db.migrations.render import drop_enum_types, skip_index_drops_of_dropped_tables
 
     def process(context: Any, revision: Any, directives: list[Any]) -> None:
         script = directives[0] if directives else None
         if script is not None:
-            if not metadata.tables:
+            if not application_tables(metadata):  # viveka_db's own tables at most
                 _refuse_dropping_everything(script)
             skip_index_drops_of_dropped_tables(script)
             drop_enum_types(metadata, script)

@@ -294,13 +294,17 @@ class DatabaseSessionFactory:
         return [table.name for table in missing]
 
     async def drop_all(self, entities: Iterable[type[Any]] | None = None) -> None:
-        """Drop the tables of ``entities`` (default: every mapped entity). For tests and tools."""
-        from viveka_db.base.db_base import VivekaDbBase
+        """Drop the tables of ``entities`` (default: every mapped table except viveka_db's own,
+        such as the outbox, which may hold undelivered events). For tests and tools."""
+        from viveka_db.base.db_base import VivekaDbBase, application_tables
 
         metadata = VivekaDbBase.metadata
         if entities is None:
+            tables = application_tables(metadata)
             async with self.engine.begin() as conn:
-                await conn.run_sync(lambda sync: metadata.drop_all(sync, checkfirst=True))
+                await conn.run_sync(
+                    lambda sync: metadata.drop_all(sync, tables=tables, checkfirst=True)
+                )
             return
         # Table by table: a metadata-level drop would also drop the metadata's shared types
         # (PostgreSQL enums) that other, untouched tables still use.

@@ -27,6 +27,8 @@ class Instruments:
         "cache_requests",
         "connection_count",
         "operation_duration",
+        "outbox_attempts",
+        "outbox_lag",
         "retries",
         "transactions",
     )
@@ -59,4 +61,16 @@ class Instruments:
             "viveka_db.transaction.retries",
             unit="{retry}",
             description="Re-runs of a @transactional(retry=N) call after a retryable error.",
+        )
+        self.outbox_attempts = meter.create_counter(
+            "viveka_db.outbox.attempts",
+            unit="{attempt}",
+            description="Outbox delivery attempts by viveka_db.outbox.outcome "
+            "(delivered/retry/dead).",
+        )
+        self.outbox_lag = meter.create_histogram(
+            "viveka_db.outbox.lag",
+            unit="s",
+            description="Time from publishing an event to its delivery by the outbox relay.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
