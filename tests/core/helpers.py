@@ -41,3 +41,15 @@ async def wait_until_released(engine: AsyncEngine, limit: float = 5.0) -> int:
     while checked_out(engine) and loop.time() < end:  # noqa: ASYNC110 (polls the pool)
         await asyncio.sleep(0.01)
     return checked_out(engine)
+
+
+def slow_sql(backend: str) -> str:
+    """A read that runs for many seconds (SQLite has no sleep function: a long count)."""
+    if backend == "postgresql":
+        return "SELECT pg_sleep(30)"
+    if backend == "mariadb":
+        return "SELECT SLEEP(30)"
+    return (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
+        "SELECT count(*) FROM c"
+    )

@@ -23,7 +23,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.core.helpers import checked_out, committed_count, committed_tags, wait_until_released
+from tests.core.helpers import (
+    checked_out,
+    committed_count,
+    committed_tags,
+    slow_sql,
+    wait_until_released,
+)
 from tests.core.models import Child, Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
@@ -591,11 +597,9 @@ async def test_middleware_for_a_named_data_source(
 async def test_cancellation_during_a_query_releases_the_servers_locks(
     db: DatabaseSessionFactory, backend: str
 ) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite has no sleep function; aiosqlite cannot interrupt a running query")
     from sqlalchemy import text
 
-    sleep_sql = "SELECT pg_sleep(30)" if backend == "postgresql" else "SELECT SLEEP(30)"
+    sleep_sql = slow_sql(backend)  # on SQLite the library interrupts it
     querying = asyncio.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

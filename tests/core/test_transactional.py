@@ -13,7 +13,13 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from tests.core.helpers import add, checked_out, committed_tags, wait_until_released
+from tests.core.helpers import (
+    add,
+    checked_out,
+    committed_tags,
+    slow_sql,
+    wait_until_released,
+)
 from tests.core.models import Item, ItemRepo
 from viveka_db import (
     DatabaseSessionFactory,
@@ -185,9 +191,7 @@ async def test_timeout_cancels_and_rolls_back(db: DatabaseSessionFactory) -> Non
 async def test_timeout_of_a_slow_query_rolls_back_and_frees_the_connection(
     db: DatabaseSessionFactory, backend: str
 ) -> None:
-    if backend == "sqlite":
-        pytest.skip("SQLite has no sleep function; aiosqlite cannot interrupt a running query")
-    sleep_sql = "SELECT pg_sleep(30)" if backend == "postgresql" else "SELECT SLEEP(30)"
+    sleep_sql = slow_sql(backend)  # on SQLite the library interrupts it
 
     @transactional(timeout=0.3)
     async def slow() -> None:

@@ -250,3 +250,45 @@ async def test_a_value_read_in_a_replica_transaction_is_not_cached(
     assert await fresh(service.on_replica_then_body(1)) == (True, "old")
     # ... which was not cached: the next caller gets the primary's
     assert await fresh(service.body(1)) == "new"
+
+
+async def test_a_read_only_stream_runs_on_the_replica_and_leaves_nothing_behind(
+    replicated: DatabaseSessionFactory, pg_pair: PostgresPair
+) -> None:
+    from sqlalchemy import literal_column
+
+    from viveka_db import DbRepo
+
+    notes = DbRepo(Note)
+
+    @transactional
+    async def write_many() -> None:
+        current_session().add_all(Note(id=i, body=f"b{i}") for i in range(1, 31))
+
+    await asyncio.create_task(write_many())  # another task: its read floor is not ours
+
+    @transactional(read_only=True)
+    async def streamed() -> tuple[bool, list[int]]:
+        on_replica = bool(await current_session().scalar(text("SELECT pg_is_in_recovery()")))
+        return on_replica, [note.id async for note in notes.stream(chunk_size=7)]
+
+    async def replayed() -> bool:
+        return len((await asyncio.create_task(streamed()))[1]) == 30
+
+    await eventually(replayed)
+    assert await streamed() == (True, list(range(1, 31)))
+
+    @transactional(read_only=True)
+    async def broken() -> None:
+        async for _note in notes.stream(select(Note).where(literal_column("nope") == 1)):
+            pass
+
+    with pytest.raises(Exception, match="nope"):
+        await broken()
+    assert replicated.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # no backend of the replica is left inside the stream's transaction block
+    left = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+        "AND query LIKE '%topo_note%'"
+    )
+    assert pg_pair.psql(pg_pair.replica_port, left) == "0"

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from viveka_db.session.shared_connection import SharedConnection
+
 __all__ = [
     "AfterCommitCallback",
     "AfterCompletionCallback",
@@ -36,6 +38,11 @@ AfterCompletionCallback = Callable[[CompletionStatus], "Awaitable[Any] | Any"]
 
 class SessionSource(Protocol):
     """What a scope needs of a data source: new sessions (the session factory provides it)."""
+
+    @property
+    def shared_connection(self) -> SharedConnection | None:
+        """The test's connection every new session joins, taking turns (else ``None``)."""
+        ...
 
     def new_session(self, *, read_only: bool = False) -> AsyncSession: ...
 

@@ -145,6 +145,11 @@ class DialectAdapter:
     batch_migrations = False
     """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
 
+    cursor_transaction: tuple[str, str] | None = None
+    """The statements that open and end a read-only transaction block around a server-side
+    cursor on an autocommit connection, where the database has cursors only inside one
+    (PostgreSQL); ``None``: cursors work in autocommit."""
+
     def product(self, version: str) -> str:
         """The product name to show next to ``version`` (``db health``)."""
         return self.name

@@ -32,6 +32,7 @@ _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
     ping_to_detect_close = False
 

@@ -142,7 +142,6 @@ class DbMiddleware:
             name=f"{scope['method']} {scope.get('path', '')}",
             span=span,
         )
-        uow.begin()
         error: BaseException | None = None
         rollback_status = self.rollback_status
         replaced = False
@@ -161,6 +160,7 @@ class DbMiddleware:
             await send(message)
 
         try:
+            await uow.enter()  # waits only while a test shares its connection
             await self.app(scope, receive, send_wrapper)
         except _CommitFailed as failure:
             error = failure.__cause__

@@ -7,10 +7,22 @@ again) loses rows under concurrency unless each step is right on each database:
 2. the missing rows are inserted with ``upsert_all(on_conflict="nothing")``, in key order
    so concurrent callers take the unique-index locks in the same order; a caller whose row
    is being inserted by another transaction waits for it to finish;
-3. the rows inserted concurrently are read with a *locking* read (``FOR SHARE`` /
-   ``LOCK IN SHARE MODE``), which sees the latest committed row even under MySQL's
-   ``REPEATABLE READ``, where a plain ``SELECT`` still shows the snapshot of step 1 (the
-   cause of "lost" tags on MariaDB). SQLite has one writer: step 2 waits for it.
+3. the rows the insert returned are used as they are: PostgreSQL and SQLite return the
+   rows they inserted, MariaDB also the existing rows it kept (``RETURNING`` of
+   ``ON DUPLICATE KEY UPDATE``, which locks each row it touches, in key order); only the
+   rest, rows another transaction inserted meanwhile, are read again, with a *locking*
+   read (``FOR SHARE`` / ``LOCK IN SHARE MODE``), which sees the latest committed row
+   even under MySQL's ``REPEATABLE READ``, where a plain ``SELECT`` still shows the
+   snapshot of step 1. SQLite has one writer: step 2 waits for it.
+
+On MariaDB the locking read of step 3 was the cause of deadlocks between concurrent
+callers: for a short ``IN`` list InnoDB may scan the unique index and lock every record it
+passes, including rows other callers have just inserted, while those callers wait for the
+rows this one inserted. With the rows taken from ``RETURNING`` it is not needed there. Lock
+waits remain possible where key orders differ (Python's order against the column's
+collation), so a call that owns its transaction also retries a deadlock itself (a fresh
+attempt, up to five times); a joined call leaves that to the boundary that owns the
+transaction (``@transactional(retry=N)``). See ``docs/contributing/decisions.md``.
 
 Key lookups ignore soft-delete visibility: the key is unique across all rows.
 """
@@ -37,11 +49,13 @@ _IN_CHUNK = 500
 
 Key = tuple[Any, ...]
 
+_RETRIES = 5
+"""Attempts after a deadlock, where the call owns its transaction (see the module notes)."""
+
 
 class GetOrCreateRepository(UpsertRepository[T]):
     """``get_or_create_all``."""
 
-    @transactional
     async def get_or_create_all(
         self,
         rows: Iterable[T | Mapping[str, Any]],
@@ -54,13 +68,18 @@ class GetOrCreateRepository(UpsertRepository[T]):
         Rows with equal keys get the same entity. Concurrent callers with overlapping
         keys all get the same entities, and no row is lost or duplicated.
         """
+        return await self._get_or_create_rows(list(rows), key)  # a retry needs the rows again
+
+    @transactional(retry=_RETRIES)
+    async def _get_or_create_rows(
+        self, items: list[T | Mapping[str, Any]], key: Sequence[str] | str
+    ) -> list[T]:
         names = (key,) if isinstance(key, str) else tuple(key)
         self._conflict_columns(plan_for(self.mapper), names)  # refuses a non-unique key
         columns = [self.column_for(name) for name in names]
         attrs = [
             str(getattr(column, "key", name)) for column, name in zip(columns, names, strict=True)
         ]
-        items = list(rows)
         wanted = [_key_of(item, attrs) for item in items]
         first_row: dict[Key, T | Mapping[str, Any]] = {}
         for k, item in zip(wanted, items, strict=True):
@@ -70,10 +89,14 @@ class GetOrCreateRepository(UpsertRepository[T]):
         if missing:
             with contextlib.suppress(TypeError):  # keys of mixed types: keep input order
                 missing.sort()
-            await self.upsert_all(
+            written = await self.upsert_all(
                 [first_row[k] for k in missing], conflict=names, on_conflict="nothing"
             )
-            found.update(await self._by_keys(columns, attrs, missing, lock=True))
+            for entity in written:  # MariaDB returns the kept rows too: nothing left to read
+                found[_key_of(entity, attrs)] = entity
+            others = [k for k in missing if k not in found]  # inserted concurrently
+            if others:
+                found.update(await self._by_keys(columns, attrs, others, lock=True))
         lost = [k for k in first_row if k not in found]
         if lost:
             raise RuntimeError(f"get_or_create_all could not find {len(lost)} row(s) it inserted")

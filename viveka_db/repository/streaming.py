@@ -11,7 +11,10 @@ after the last row of the previous one (as :meth:`get_slice` does), so it costs 
 at row 1,000,000 as at row 1. Entities the caller has let go of are not kept by the
 session's weak identity map. So memory follows ``chunk_size``, not the size of the result.
 
-Inside a transaction the stream uses its session and sees its uncommitted writes. Outside
+Inside a transaction the stream uses its session and sees its uncommitted writes. Read-only
+work runs in autocommit, where PostgreSQL has no cursors: there the stream wraps its cursor
+in ``BEGIN READ ONLY`` ... ``COMMIT`` on the same connection (the primary's or a replica's),
+and a connection that cannot end that block is discarded, never pooled. Outside
 one (a worker, a script) it opens a read-only transaction of its own, holds it for the
 iteration and closes it when the iteration ends; the entities are then detached. Stop
 early with ``async with contextlib.aclosing(repo.stream(...))`` to release the
@@ -24,16 +27,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from viveka_db.compat import order_by_clauses
 from viveka_db.context.db_context import get_current_session
+from viveka_db.context.scope import run_uncancellable
 from viveka_db.dialects import adapter_for
 from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
 from viveka_db.repository.sorting import keyset_after, order_clauses, resolve_sort
+from viveka_db.session.abandoned import OPEN_BLOCK_KEY
+from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
 __all__ = ["StreamRepository"]
@@ -89,18 +95,33 @@ class StreamRepository(QueryRepository[T]):
     async def _rows(
         self, session: AsyncSession, stmt: Select[Any], loaded: Select[Any], chunk_size: int
     ) -> AsyncIterator[Any]:
-        dialect = (await session.connection()).dialect.name
-        if adapter_for(dialect).name == "mysql":
+        conn = await session.connection()
+        adapter = adapter_for(conn.dialect.name)
+        if adapter.name == "mysql":
             async for entity in self._keyset_chunks(session, stmt, loaded, chunk_size):
                 yield entity
             return
-        result = await session.stream_scalars(loaded.execution_options(yield_per=chunk_size))
+        block = adapter.cursor_transaction if self._in_autocommit(conn) else None
+        if block is not None:  # read-only work: a read-only transaction for the cursor
+            conn.info[OPEN_BLOCK_KEY] = True  # the pool ends it if the iterator is abandoned
+            await conn.exec_driver_sql(block[0])
         try:
-            async for partition in result.partitions():
-                for entity in partition:
-                    yield entity
+            result = await session.stream_scalars(loaded.execution_options(yield_per=chunk_size))
+            try:
+                async for partition in result.partitions():
+                    for entity in partition:
+                        yield entity
+            finally:
+                if not conn.closed:  # else the pool ended the work already
+                    await run_uncancellable(result.close())
         finally:
-            await result.close()
+            if block is not None:
+                await run_uncancellable(_end_block(conn, block[1]))
+
+    def _in_autocommit(self, conn: AsyncConnection) -> bool:
+        """Whether ``conn`` is a read engine's (the primary's or a replica's): autocommit."""
+        factory = DatabaseSessionFactory.get_instance(self.data_source)
+        return conn.engine is not factory.engine and factory.shared_connection is None
 
     async def _keyset_chunks(
         self, session: AsyncSession, stmt: Select[Any], loaded: Select[Any], chunk_size: int
@@ -126,3 +147,20 @@ class StreamRepository(QueryRepository[T]):
             last = chunk[-1]
             after = [getattr(last, key.key) for key in keys]
             del chunk, last
+
+
+async def _end_block(conn: AsyncConnection, end_sql: str) -> None:
+    """End the cursor's transaction block; a connection that cannot is discarded.
+
+    The read engine does not reset connections returning to its pool (they are in
+    autocommit), so one left inside the block would hand an open transaction, and the
+    locks of its ``SELECT``, to the next reader.
+    """
+    if conn.invalidated or conn.closed:
+        return  # invalidated by a cancelled statement, or back in the pool, which ended it
+    try:
+        await conn.exec_driver_sql(end_sql)
+    except Exception:
+        await conn.invalidate()
+        raise
+    conn.info.pop(OPEN_BLOCK_KEY, None)

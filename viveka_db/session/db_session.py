@@ -32,6 +32,7 @@ from viveka_db.session.engine import (
     sessionmaker_for,
 )
 from viveka_db.session.listeners import notify_started
+from viveka_db.session.shared_connection import SharedConnection
 from viveka_db.telemetry.statements import instrument_engine
 
 __all__ = ["DatabaseSessionFactory"]
@@ -65,6 +66,9 @@ class DatabaseSessionFactory:
     _replica_session_factories: dict[int, async_sessionmaker[AsyncSession]]
     tenant_rls: bool
     """``[database] tenant_rls``: every transaction sets its tenant for row-level security."""
+    shared_connection: SharedConnection | None = None
+    """While set (by the ``db_session`` test fixture), every new session joins this connection's
+    transaction through a SAVEPOINT (see :mod:`viveka_db.session.shared_connection`)."""
 
     def __new__(
         cls,
@@ -236,8 +240,11 @@ class DatabaseSessionFactory:
         """A new session the caller owns (lazily connected, ``expire_on_commit=False``).
 
         A read-only session goes to a healthy replica that satisfies read-your-writes
-        (see :mod:`viveka_db.replicas`), else to the primary.
+        (see :mod:`viveka_db.replicas`), else to the primary. While a test shares its
+        connection, every session joins that connection instead.
         """
+        if self.shared_connection is not None:
+            return self.shared_connection.new_session(read_only=read_only)
         if not read_only:
             return self.session_factory()
         if self.tenant_rls:  # autocommit has no transaction to hold the tenant setting

@@ -12,7 +12,6 @@ Two engines per data source:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -35,6 +34,11 @@ from viveka_db.dialects import adapter_for
 from viveka_db.dialects.mysql import causal_reads_on_galera
 from viveka_db.dialects.translate import install_error_translation, translate_driver_error
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
+from viveka_db.session.abandoned import (
+    end_abandoned_block,
+    interrupt_abandoned_statement,
+    kill_abandoned_statements,
+)
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
 from viveka_db.tenancy.hooks import install_session_hooks
 from viveka_db.tenancy.rls import RLS_KEY
@@ -216,46 +220,10 @@ def create_read_engine(
         url.get_driver_name(), dict(options.pop("connect_args", {}))
     )
     engine = create_async_engine(url, connect_args=connect_args, **options)
+    if adapter.cursor_transaction is not None:  # streams open transaction blocks here
+        event.listen(engine.sync_engine.pool, "reset", end_abandoned_block)
     _finish(engine, url, read_only=True)
     return engine
-
-
-_kill_tasks: set[asyncio.Task[None]] = set()
-
-
-def _kill_abandoned_statements(engine: AsyncEngine, url: URL, read_only: bool) -> None:
-    """End the server side of a MySQL/MariaDB connection dropped by a cancellation.
-
-    A ``timeout`` or a cancelled request cancels the awaiting task; asyncpg then cancels the
-    running statement, but aiomysql can only drop the connection, and the server keeps running
-    the statement (holding its locks) until it ends on its own. ``KILL`` from another
-    connection ends it and rolls its transaction back now. (Write engine only.)
-    """
-    if read_only:
-        return
-
-    @event.listens_for(engine.sync_engine, "invalidate")
-    def _on_invalidate(dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
-        if not isinstance(exception, asyncio.CancelledError):
-            return
-        driver: Any = getattr(dbapi_connection, "driver_connection", None)
-        try:
-            loop = asyncio.get_running_loop()
-            server_id = int(driver.thread_id())  # aiomysql / asyncmy: the server's id
-        except (AttributeError, RuntimeError, TypeError, ValueError):
-            return
-        if server_id:
-            task = loop.create_task(_kill(engine, server_id))
-            _kill_tasks.add(task)
-            task.add_done_callback(_kill_tasks.discard)
-
-
-async def _kill(engine: AsyncEngine, server_id: int) -> None:
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f"KILL {server_id:d}")
-    except Exception as exc:  # already gone, or no privilege: the server ends it eventually
-        logger.debug("could not KILL abandoned MySQL connection %d: %s", server_id, exc)
 
 
 def _configure_sqlite(
@@ -278,6 +246,7 @@ def _configure_sqlite(
     a lock its own caller holds, and fails after the busy timeout.
     """
     file_db = not _is_memory_sqlite(url)
+    event.listen(engine.sync_engine, "invalidate", interrupt_abandoned_statement)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -319,7 +288,10 @@ def _configure_sqlite(
         @event.listens_for(engine.sync_engine, "commit")
         @event.listens_for(engine.sync_engine, "rollback")
         def _transaction_ended(conn: Any) -> None:
-            conn.info[_PENDING_BEGIN] = False
+            # after a cancelled statement the connection is invalidated: it has no info to
+            # reset (reading it raises), and the next BEGIN sets the flag again anyway
+            if not conn.invalidated:
+                conn.info[_PENDING_BEGIN] = False
 
 
 _PENDING_BEGIN = "viveka_pending_begin"
@@ -370,7 +342,7 @@ def _finish(engine: AsyncEngine, url: URL, *, read_only: bool, serializable: boo
 
 
 def _configure_mysql(engine: AsyncEngine, url: URL, read_only: bool) -> None:
-    _kill_abandoned_statements(engine, url, read_only)
+    kill_abandoned_statements(engine, read_only)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -74,21 +74,29 @@ async def viveka_db_factory(
 async def db_session(viveka_db_factory: DatabaseSessionFactory) -> AsyncIterator[AsyncSession]:
     """A session in a transaction that is rolled back after the test.
 
-    The session is bound as the current one for every task of the test, so repository
-    calls and ``@transactional`` code join the test's transaction. ``await
-    db_session.commit()`` only releases a SAVEPOINT (nothing reaches the database) and then
-    runs the after-commit hooks registered so far, as a real commit would, so deferred cache
-    writes and evictions happen; ``@transactional`` boundaries inside the test join the
-    test's transaction and never commit. Work that runs in a *new* transaction
-    (``Propagation.REQUIRES_NEW``, ``run_concurrently``) uses its own connection and really
-    commits: test such code with ``viveka_db_factory`` and clean up yourself.
+    The test holds one connection with an outer transaction open, and for the length of the
+    test every session of the data source joins it through a SAVEPOINT: the session bound
+    as the current one for every task of the test (so repository calls and
+    ``@transactional`` code join the test's transaction), and the sessions of requests
+    through ``DbMiddleware`` or the FastAPI dependency, of ``Propagation.REQUIRES_NEW``,
+    ``run_concurrently`` and read-only work. Their commits release savepoints, their
+    rollbacks undo only their own work, and everything is rolled back after the test.
+    ``await db_session.commit()`` releases a savepoint and runs the after-commit hooks
+    registered so far, as a real commit would. Boundaries of concurrent tasks take turns
+    on the one connection.
     """
     from viveka_db.context.scope import TransactionScope
     from viveka_db.session.engine import VivekaSession
+    from viveka_db.session.shared_connection import SharedConnection
     from viveka_db.testing.session import RollbackSession
     from viveka_db.transaction.unit_of_work import UnitOfWork
 
     factory = viveka_db_factory
+    if factory.shared_connection is not None:
+        raise RuntimeError(
+            f"data source {factory.data_source!r} already shares a test's connection: "
+            "use one db_session per test"
+        )
     async with factory.engine.connect() as connection:
         outer = await connection.begin()
         session = RollbackSession(
@@ -101,9 +109,11 @@ async def db_session(viveka_db_factory: DatabaseSessionFactory) -> AsyncIterator
         scope = TransactionScope(None, data_source=factory.data_source, session=session)
         uow = UnitOfWork(scope, name="db_session")
         session.scope = uow.begin()
+        factory.shared_connection = SharedConnection(connection)
         try:
             yield session
         finally:
+            factory.shared_connection = None
             try:
                 await uow.rollback()  # the test's work never commits: after_rollback hooks run
                 await uow.release()

@@ -8,7 +8,9 @@ asks for one of them.
 Fixtures:
 
 * ``db_session``: an ``AsyncSession`` inside a transaction that is rolled back after the
-  test; repository calls and ``@transactional`` code in the test join it.
+  test; repository calls and ``@transactional`` code in the test join it, and every other
+  transaction of the data source (requests through the app, ``REQUIRES_NEW``) is a
+  savepoint inside it.
 * ``viveka_db_factory``: the default data source, pointed at the test database.
 * ``viveka_db_url``: the test database URL (``--viveka-db-url``,
   ``$VIVEKA_TEST_DATABASE_URL``, ini ``viveka_db_url``, else in-memory SQLite).

@@ -30,6 +30,7 @@ from viveka_db.context.db_context import current_task, scope_var
 from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
 from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.session.shared_connection import Turn
 from viveka_db.telemetry.transaction import TransactionSpan
 from viveka_db.transaction.definition import TransactionDefinition
 from viveka_db.transaction.errors import map_error
@@ -51,7 +52,7 @@ class UnitOfWork:
     response starts and releases when the app returns).
     """
 
-    __slots__ = ("_token", "completed", "name", "scope", "span")
+    __slots__ = ("_token", "_turn", "completed", "name", "scope", "span")
 
     def __init__(
         self, scope: TransactionScope, *, name: str = "", span: TransactionSpan | None = None
@@ -63,6 +64,7 @@ class UnitOfWork:
         self.completed = False
         """Set once :meth:`commit` or :meth:`rollback` decided the outcome."""
         self._token: Token[TransactionScope | None] | None = None
+        self._turn: Turn | None = None
 
     @classmethod
     def open(
@@ -87,8 +89,23 @@ class UnitOfWork:
 
     # -- steps ---------------------------------------------------------------------------
 
+    async def enter(self) -> TransactionScope:
+        """:meth:`begin`, after waiting for this boundary's turn on a test's shared connection.
+
+        While the ``db_session`` fixture shares its connection, boundaries of different
+        tasks take turns on it (see :mod:`viveka_db.session.shared_connection`).
+        """
+        factory = self.scope.factory
+        shared = None if factory is None else factory.shared_connection
+        if shared is not None and self._turn is None:
+            self._turn = await shared.acquire()
+        return self.begin()
+
     def begin(self) -> TransactionScope:
-        """Make the scope the current one of its data source for this task (and its children)."""
+        """Make the scope the current one of its data source for this task (and its children).
+
+        Owners that may run while a test shares its connection use :meth:`enter`.
+        """
         self._token = scope_var(self.scope.data_source).set(self.scope)
         return self.scope
 
@@ -148,6 +165,9 @@ class UnitOfWork:
                 if self._token is not None:
                     scope_var(scope.data_source).reset(self._token)
                     self._token = None
+                turn, self._turn = self._turn, None
+                if turn is not None:
+                    turn.release()
 
     async def _complete(self, status: CompletionStatus) -> None:
         self.completed = True
@@ -171,7 +191,7 @@ class UnitOfWork:
     # -- the whole boundary ----------------------------------------------------------------
 
     async def __aenter__(self) -> TransactionScope:
-        return self.begin()
+        return await self.enter()
 
     async def __aexit__(
         self,
@@ -201,9 +221,11 @@ class UnitOfWork:
         Work that never touched the database and registered no hook (a cache hit, say)
         ends without a single extra coroutine hop.
         """
-        scope = self.begin()
+        factory = self.scope.factory
+        shared = factory is not None and factory.shared_connection is not None
+        scope = await self.enter() if shared else self.begin()
         try:
-            if definition.isolation is not None:
+            if definition.isolation is not None and not shared:  # a test's savepoint keeps its own
                 await scope.session.connection(
                     execution_options={"isolation_level": definition.isolation.value}
                 )
