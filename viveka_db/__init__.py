@@ -68,6 +68,7 @@ from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.session.startup import verify_data_sources
 from viveka_db.tenancy import (
     AuditMixin,
     TenantMixin,
@@ -182,4 +183,5 @@ __all__ = [
     "transactional",
     "translate_error",
     "use_cache",
+    "verify_data_sources",
 ]

@@ -12,7 +12,6 @@ Hierarchy::
     │                               (also SQLAlchemy's StaleDataError)
     ├── EntityNotFoundError         get_or_raise() found no row (also a LookupError)
     ├── LazyLoadError               an unloaded relationship touched where it cannot load
-    ├── SchemaError                 a table or column the database does not have
     ├── NoTenantError               tenant-scoped work with no current tenant
     ├── TenantMismatchError         a write of a row that belongs to another tenant
     ├── LockTimeoutError            a lock was not granted within its timeout (also a TimeoutError)
@@ -22,9 +21,10 @@ Hierarchy::
     │   │   ├── ForeignKeyViolationError
     │   │   ├── NotNullViolationError
     │   │   └── CheckViolationError
-    │   └── RetryableTransactionError       re-running the whole transaction may succeed
-    │       ├── SerializationFailureError   PostgreSQL 40001, SQLite busy/locked
-    │       └── DeadlockError               PostgreSQL 40P01, MySQL 1213 (1205 lock wait)
+    │   ├── RetryableTransactionError       re-running the whole transaction may succeed
+    │   │   ├── SerializationFailureError   PostgreSQL 40001, SQLite busy/locked
+    │   │   └── DeadlockError               PostgreSQL 40P01, MySQL 1213 (1205 lock wait)
+    │   └── SchemaError                     a table or column the database does not have
     ├── PaginationError             a bad page number, page size or sort (also a ValueError)
     │   └── InvalidCursorError      a keyset cursor that was altered or issued for another query
     ├── DerivedQueryError           a derived query method name that cannot be implemented
@@ -187,13 +187,6 @@ class NoTransactionError(TransactionError):
     """
 
 
-class SchemaError(VivekaDbError):
-    """The database lacks a table or column the entities map.
-
-    The message names the missing object and says how to create it (``viveka-db db upgrade``).
-    """
-
-
 class NoTenantError(VivekaDbError, LookupError):
     """Work on a tenant-scoped entity ran with no current tenant.
 
@@ -311,3 +304,19 @@ class SerializationFailureError(RetryableTransactionError):
 
 class DeadlockError(RetryableTransactionError):
     """The database chose this transaction as a deadlock victim (or a lock wait timed out)."""
+
+
+class SchemaError(DatabaseError):
+    """The database lacks a table or column the entities map (migrations not applied).
+
+    ``table`` and ``column`` name the missing object where the database says them (either
+    may be ``None``); the message says how to create it (``viveka-db db upgrade``). Like
+    every mapped error it is also the SQLAlchemy class it replaces (``OperationalError`` on
+    SQLite, for one), and always a ``ProgrammingError``.
+    """
+
+    def __init__(
+        self, message: str, *, table: str | None = None, column: str | None = None
+    ) -> None:
+        self.column = column
+        super().__init__(message, table=table)

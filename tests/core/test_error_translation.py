@@ -163,10 +163,10 @@ def test_dialect_argument_picks_the_adapter() -> None:
     "error",
     [
         ValueError("not a database error"),
-        wrap(FakePgError("42P01")),  # undefined table: nothing of ours
+        wrap(FakePgError("42601")),  # a syntax error: nothing of ours
         wrap(FakeMysqlError("no errno")),
         wrap(FakeMysqlError(9999, "unknown")),
-        wrap(sqlite3.OperationalError("no such table: x"), sa_exc.OperationalError),
+        wrap(sqlite3.OperationalError('near "SELEC": syntax error'), sa_exc.OperationalError),
     ],
 )
 def test_anything_else_passes_through(error: BaseException) -> None:

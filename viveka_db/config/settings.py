@@ -8,7 +8,7 @@ valid, and never echoes a secret's value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -71,6 +71,13 @@ class DatabaseSettings(BaseModel):
     """Log statements slower than this on ``viveka_db.sql.slow`` (WARNING); unset: never."""
     models: list[str] = Field(default_factory=list)
     """Modules whose entities the CLI and migrations load."""
+    verify_on_startup: bool = True
+    """``viveka_lifespan`` and ``verify_data_sources()`` connect once at start-up and fail
+    with a ``ConfigurationError`` naming the cause (unreachable, login refused, no database)."""
+    implicit_transactions: Literal["allow", "warn", "forbid"] = "allow"
+    """What a write does outside every boundary (a repository call that runs in a transaction
+    of its own): ``allow`` it, ``warn`` once per call site, or ``forbid`` it
+    (``NoTransactionError``)."""
     isolation_level: Isolation | None = None
     """The default isolation of the write engine's connections (``None``: the database's).
 

@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, current_session
-from viveka_db.decorator.transactional import transactional
+from viveka_db.decorator.transactional import implicit_transactional
 from viveka_db.errors import EntityDefinitionError
 
 __all__ = ["query"]
@@ -91,7 +91,7 @@ def query(
             session = current_session(source)
             return typing.cast(R, await _execute(session, statement, values, chosen, entity, fn))
 
-        return transactional(run)
+        return implicit_transactional(run)
 
     return decorate
 

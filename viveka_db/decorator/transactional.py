@@ -22,13 +22,14 @@ from viveka_db.context.db_context import (
     scope_of_another_task,
 )
 from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
+from viveka_db.transaction.implicit import implicit_call, implicit_policy
 from viveka_db.transaction.manager import execute, run_in_new_transaction
 from viveka_db.transaction.unit_of_work import join
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["SessionAccessor", "transactional"]
+__all__ = ["SessionAccessor", "implicit_transactional", "transactional"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -140,8 +141,25 @@ def transactional(
     return decorate
 
 
+def implicit_transactional(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``@transactional`` for a method the library writes for the user (derived, ``@query``).
+
+    Like the methods of the repository package, it joins the caller's transaction; where
+    there is none, the transaction it starts is *implicit*, governed by
+    ``[database] implicit_transactions`` (see :mod:`viveka_db.transaction.implicit`).
+    """
+    return _decorate(fn, _IMPLICIT, implicit=True)
+
+
+_IMPLICIT = TransactionDefinition()
+_REPOSITORY_PACKAGE = "viveka_db.repository."
+
+
 def _decorate(
-    fn: Callable[P, Awaitable[R]], definition: TransactionDefinition
+    fn: Callable[P, Awaitable[R]],
+    definition: TransactionDefinition,
+    *,
+    implicit: bool | None = None,
 ) -> Callable[P, Coroutine[Any, Any, R]]:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(
@@ -156,6 +174,10 @@ def _decorate(
     name = getattr(fn, "__qualname__", repr(fn))
     propagation = definition.propagation
     announced = warned = False
+    if implicit is None:  # the repository package's own methods (not a user's wrapping)
+        target: object = fn  # a bound method passed in by application code is explicit
+        implicit = inspect.isfunction(target) and target.__module__.startswith(_REPOSITORY_PACKAGE)
+    implicit = implicit and propagation is Propagation.REQUIRED and not definition.read_only
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -188,6 +210,14 @@ def _decorate(
                 )
             elif logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s opened a standalone session", name)
+            if implicit:
+                policy = implicit_policy(source)
+                if policy != "allow":
+                    caller = f"{type(args[0]).__name__}.{fn.__name__}" if is_method else name
+                    with implicit_call(caller, policy, source):
+                        return await run_in_new_transaction(
+                            definition, source, lambda: fn(*args, **kwargs), name=name
+                        )
             return await run_in_new_transaction(
                 definition, source, lambda: fn(*args, **kwargs), name=name
             )

@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
+from viveka_db.dialects.connection import connection_problem
 from viveka_db.dialects.mapped import mapped_error
 from viveka_db.errors import (
     CheckViolationError,
@@ -27,6 +28,7 @@ from viveka_db.errors import (
     DuplicateKeyError,
     ForeignKeyViolationError,
     NotNullViolationError,
+    SchemaError,
     SerializationFailureError,
 )
 
@@ -40,7 +42,7 @@ __all__ = [
     "columns_of",
     "constraint_with",
     "describe",
-    "error_chain",
+    "schema_violation",
 ]
 
 BY_SQLSTATE: dict[str, type[DatabaseError]] = {
@@ -159,13 +161,11 @@ class DialectAdapter:
         return connect_args
 
     def server_unavailable(self, error: BaseException) -> bool:
-        """Whether a failed connection attempt means "the server is not there right now".
-
-        True for a refused, reset or timed-out connection (an ``OSError`` anywhere in the
-        chain) and for what each dialect says while starting or stopping; never for a refused
-        login or a missing database, which no amount of waiting fixes.
-        """
-        return any(isinstance(link, OSError) for link in error_chain(error))
+        """Whether a failed connection attempt means "the server is not there right now"
+        (refused, reset, starting or stopping): :mod:`viveka_db.dialects.connection`
+        decides, for every database; never a refused login or a missing database."""
+        problem = connection_problem(error)
+        return problem is not None and problem.kind == "unreachable"
 
     def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
         """Connect parameters for a target among several primaries (only writable ones)."""
@@ -209,22 +209,6 @@ class DialectAdapter:
             f"upsert_all is not supported on the {self.name!r} dialect; "
             "use insert_all, or PostgreSQL, MySQL/MariaDB or SQLite"
         )
-
-
-def error_chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, the driver error inside a SQLAlchemy error (``.orig``), and their causes
-    and contexts, each once."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        link = pending.pop(0)
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        yield link
-        for nxt in (getattr(link, "orig", None), link.__cause__, link.__context__):
-            if isinstance(nxt, BaseException):
-                pending.append(nxt)
 
 
 def columns_of(table: Table, constraint: str | None) -> tuple[str, ...]:
@@ -283,6 +267,28 @@ _ADVICE: dict[type[DatabaseError], str] = {
 }
 
 
+def schema_violation(message: str, patterns: Sequence[re.Pattern[str]], code: str) -> Violation:
+    """A :class:`SchemaError` naming what the first matching pattern finds in ``message``.
+
+    Each pattern may have the groups ``table`` and ``column``; a ``column`` written as
+    ``table.column`` is split. Only names are read from the message, never values.
+    """
+    table: str | None = None
+    column: str | None = None
+    for pattern in patterns:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        groups = found.groupdict()
+        table, column = groups.get("table"), groups.get("column")
+        if column and "." in column and not table:
+            table, _, column = column.rpartition(".")
+        break
+    if table:
+        table = table.rpartition(".")[2]  # schema.table / database.table
+    return Violation(SchemaError, columns=(column,) if column else (), table=table, code=code)
+
+
 def describe(
     family: type[DatabaseError],
     table: str | None,
@@ -291,6 +297,8 @@ def describe(
     code: str = "",
 ) -> str:
     """A message from names only: table, columns, constraint, code (never values)."""
+    if family is SchemaError:
+        return _describe_schema(table, columns, code)
     where = ""
     if table or columns:
         where = f" on {table or '?'}" + (f"({', '.join(columns)})" if columns else "")
@@ -299,6 +307,18 @@ def describe(
     if code:
         where += f" [{code}]"
     return f"{_KIND.get(family, 'database error')}{where}: {_ADVICE.get(family, '')}".rstrip(": ")
+
+
+def _describe_schema(table: str | None, columns: tuple[str, ...], code: str) -> str:
+    if columns:
+        missing = f"column {table + '.' if table else ''}{columns[0]}"
+    else:
+        missing = f"table {table}" if table else "a table or column"
+    return (
+        f"{missing} does not exist in the database{f' [{code}]' if code else ''}: the schema is "
+        "behind the entities; apply the migrations with `viveka-db db upgrade` (or, for a "
+        "database without migrations, create the tables with `viveka-db db init`)"
+    )
 
 
 _KEY_COLUMNS = re.compile(r"^Key \((.+?)\)=\(")

@@ -7,9 +7,10 @@ the family class (``DuplicateKeyError``) and the SQLAlchemy class it replaces. T
 not fixed (the same duplicate key is an ``IntegrityError`` on one driver and an
 ``OperationalError`` on another), so the class is made once per pair and cached.
 
-Two extra bases make the family uniform across drivers: a constraint violation is always an
-``IntegrityError`` and a retryable failure always an ``OperationalError`` (PEP 249's classes
-for them), whatever the driver chose.
+Extra bases make the family uniform across drivers: a constraint violation is always an
+``IntegrityError``, a retryable failure always an ``OperationalError`` and a missing table
+or column always a ``ProgrammingError`` (PEP 249's classes for them), whatever the driver
+chose.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 
-from viveka_db.errors import ConstraintViolationError, DatabaseError, RetryableTransactionError
+from viveka_db.errors import (
+    ConstraintViolationError,
+    DatabaseError,
+    RetryableTransactionError,
+    SchemaError,
+)
 
 __all__ = ["mapped_class", "mapped_error"]
 
@@ -44,6 +50,8 @@ def _make_class(
         canonical = sa_exc.IntegrityError
     elif issubclass(family, RetryableTransactionError):
         canonical = sa_exc.OperationalError
+    elif issubclass(family, SchemaError):
+        canonical = sa_exc.ProgrammingError
     bases: tuple[type, ...]
     if canonical is None or issubclass(replaced, canonical):
         bases = (family, replaced)
@@ -94,6 +102,8 @@ def mapped_error(
     if isinstance(error, ConstraintViolationError):
         error.constraint = constraint
         error.columns = tuple(columns)
+    elif isinstance(error, SchemaError):
+        error.column = columns[0] if columns else None
     return cast(DatabaseError, error)
 
 
@@ -103,6 +113,8 @@ def _reduce(self: Any) -> tuple[Any, ...]:
     fields = {"table": self.table}
     if isinstance(self, ConstraintViolationError):
         fields.update(constraint=self.constraint, columns=self.columns)
+    elif isinstance(self, SchemaError):
+        fields["column"] = self.column
     return (_restore, (family, self.message, fields))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Table, case
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import DialectAdapter, Violation, error_chain
+from viveka_db.dialects.base import DialectAdapter, Violation, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -28,9 +28,6 @@ from viveka_db.errors import (
 
 __all__ = ["MysqlAdapter", "causal_reads_on_galera"]
 
-_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 1053, 1047, 1927})
-"""Can't connect (socket, TCP), server gone, lost connection, shutdown in progress, a Galera
-node not ready for queries (WSREP), connection killed: all "try again soon" at connect."""
 
 _DUPLICATE_KEY = re.compile(r"for key '([^']*)'\s*$")
 _FOREIGN_KEY = re.compile(r"\(`[^`]*`\.`([^`]*)`, CONSTRAINT `([^`]*)` FOREIGN KEY \(([^)]*)\)")
@@ -68,6 +65,16 @@ def _check(message: str) -> Violation:
     )
 
 
+_SCHEMA_NAMES = (
+    re.compile(r"Table '(?P<table>[^']+)' doesn't exist"),
+    re.compile(r"Unknown column '(?P<column>[^']+)'"),
+)
+
+
+def _schema(message: str) -> Violation:
+    return schema_violation(message, _SCHEMA_NAMES, "")
+
+
 def _plain(family: type[DatabaseError]) -> Callable[[str], Violation]:
     return lambda message: Violation(family)
 
@@ -81,6 +88,8 @@ _BY_ERRNO: dict[int, Callable[[str], Violation]] = {
     3819: _check,  # MySQL
     4025: _check,  # MariaDB
     1020: _plain(SerializationFailureError),  # MariaDB snapshot isolation: row changed
+    1146: _schema,  # Table 'db.t' doesn't exist
+    1054: _schema,  # Unknown column 'c' in 'field list'
     1213: _plain(DeadlockError),
     1205: _plain(DeadlockError),  # lock wait timeout: the same remedy, run it again
 }
@@ -97,15 +106,6 @@ class MysqlAdapter(DialectAdapter):
         if driver not in ("aiomysql", "asyncmy"):
             return connect_args
         return {"init_command": "SET SESSION TRANSACTION READ ONLY", **connect_args}
-
-    def server_unavailable(self, error: BaseException) -> bool:
-        for link in error_chain(error):
-            if isinstance(link, OSError):
-                return True
-            code = link.args[0] if link.args else None
-            if isinstance(code, int) and not isinstance(code, bool):
-                return code in _UNAVAILABLE
-        return False
 
     def violation(self, orig: BaseException) -> Violation | None:
         args = orig.args

@@ -9,6 +9,7 @@ constraint.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,13 +21,19 @@ from viveka_db.dialects.base import (
     DialectAdapter,
     Violation,
     columns_from_key_detail,
-    error_chain,
+    schema_violation,
 )
 from viveka_db.errors import NotNullViolationError
 
 __all__ = ["PostgresqlAdapter"]
 
 _FIELDS = ("constraint_name", "column_name", "table_name", "detail")
+_UNDEFINED = ("42P01", "42703")  # undefined_table, undefined_column
+_SCHEMA_NAMES = (
+    re.compile(r'column "?(?P<column>[\w.]+?)"? of relation "?(?P<table>[\w.]+?)"? does not'),
+    re.compile(r'column "?(?P<column>[\w.]+?)"? does not exist'),
+    re.compile(r'relation "?(?P<table>[\w.]+?)"? does not exist'),
+)
 
 
 class PostgresqlAdapter(DialectAdapter):
@@ -51,23 +58,6 @@ class PostgresqlAdapter(DialectAdapter):
         server_settings.setdefault("default_transaction_read_only", "on")
         return {**connect_args, "server_settings": server_settings}
 
-    def server_unavailable(self, error: BaseException) -> bool:
-        """Refused/unreachable, class 08 (connection exception), or 57P01-57P03 (shutting
-        down, crashed, starting up). psycopg reports a refused connection as an
-        ``OperationalError`` without a SQLSTATE; a refused login (28xxx) or a missing
-        database (3D000) always has one."""
-        for link in error_chain(error):
-            if isinstance(link, OSError):
-                return True
-            code = getattr(link, "sqlstate", None) or getattr(link, "pgcode", None)
-            if isinstance(code, str) and code:
-                return code.startswith("08") or code in ("57P01", "57P02", "57P03")
-            if type(link).__name__ == "OperationalError" and type(link).__module__.startswith(
-                "psycopg"
-            ):
-                return True
-        return False
-
     def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
         if driver in ("asyncpg", "psycopg", "psycopg_async"):
             return {"target_session_attrs": "read-write", **params}
@@ -83,6 +73,8 @@ class PostgresqlAdapter(DialectAdapter):
 
     def violation(self, orig: BaseException) -> Violation | None:
         code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code in _UNDEFINED:
+            return schema_violation(str(orig), _SCHEMA_NAMES, f"SQLSTATE {code}")
         family = BY_SQLSTATE.get(code) if isinstance(code, str) else None
         if family is None:
             return None

@@ -9,6 +9,7 @@ held the write lock past the busy timeout: running the transaction again may suc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Column, ForeignKeyConstraint, Table
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 
-from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation
+from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation, schema_violation
 from viveka_db.dialects.postgresql import on_conflict
 from viveka_db.errors import (
     CheckViolationError,
@@ -34,6 +35,11 @@ _BY_PREFIX: tuple[tuple[str, type[DatabaseError]], ...] = (
     ("FOREIGN KEY constraint failed", ForeignKeyViolationError),
     ("NOT NULL constraint failed:", NotNullViolationError),
     ("CHECK constraint failed:", CheckViolationError),
+)
+_SCHEMA_NAMES = (
+    re.compile(r"^no such table: (?P<table>[\w.]+)"),
+    re.compile(r"^no such column: (?P<column>[\w.]+)"),
+    re.compile(r"^table (?P<table>[\w.]+) has no column named (?P<column>\w+)"),
 )
 _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes keep them in the low byte)
 
@@ -58,6 +64,11 @@ class SqliteAdapter(DialectAdapter):
         for prefix, family in _BY_PREFIX:
             if message.startswith(prefix):
                 return _violation(family, message[len(prefix) :].strip(), label)
+        if (
+            message.startswith(("no such table:", "no such column:"))
+            or " has no column named " in message
+        ):
+            return schema_violation(message, _SCHEMA_NAMES, label)
         return None
 
     def map_error(self, error: sa_exc.DBAPIError, site: Site = NO_SITE) -> DatabaseError | None:

@@ -3,8 +3,11 @@
 Each initialised data source is checked on its primary and on every replica it reads from
 (one ``SELECT 1`` each, through the engine's own pool, so a pool that cannot hand out a
 connection in time counts as down), and the installed cache backend is pinged; all checks
-run concurrently, each bounded by ``timeout``. Reports carry masked URLs and exception class
-names only: nothing a health endpoint must not show (passwords, driver messages).
+run concurrently, each bounded by ``timeout``: a check answers "timed out" after at most
+``timeout`` plus :data:`~viveka_db.session.probe.CANCEL_GRACE` (0.1 s), even when a server
+stops answering mid-statement (its cleanup then finishes in the background). Reports
+carry masked URLs and exception class names only: nothing a health endpoint must not
+show (passwords, driver messages).
 
 A cache outage leaves the service working (the cache fails open), so by default it makes
 the report ``degraded``, not ``down``; ``require_cache=True`` counts it as down. So does a
@@ -15,16 +18,15 @@ primary makes the report ``down``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import text
-
 from viveka_db.cache.current import get_cache
 from viveka_db.config.urls import mask_url
+from viveka_db.dialects.connection import driver_error_name
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.session.probe import probe_engine, within
 from viveka_db.telemetry.providers import untraced
 
 if TYPE_CHECKING:
@@ -101,12 +103,7 @@ def database_targets(factory: DatabaseSessionFactory) -> list[tuple[str, AsyncEn
     ``replica 2``...; without replicas the read engine is a second pool on the primary,
     which the primary's check covers.
     """
-    targets: list[tuple[str, AsyncEngine, URL]] = [("primary", factory.engine, factory.url)]
-    if factory.replicas is not None:
-        for number, replica in enumerate(factory.replicas.replicas, start=1):
-            # the probe engine: the replica's own pool falls back to the primary when it is down
-            targets.append((f"replica {number}", replica.probe_engine, replica.url))
-    return targets
+    return factory.targets()
 
 
 async def check_health(
@@ -141,9 +138,8 @@ async def _not_initialised(name: str) -> ComponentHealth:
 async def _check_database(
     name: str, role: str, engine: AsyncEngine, url: URL, *, seconds: float
 ) -> ComponentHealth:
-    async def probe() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+    async def probe() -> float:
+        return await probe_engine(engine, seconds)
 
     required = role == "primary"  # reads fall back from a replica to the primary
     return await _timed(name, "database", role, mask_url(url), seconds, required, probe)
@@ -154,7 +150,14 @@ async def _check_cache(required: bool, *, seconds: float) -> ComponentHealth:
     kind = type(backend).__name__
     if not backend.remote:
         return ComponentHealth("cache", "cache", kind, "in-process", True, required=required)
-    return await _timed("cache", "cache", kind, repr(backend), seconds, required, backend.ping)
+
+    async def ping() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await within(seconds, backend.ping)
+        return loop.time() - started
+
+    return await _timed("cache", "cache", kind, repr(backend), seconds, required, ping)
 
 
 async def _timed(
@@ -164,32 +167,15 @@ async def _timed(
     target: str,
     seconds: float,
     required: bool,
-    probe: Callable[[], Awaitable[None]],
+    probe: Callable[[], Awaitable[float]],
 ) -> ComponentHealth:
-    """Run ``probe`` within ``seconds``; its duration is the component's latency."""
+    """Run ``probe`` (bounded by ``seconds`` itself); the seconds it returns are the latency."""
     try:
-        async with asyncio.timeout(seconds):
-            started = time.perf_counter()
-            await probe()
-            millis = (time.perf_counter() - started) * 1000
+        millis = await probe() * 1000
     except TimeoutError as exc:
         error = f"timed out after {seconds:g}s"
         return ComponentHealth(name, kind, role, target, False, None, error, required, exc)
     except Exception as exc:
-        error = _error_name(exc)
+        error = driver_error_name(exc)
         return ComponentHealth(name, kind, role, target, False, None, error, required, exc)
     return ComponentHealth(name, kind, role, target, True, millis, None, required)
-
-
-def _error_name(exc: BaseException) -> str:
-    """The class name of the innermost cause (``ConnectionRefusedError``, not SQLAlchemy's
-    wrapper): specific enough to act on, and free of the secrets a message may hold."""
-    seen: set[int] = set()
-    current: BaseException = exc
-    while id(current) not in seen:
-        seen.add(id(current))
-        inner = getattr(current, "orig", None) or current.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        current = inner
-    return type(current).__name__

@@ -50,10 +50,13 @@ from viveka_db.integrations.fastapi_paging import (
 from viveka_db.integrations.http_errors import (
     DEFAULT_RETRY_AFTER,
     HANDLED_ERRORS,
+    ErrorLog,
     http_error_for,
 )
 from viveka_db.integrations.request_session import unit_of_work
+from viveka_db.integrations.wiring import warn_without_request_boundary
 from viveka_db.session.db_session import DatabaseSessionFactory
+from viveka_db.transaction.implicit import REQUEST_BOUNDARY_ATTR
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -86,12 +89,18 @@ async def viveka_database(
     """Initialise ``data_source`` (and, for the default one, the cache) and dispose it on exit.
 
     ``config`` is any config source of :class:`DatabaseSessionFactory` (``None``:
-    ``$VIVEKA_CONFIG``, ``./config.ini`` or the embedded default). ``create_tables=True``
-    creates missing tables of every imported entity at start-up (handy in development;
-    use migrations in production). Compose it inside your own lifespan with ``async with``.
+    ``$VIVEKA_CONFIG``, ``./config.ini`` or the embedded default). Unless
+    ``[database] verify_on_startup = false``, the data source is verified first
+    (:meth:`DatabaseSessionFactory.verify`): an unreachable server, a refused login or a
+    missing database fails the start-up with a ``ConfigurationError`` naming the cause.
+    ``create_tables=True`` creates missing tables of every imported entity at start-up (handy
+    in development; use migrations in production). Compose it inside your own lifespan with
+    ``async with``.
     """
     factory = DatabaseSessionFactory(config, data_source=data_source, **engine_options)
     try:
+        if factory.settings.database.verify_on_startup:
+            await factory.verify()
         if create_tables:
             await factory.create_all()
         yield factory
@@ -110,13 +119,19 @@ def viveka_lifespan(
     create_tables: bool = False,
     **engine_options: Any,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """A ``lifespan=`` for ``FastAPI(...)`` running :func:`viveka_database` around the app."""
+    """A ``lifespan=`` for ``FastAPI(...)`` (or Starlette) running :func:`viveka_database`.
+
+    At start-up it also warns, once, when the app has HTTP routes but neither
+    ``DbMiddleware`` nor a route depending on :data:`SessionDep` (then each repository call
+    in a request is a transaction of its own).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         async with viveka_database(
             config, data_source=data_source, create_tables=create_tables, **engine_options
         ):
+            warn_without_request_boundary(app)
             yield
 
     return lifespan
@@ -132,6 +147,9 @@ async def get_session() -> AsyncIterator[AsyncSession]:
         yield session
 
 
+setattr(get_session, REQUEST_BOUNDARY_ATTR, True)
+
+
 def session_dependency(data_source: str) -> Callable[[], AsyncIterator[AsyncSession]]:
     """A ``get_session`` for a named data source.
 
@@ -144,6 +162,7 @@ def session_dependency(data_source: str) -> Callable[[], AsyncIterator[AsyncSess
             yield session
 
     get_named_session.__name__ = f"get_session_{data_source}"
+    setattr(get_named_session, REQUEST_BOUNDARY_ATTR, True)
     return get_named_session
 
 
@@ -163,15 +182,21 @@ def add_exception_handlers(app: FastAPI, *, retry_after: int = DEFAULT_RETRY_AFT
 
     ``EntityNotFoundError`` 404; ``ConstraintViolationError`` 409 with ``constraint`` and
     ``columns`` (never the values); ``PaginationError``/``UnknownFieldError`` 422; pool
-    exhausted or database unreachable 503 with ``Retry-After: retry_after``. Any other
-    driver error stays a 500 (it is re-raised, so the server logs it as before).
+    exhausted, database unreachable, login refused or database missing 503 with
+    ``Retry-After: retry_after`` (the cause logged on ``viveka_db.http``, once a minute per
+    cause while it lasts);
+    ``SchemaError`` (a missing table or column) 500 with a JSON body that names no table.
+    Any other driver error stays a 500 (it is re-raised, so the server logs it as before).
     """
     from fastapi.responses import JSONResponse
+
+    causes = ErrorLog()
 
     async def handle(request: Request, exc: Exception) -> Response:
         answer = http_error_for(exc, retry_after=retry_after)
         if answer is None:
             raise exc
+        causes.log(answer)
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     for error in HANDLED_ERRORS:

@@ -8,12 +8,16 @@ columns, not the value that collided (it may be an e-mail address or a token).
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from viveka_db.dialects.connection import ConnectionProblem, connection_problem
 from viveka_db.errors import (
     CheckViolationError,
     ConstraintViolationError,
@@ -22,10 +26,13 @@ from viveka_db.errors import (
     ForeignKeyViolationError,
     NotNullViolationError,
     PaginationError,
+    SchemaError,
     UnknownFieldError,
 )
 
-__all__ = ["HANDLED_ERRORS", "HttpError", "http_error_for"]
+__all__ = ["HANDLED_ERRORS", "ErrorLog", "HttpError", "http_error_for"]
+
+logger = logging.getLogger("viveka_db.http")
 
 DEFAULT_RETRY_AFTER = 5
 """Seconds a client is asked to wait after a 503 (a pool frees up, a database restarts)."""
@@ -35,10 +42,11 @@ HANDLED_ERRORS: tuple[type[Exception], ...] = (
     ConstraintViolationError,
     PaginationError,
     UnknownFieldError,
+    SchemaError,
     PoolTimeoutError,
-    OperationalError,
-    InterfaceError,
-    ConnectionRefusedError,
+    DBAPIError,
+    ConnectionError,
+    socket.gaierror,
 )
 """The exception classes :func:`http_error_for` may answer (handlers are registered for them)."""
 
@@ -49,20 +57,8 @@ _CONSTRAINT_DETAIL: list[tuple[type[ConstraintViolationError], str]] = [
     (CheckViolationError, "a value is outside what the database accepts"),
 ]
 
-_UNREACHABLE_MARKERS = (
-    "connection refused",
-    "connect call failed",
-    "can't connect",
-    "could not connect",
-    "lost connection",
-    "server has gone away",
-    "connection was closed",
-    "connection is closed",
-    "connection reset",
-    "cannot connect now",  # PostgreSQL starting up / shutting down
-    "the database system is",
-    "unable to open database file",
-)
+LOG_INTERVAL = 60.0
+"""Seconds before an :class:`ErrorLog` logs the same cause again."""
 
 
 @dataclass(frozen=True)
@@ -72,21 +68,40 @@ class HttpError:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict[str, str])
+    cause: str | None = None
+    """What the server log should say (never sent to the client), or ``None``."""
+    cause_key: str = ""
+    """Groups repeats of one cause (for :class:`ErrorLog`)."""
 
 
-def _unreachable(exc: BaseException) -> bool:
-    """Whether a driver error means "no database right now" (not a bad statement)."""
-    if isinstance(exc, ConnectionRefusedError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if isinstance(orig, OSError | ConnectionError):
-        return True
-    text = str(orig if orig is not None else exc).lower()
-    return any(marker in text for marker in _UNREACHABLE_MARKERS)
+class ErrorLog:
+    """Logs each answer's cause on ``viveka_db.http``, once per :data:`LOG_INTERVAL` and key.
+
+    One per installed set of handlers: an outage logs one line a minute, not one per
+    request, and each application logs its own first occurrence.
+    """
+
+    def __init__(self, interval: float = LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def log(self, answer: HttpError) -> None:
+        if answer.cause is None:
+            return
+        now = time.monotonic()
+        last = self._last.get(answer.cause_key)
+        if last is not None and now - last < self.interval:
+            return
+        self._last[answer.cause_key] = now
+        logger.error("answered %d: %s", answer.status, answer.cause)
+
+
+def _unavailable(exc: BaseException) -> ConnectionProblem | None:
+    """Why the database cannot serve right now (not a bad statement), or ``None``."""
+    problem = connection_problem(exc)
+    if problem is None and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ConnectionProblem("unreachable", type(exc).__name__)
+    return problem
 
 
 def http_error_for(
@@ -110,16 +125,24 @@ def http_error_for(
         return HttpError(409, body)
     if isinstance(exc, PaginationError | UnknownFieldError):
         return HttpError(422, {"detail": str(exc), "error": error})
-    unavailable = isinstance(exc, PoolTimeoutError) or _unreachable(exc)
-    if unavailable:
-        reason = (
-            "every database connection is busy"
-            if isinstance(exc, PoolTimeoutError)
-            else "the database cannot be reached"
+    if isinstance(exc, SchemaError):
+        detail = (
+            "the database schema does not match this service (a table or column is missing); "
+            "the operator must apply the migrations"
         )
+        return HttpError(500, {"detail": detail, "error": error}, {}, str(exc), str(exc))
+    problem = None if isinstance(exc, PoolTimeoutError) else _unavailable(exc)
+    if isinstance(exc, PoolTimeoutError) or problem is not None:
+        reason = "every database connection is busy"
+        cause: str | None = None
+        if problem is not None:
+            reason = "the database cannot be reached"
+            cause = f"{problem.description}; {problem.fix}"
         return HttpError(
             503,
             {"detail": f"service temporarily unavailable: {reason}; retry later", "error": error},
             {"Retry-After": str(retry_after)},
+            cause,
+            "" if problem is None else f"{problem.kind}:{problem.code}",
         )
     return None

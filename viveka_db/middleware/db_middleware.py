@@ -28,6 +28,7 @@ from viveka_db.replicas.consistency import read_your_writes
 from viveka_db.telemetry.transaction import request_span
 from viveka_db.tenancy.context import acting_as, tenant
 from viveka_db.transaction.errors import map_error
+from viveka_db.transaction.implicit import REQUEST_BOUNDARY_ATTR
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -187,6 +188,9 @@ async def _resolve(resolver: Resolver | None, scope: Scope) -> Any:
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+setattr(DbMiddleware, REQUEST_BOUNDARY_ATTR, True)  # start-up checks look for it
 
 
 async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -> None:

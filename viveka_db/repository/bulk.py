@@ -40,6 +40,7 @@ from viveka_db.repository.rows import (
     prepare_batch,
 )
 from viveka_db.session.engine import READ_ONLY_KEY
+from viveka_db.transaction.implicit import note_write
 
 __all__ = ["COPY_THRESHOLD", "BulkRepository"]
 
@@ -56,6 +57,8 @@ class BulkRepository(CrudRepository[T]):
         """
         plan = plan_for(self.mapper)
         items = list(entities)
+        if items:
+            note_write()  # the fast paths write through the connection, past session events
         draw = await self._start_key_draw(plan, items)
         try:
             batch = prepare_batch(plan, items)

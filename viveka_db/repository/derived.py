@@ -48,7 +48,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
-from viveka_db.decorator.transactional import transactional
+from viveka_db.decorator.transactional import implicit_transactional
 from viveka_db.errors import DerivedQueryError, UnknownFieldError
 from viveka_db.repository.base import (
     T,
@@ -420,7 +420,7 @@ def _build(
         values = list(bound.arguments.values())[1:]
         return await self.run_derived(plan, values, load)
 
-    return transactional(derived)
+    return implicit_transactional(derived)
 
 
 @dataclass(frozen=True)

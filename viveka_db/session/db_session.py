@@ -9,6 +9,7 @@ code would leak the old pool.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -33,6 +34,7 @@ from viveka_db.session.engine import (
 )
 from viveka_db.session.listeners import notify_started
 from viveka_db.session.shared_connection import SharedConnection
+from viveka_db.session.verify import DEFAULT_VERIFY_TIMEOUT, Target, verify_targets
 from viveka_db.telemetry.statements import instrument_engine
 
 __all__ = ["DatabaseSessionFactory"]
@@ -96,6 +98,10 @@ class DatabaseSessionFactory:
             self._setup(data_source, settings, url, engine_options)
             cls._instances[data_source] = self
         logger.info("data source %r initialised: %s", data_source, mask_url(url))
+        if settings.database.url is None and not (
+            settings.database.driver or settings.database.dialect
+        ):
+            _announce_embedded_default(data_source, url)
         notify_started(data_source, settings)
         return self
 
@@ -269,6 +275,31 @@ class DatabaseSessionFactory:
         """Each replica's health, replay position and last probe (empty without replicas)."""
         return [] if self.replicas is None else self.replicas.states()
 
+    def targets(self) -> list[Target]:
+        """``(role, engine, url)`` of every engine worth checking: the primary, and each
+        replica (``read_urls``, ``read_url``) as ``replica 1``, ``replica 2``...
+
+        Without replicas the read engine is a second pool on the primary, which the
+        primary's check covers.
+        """
+        targets: list[Target] = [("primary", self.engine, self.url)]
+        if self.replicas is not None:
+            for number, replica in enumerate(self.replicas.replicas, start=1):
+                # the probe engine: the replica's own pool falls back to the primary when down
+                targets.append((f"replica {number}", replica.probe_engine, replica.url))
+        return targets
+
+    async def verify(self, *, timeout: float = DEFAULT_VERIFY_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Connect once to the primary and each replica; raise if any cannot be used.
+
+        Raises :class:`~viveka_db.errors.ConfigurationError` naming the data source, each
+        failing engine (password masked) and the cause: unreachable, login refused, database
+        missing, or no answer within ``timeout`` seconds. ``viveka_lifespan`` calls it at
+        start-up unless ``[database] verify_on_startup = false``; elsewhere call
+        :func:`viveka_db.verify_data_sources`.
+        """
+        await verify_targets(self.data_source, self.targets(), timeout=timeout)
+
     @staticmethod
     def mark_read_only(session: AsyncSession) -> None:
         """Refuse flushes and writes in ``session`` (read-only work on the write engine)."""
@@ -355,3 +386,16 @@ def _tenant_rls(settings: VivekaSettings, url: URL) -> bool:
             "of the ORM still applies)"
         )
     return True
+
+
+def _announce_embedded_default(data_source: str, url: URL) -> None:
+    """Say where the embedded SQLite file is (once per initialisation of the data source)."""
+    database = url.database or ""
+    path = database if database in ("", ":memory:") else os.path.abspath(database)
+    logger.warning(
+        "data source %r has no configuration (no config_service, $VIVEKA_CONFIG or "
+        "./config.ini): using the embedded SQLite database %s; pass a config (or set "
+        "VIVEKA_DATABASE__URL) to use another database",
+        data_source,
+        path or "in memory",
+    )
