@@ -36,6 +36,7 @@ from viveka_db.session.listeners import notify_started
 from viveka_db.session.shared_connection import SharedConnection
 from viveka_db.session.verify import DEFAULT_VERIFY_TIMEOUT, Target, verify_targets
 from viveka_db.telemetry.statements import instrument_engine
+from viveka_db.tenancy.rls import rls_enabled
 
 __all__ = ["DatabaseSessionFactory"]
 
@@ -126,7 +127,7 @@ class DatabaseSessionFactory:
         instrument_engine(
             self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
         )
-        self.tenant_rls = _tenant_rls(settings, url)
+        self.tenant_rls = rls_enabled(settings.database.tenant_rls, url.get_backend_name())
         self.session_factory = sessionmaker_for(
             self.engine, read_only=False, tenant_rls=self.tenant_rls
         )
@@ -373,19 +374,6 @@ class DatabaseSessionFactory:
         """Dispose every data source's engines and forget every instance (tests start over)."""
         for factory in list(cls._instances.values()):
             await factory.dispose()
-
-
-def _tenant_rls(settings: VivekaSettings, url: URL) -> bool:
-    """``[database] tenant_rls``, refused where there is no row-level security."""
-    if not settings.database.tenant_rls:
-        return False
-    if url.get_backend_name() != "postgresql":
-        raise ConfigurationError(
-            f"[database] tenant_rls = true needs PostgreSQL (row-level security); this data "
-            f"source is {url.get_backend_name()}: set tenant_rls = false (the tenant filter "
-            "of the ORM still applies)"
-        )
-    return True
 
 
 def _announce_embedded_default(data_source: str, url: URL) -> None:

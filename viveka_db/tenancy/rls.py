@@ -24,6 +24,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction
 
+from viveka_db.errors import ConfigurationError
 from viveka_db.tenancy.context import tenant_filter
 from viveka_db.tenancy.mixins import TenantMixin
 
@@ -31,6 +32,7 @@ __all__ = [
     "POLICY_NAME",
     "RLS_KEY",
     "policy_statements",
+    "rls_enabled",
     "set_transaction_tenant",
     "tables_without_policy",
     "tenant_tables",
@@ -50,6 +52,17 @@ _CONDITION = (
     "({column}::text = current_setting('viveka.tenant_id', true) "
     "OR current_setting('viveka.all_tenants', true) = 'on')"
 )
+
+
+def rls_enabled(enabled: bool, backend: str) -> bool:
+    """``[database] tenant_rls`` of a data source on ``backend``; refused without RLS."""
+    if enabled and backend != "postgresql":
+        raise ConfigurationError(
+            f"[database] tenant_rls = true needs PostgreSQL (row-level security); this data "
+            f"source is {backend}: set tenant_rls = false (the tenant filter of the ORM "
+            "still applies)"
+        )
+    return enabled
 
 
 def set_transaction_tenant(
