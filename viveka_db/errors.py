@@ -107,12 +107,15 @@ class EntityDefinitionError(VivekaDbError, TypeError):
 class UnknownFieldError(VivekaDbError, ValueError):
     """A field name that the entity does not map; the message lists the valid ones."""
 
-    def __init__(self, entity: type, field: object, valid: Iterable[str]) -> None:
+    def __init__(
+        self, entity: type, field: object, valid: Iterable[str], *, message: str | None = None
+    ) -> None:
         self.entity = entity
         self.field = field
         self.valid = sorted(valid)
         super().__init__(
-            f"{entity.__name__} has no mapped field {field!r}; "
+            message
+            or f"{entity.__name__} has no mapped field {field!r}; "
             f"valid fields are: {', '.join(self.valid)}"
         )
 

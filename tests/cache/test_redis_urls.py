@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from viveka_db.cache.redis_cache import RedisCache, mask_redis_url
+from viveka_db.cache.redis_cache import RedisCache
 from viveka_db.cache.redis_clients import parse_url
 from viveka_db.cache.registry import registered_schemes
+from viveka_db.config import mask_url
 from viveka_db.errors import ConfigurationError
 
 
@@ -57,7 +58,7 @@ def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     ],
 )
 def test_passwords_never_show(url: str, masked: str) -> None:
-    assert mask_redis_url(url) == masked
+    assert mask_url(url) == masked
 
 
 def test_the_cache_repr_masks_a_topology_password() -> None:

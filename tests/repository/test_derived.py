@@ -303,7 +303,7 @@ async def test_real_bodies_are_never_replaced(db: DatabaseSessionFactory) -> Non
 
 
 def test_is_stub_shapes() -> None:
-    from viveka_db.repository.derived import is_stub
+    from viveka_db.repository.derived_stubs import is_stub
 
     async def ellipsis(self: Any) -> None: ...
 
@@ -334,7 +334,7 @@ def test_is_stub_shapes() -> None:
 
 
 def test_is_stub_without_source_uses_bytecode() -> None:
-    from viveka_db.repository.derived import is_stub
+    from viveka_db.repository.derived_stubs import is_stub
 
     namespace: dict[str, Any] = {}
     exec(  # no source file: bytecode alone decides

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -122,3 +123,25 @@ async def test_in_process_cache_counts_requests_without_spans(
     await square(7)
     assert telemetry.spans() == []
     assert requests_by_result(telemetry) == {"miss": 1, "hit": 2}
+
+
+async def test_coalesced_followers_are_counted_in_the_requests_metric(
+    redis_backend: RedisCache, telemetry: Telemetry
+) -> None:
+    """The metric and ``stats()`` count the same calls: one request per call served."""
+    keys = [f"k{n}" for n in range(10)]
+
+    @cacheable("tel_burst")
+    async def echo(key: str) -> str:
+        return key
+
+    for key in keys:
+        await echo(key)
+    warm = requests_by_result(telemetry)
+    assert warm == {"miss": 10}
+    results = await asyncio.gather(*(echo(keys[i % 10]) for i in range(100)))
+    assert results == [keys[i % 10] for i in range(100)]
+    counted = requests_by_result(telemetry)
+    assert counted == {"miss": 10, "hit": 100}
+    stats = redis_backend.stats()
+    assert (stats.hits, stats.misses) == (counted["hit"], counted["miss"])

@@ -45,7 +45,7 @@ from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
 from viveka_db.replicas.consistency import primary_reads, reads_on_replica
-from viveka_db.telemetry.cache import record_cache_request
+from viveka_db.telemetry.cache import CacheResult, record_cache_request
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
 
@@ -206,9 +206,25 @@ def _decoded_hit(backend: CacheBackend, prefix: str, payload: bytes, *, report: 
         if report:
             _corrupt(backend, prefix, exc)
         return _NOTHING
-    backend.counters.hits += 1
-    record_cache_request("hit")
+    _account(backend, "hit")
     return value
+
+
+def _account(backend: CacheBackend, result: CacheResult) -> None:
+    """Count one ``@cacheable`` call by what served it: the one place hits and misses are
+    counted, for the backend's :meth:`~CacheBackend.stats` and the telemetry metric alike.
+
+    Every call served is counted once: a read from the cache, a coalesced follower that
+    took the value its leader read or loaded (a hit: it cost no load), a value another
+    process filled while this one waited (a hit), a miss that ran the loader, and a miss
+    because the backend failed (``"error"``, also counted as a miss).
+    """
+    counters = backend.counters
+    if result == "hit":
+        counters.hits += 1
+    else:
+        counters.misses += 1
+    record_cache_request(result)
 
 
 async def _follow(
@@ -227,12 +243,16 @@ async def _follow(
         waiters = flight.waiters = asyncio.get_running_loop().create_future()
     shared = await asyncio.shield(waiters)
     if shared is None:
+        _account(backend, "hit")  # served the leader's None without a load of its own
         return None
     if shared is not _NOTHING:
         try:
-            return loads(shared)
+            value = loads(shared)
         except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
             pass
+        else:
+            _account(backend, "hit")
+            return value
     return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
 
 
@@ -262,16 +282,15 @@ async def _read_through(
         value = _decoded_hit(backend, prefix, payload)
         if value is not _NOTHING:
             return value, payload
-    counters.misses += 1
     failed = counters.errors + counters.short_circuits != failures
-    record_cache_request("error" if failed else "miss")
     leased = None
     if backend.lease_wait > 0 and stamp is not None and (scope is None or not scope.has_session):
         leased = await backend.acquire_lease(prefix, key)
         if leased is False:  # another process is loading it: wait a little for its value
             found = await _wait_for_fill(backend, prefix, key)
             if found is not None:
-                return found
+                return found  # counted as a hit
+    _account(backend, "error" if failed else "miss")
     try:
         value = await _call_loader(spec, fn, args, kwargs)
         store = _should_store(spec, value)
@@ -301,7 +320,7 @@ async def _wait_for_fill(backend: CacheBackend, prefix: str, key: str) -> tuple[
                 value = loads(payload)
             except CorruptPayloadError:
                 return None
-            backend.counters.hits += 1
+            _account(backend, "hit")
             return value, payload
     return None
 

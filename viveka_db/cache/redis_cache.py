@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, cast
@@ -51,6 +50,7 @@ from viveka_db.cache.eviction_journal import EvictionJournal
 from viveka_db.cache.invalidation import GENERATION_TOKEN, InvalidationListener, channel_for
 from viveka_db.cache.near import NearCache
 from viveka_db.cache.redis_clients import client_from_url, misconfigured_cluster_message
+from viveka_db.config.urls import mask_url
 from viveka_db.telemetry.cache import CacheSpan, cache_span, redis_attributes
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisCache", "mask_redis_url"]
+__all__ = ["RedisCache"]
 
 logger = logging.getLogger("viveka_db.cache")
 
@@ -106,24 +106,6 @@ return 1
 _NEAR_READ = """
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[2])}
 """
-
-
-def mask_redis_url(url: str) -> str:
-    """``url`` with its password (and a ``sentinel_password``) replaced by ``***``.
-
-    Textual, so multi-host URLs (``redis+cluster://:pw@h1:1,h2:2``) are masked too.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    slash = rest.find("/")
-    netloc, tail = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        userinfo = userinfo.partition(":")[0] + ":***"
-        netloc = f"{userinfo}@{hosts}"
-    tail = re.sub(r"(sentinel_password=)[^&]*", r"\1***", tail)
-    return f"{scheme}://{netloc}{tail}"
 
 
 _FAILED: Any = object()
@@ -185,7 +167,7 @@ class RedisCache(CacheBackend):
         self.namespace = namespace
         self.default_ttl = float(default_ttl)
         self.tombstone_ttl = float(tombstone_ttl)
-        self._url = mask_redis_url(url) if url is not None else repr(client)
+        self._url = mask_url(url) if url is not None else repr(client)
         if client is None:
             assert url is not None
             client = client_from_url(

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 
-from sqlalchemy.engine import make_url
-
-from viveka_db.cache.redis_clients import CLUSTER_SCHEMES, SENTINEL_SCHEMES, parse_url
 from viveka_db.config import VivekaSettings, load_settings
+from viveka_db.config.urls import url_secrets
 
 __all__ = ["STATE", "CliState"]
 
@@ -35,25 +32,12 @@ class CliState:
             if secret is not None:
                 self._secrets.add(secret.get_secret_value())
         for url in (database.url, *database.replica_urls, settings.cache.url):
-            if not url:
-                continue
-            try:
-                password = _password(url)
-            except Exception:
-                continue
-            if password:
-                self._secrets.update({str(password), unquote(str(password))})
+            if url:
+                self._secrets.update(url_secrets(url))
 
     def secrets(self) -> set[str]:
         """Every secret the loaded configuration holds (to scrub from messages)."""
         return set(self._secrets)
-
-
-def _password(url: str) -> str | None:
-    if url.partition("://")[0].lower() in CLUSTER_SCHEMES | SENTINEL_SCHEMES:
-        return parse_url(url).password  # several hosts: not a URL SQLAlchemy parses
-    password = make_url(url).password
-    return None if password is None else str(password)
 
 
 STATE = CliState()

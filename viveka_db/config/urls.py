@@ -7,7 +7,9 @@ dialect defaults is easy to find, and so every message that shows a URL goes thr
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -17,7 +19,7 @@ from viveka_db.errors import ConfigurationError
 if TYPE_CHECKING:
     from viveka_db.config.settings import DatabaseSettings
 
-__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url"]
+__all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url", "mask_urls_in", "url_secrets"]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./viveka.db"
 
@@ -58,13 +60,62 @@ SYNC_DRIVERS: dict[str, str] = {
 }
 
 
+_SECRET_PARAMETER = re.compile(
+    r"([?&;][^=&;#]*(?:password|passwd|pwd|secret|token|credential)[^=&;#]*=)([^&;#]*)",
+    re.IGNORECASE,
+)
+"""A query parameter that carries a secret: ``?password=``, ``passwd``/``pwd`` (MySQL
+drivers), ``sentinel_password``, ``sslpassword``, ``ssl_keyfile_password``, tokens..."""
+
+
+def _authority_split(text: str) -> tuple[str, str, str, str] | None:
+    """``(scheme://, user info, @hosts/path, ?query)`` of ``text``, ``None`` without user info."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return None
+    query = rest.find("?")
+    head, tail = (rest, "") if query < 0 else (rest[:query], rest[query:])
+    userinfo, at, hosts = head.rpartition("@")  # the last @ before the query
+    if not at:
+        return None
+    return scheme + sep, userinfo, at + hosts, tail
+
+
+def url_secrets(url: str) -> set[str]:
+    """The secret values ``url`` carries, the ones :func:`mask_url` hides (as written and
+    percent-decoded), for scrubbing them from text that did not come from a URL (a driver's
+    error message)."""
+    found: list[str] = []
+    parts = _authority_split(url)
+    if parts is not None and ":" in parts[1]:
+        found.append(parts[1].partition(":")[2])
+    found.extend(match.group(2) for match in _SECRET_PARAMETER.finditer(url))
+    return {value for secret in found if secret for value in (secret, unquote(secret))}
+
+
 def mask_url(url: str | URL) -> str:
-    """Render ``url`` with its password replaced by ``***`` (safe for logs and errors)."""
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-    except (ArgumentError, ValueError):  # e.g. a non-numeric port
-        return "<unparseable URL>"
-    return parsed.render_as_string(hide_password=True)
+    """``url`` rendered with every secret replaced by ``***``: the password of its user info
+    and every query parameter that carries one (``?password=``, ``?passwd=``,
+    ``?sentinel_password=``, ...). The one masking rule for every URL the library prints
+    (database and cache URLs, in logs, reprs, errors and health output).
+
+    Textual, so it also masks what no URL parser accepts (a multi-host
+    ``redis+cluster://:pw@h1:1,h2:2``, a non-numeric port), and it never raises.
+    """
+    text = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
+    parts = _authority_split(text)
+    if parts is not None and ":" in parts[1]:
+        scheme, userinfo, hosts, tail = parts
+        text = f"{scheme}{userinfo.partition(':')[0]}:***{hosts}{tail}"
+    return _SECRET_PARAMETER.sub(r"\1***", text)
+
+
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def mask_urls_in(text: str) -> str:
+    """``text`` (an error message, say) with every URL in it masked by :func:`mask_url`."""
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group()), text)
 
 
 def build_url(settings: DatabaseSettings) -> URL:

@@ -11,10 +11,12 @@ from an endpoint declared with ``response_model=Page[UserRead]``.
 # No ``from __future__ import annotations`` here: FastAPI 0.110 (our floor) cannot resolve
 # a class dependency's string annotations (``PageParams``' ``Annotated[int, Query(...)]``).
 import math
-from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Self, TypeVar
+import typing
+from dataclasses import dataclass, field, make_dataclass
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from fastapi import Depends, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from viveka_db.repository.pagination import Page as RepositoryPage
@@ -34,6 +36,7 @@ MAX_PAGE_SIZE = 100
 """The largest ``size`` the query-string dependencies accept (clients choose it)."""
 
 S = TypeVar("S")
+P = TypeVar("P")
 
 _SORT_DESCRIPTION = (
     "Comma-separated field names, '-' before a name for descending (e.g. '-created_at,name'); "
@@ -41,34 +44,85 @@ _SORT_DESCRIPTION = (
 )
 
 
-def _sort_list(sort: str | None) -> list[str] | None:
+def _sort_list(sort: str | None, sortable: tuple[str, ...] | None) -> list[str] | None:
+    """The names of ``?sort=``; a 422 for a name outside ``sortable`` (which it never echoes:
+    the answer lists what can be sorted, nothing else)."""
     if sort is None:
         return None
-    return [part.strip() for part in sort.split(",") if part.strip()] or None
+    names = [part.strip() for part in sort.split(",") if part.strip()]
+    if sortable is not None:
+        for name in names:
+            if name.lstrip("+-") not in sortable:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": ("query", "sort"),
+                            "msg": f"unknown or unsortable field; sortable fields: "
+                            f"{', '.join(sortable)} ('-' before a name for descending)",
+                            "input": None,
+                        }
+                    ]
+                )
+    return names or None
+
+
+def _narrowed(cls: type[P], given: tuple[object, ...]) -> type[P]:
+    names = tuple(name for name in given if isinstance(name, str) and name)
+    if not names or len(names) != len(given):
+        raise TypeError(f"sortable_by() takes one or more field names, got {given!r}")
+    description = f"{_SORT_DESCRIPTION} Sortable fields: {', '.join(names)}."
+    sort_field = Annotated[str | None, Query(description=description)]
+    narrowed = make_dataclass(
+        f"{cls.__name__}SortableBy",
+        [("sort", sort_field, field(default=None))],
+        bases=(cls,),
+        namespace={"sortable": names},
+    )
+    return typing.cast("type[P]", narrowed)
 
 
 @dataclass
 class PageParams:
     """``params: Annotated[PageParams, Depends()]``: ``?page=2&size=20&sort=-created_at``.
 
-    Pass them on with ``await repo.get_page(**params.kwargs())``.
+    Pass them on with ``await repo.get_page(**params.kwargs())``. ``sortable`` (a class
+    attribute of a subclass, or :meth:`sortable_by`) narrows what ``?sort=`` may name,
+    answered with a 422 before the endpoint runs; the repository's own ``sortable`` and
+    the columns' types narrow it further.
     """
+
+    sortable: ClassVar[tuple[str, ...] | None] = None
+    """The field names ``?sort=`` may name (``None``: whatever the repository accepts)."""
 
     page: Annotated[int, Query(ge=1, le=2**31, description="Page number, from 1.")] = 1
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 20
     sort: Annotated[str | None, Query(description=_SORT_DESCRIPTION)] = None
 
+    def __post_init__(self) -> None:
+        self._sort = _sort_list(self.sort, self.sortable)
+
+    @classmethod
+    def sortable_by(cls, *names: str) -> type[Self]:
+        """This dependency with ``?sort=`` limited to ``names`` (listed in OpenAPI too):
+        ``Annotated[PageParams, Depends(PageParams.sortable_by("name", "created_at"))]``."""
+        return _narrowed(cls, names)
+
     def kwargs(self) -> dict[str, Any]:
         """``page``, ``size`` and ``sort`` as :meth:`~viveka_db.DbRepo.get_page` takes them."""
-        return {"page": self.page, "size": self.size, "sort": _sort_list(self.sort)}
+        return {"page": self.page, "size": self.size, "sort": self._sort}
 
 
 @dataclass
 class SliceParams:
     """``params: Annotated[SliceParams, Depends()]``: ``?after=<cursor>&size=20&sort=name``.
 
-    Pass them on with ``await repo.get_slice(**params.kwargs())``.
+    Pass them on with ``await repo.get_slice(**params.kwargs())``. ``sortable`` narrows
+    ``?sort=`` as in :class:`PageParams`.
     """
+
+    sortable: ClassVar[tuple[str, ...] | None] = None
+    """The field names ``?sort=`` may name (``None``: whatever the repository accepts)."""
 
     after: Annotated[
         str | None, Query(description="The next_cursor of the previous slice; empty: the first.")
@@ -76,9 +130,17 @@ class SliceParams:
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per slice.")] = 20
     sort: Annotated[str | None, Query(description=_SORT_DESCRIPTION)] = None
 
+    def __post_init__(self) -> None:
+        self._sort = _sort_list(self.sort, self.sortable)
+
+    @classmethod
+    def sortable_by(cls, *names: str) -> type[Self]:
+        """This dependency with ``?sort=`` limited to ``names`` (as ``PageParams.sortable_by``)."""
+        return _narrowed(cls, names)
+
     def kwargs(self) -> dict[str, Any]:
         """``after``, ``size`` and ``sort`` as :meth:`~viveka_db.DbRepo.get_slice` takes them."""
-        return {"after": self.after or None, "size": self.size, "sort": _sort_list(self.sort)}
+        return {"after": self.after or None, "size": self.size, "sort": self._sort}
 
 
 PageDep = Annotated[PageParams, Depends()]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime
 from types import TracebackType
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.base.types import utc_now
+from viveka_db.config.urls import mask_urls_in
 from viveka_db.context.db_context import DEFAULT
 from viveka_db.outbox.claims import (
     Claimed,
@@ -45,12 +45,11 @@ __all__ = ["Deliver", "OutboxRelay", "Stopping"]
 logger = logging.getLogger("viveka_db.outbox")
 
 Deliver = Callable[[OutboxEvent], Awaitable[Any]]
-_CREDENTIALS = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 
 
 def describe(error: BaseException) -> str:
     """``last_error``: the exception's class and message, credentials in URLs masked."""
-    return _CREDENTIALS.sub(r"\1:***@", f"{type(error).__qualname__}: {error}")
+    return mask_urls_in(f"{type(error).__qualname__}: {error}")
 
 
 class Stopping:

@@ -12,8 +12,11 @@ variable, so it belongs to the current task (and the tasks it starts later):
   seconds. A later request carrying it reads from a replica that has provably replayed
   that position (checked by the replica probe), else from the primary.
 
-The token is ``1.<position or ->.<expiry ms>.<HMAC-SHA256>``; a token that is malformed,
-expired or wrongly signed is ignored (the request reads like any other).
+The token is ``1.<position or ->.<expiry ms>.<HMAC-SHA256>``, the signature covering the
+data source's name too, so a token one data source issued is never accepted by another. A
+token that is malformed, not ASCII, expired, unsigned, wrongly signed or issued for
+another data source is ignored (the request reads like any other). The cookie is
+``HttpOnly; SameSite=Lax`` and, when the request came over https, ``Secure``.
 """
 
 from __future__ import annotations
@@ -169,24 +172,34 @@ def reads_on_replica(session: AsyncSession | None) -> bool:
 # -- across requests -----------------------------------------------------------------------
 
 
-class _Signer:
-    """HMAC tokens carrying a floor; the key comes from ``read_your_writes_secret``."""
+_MAX_TOKEN = 256
+"""Longer tokens are ignored unread (a real one is about 60 characters)."""
 
-    def __init__(self, secret: str | None) -> None:
+
+class _Signer:
+    """HMAC tokens carrying a floor of one data source; the key comes from
+    ``read_your_writes_secret``, and the data source's name is signed with the token."""
+
+    def __init__(self, secret: str | None, data_source: str = "default") -> None:
         self._key = (secret or secrets.token_hex(32)).encode()
+        self._scope = data_source.encode() + b"\0"
 
     def dumps(self, floor: ReadFloor) -> str:
         assert floor.expires is not None
         position = "-" if floor.position is None else str(floor.position)
         body = f"1.{position}.{int(floor.expires * 1000)}"
-        return f"{body}.{self._sign(body)}"
+        return f"{body}.{self._sign(body.encode()).decode()}"
 
     def loads(self, token: str, now: float) -> ReadFloor | None:
+        """The floor ``token`` carries, or ``None`` for anything but a valid, live token of
+        this data source (client input: never raises)."""
+        if len(token) > _MAX_TOKEN or not token.isascii():
+            return None
         body, _, signature = token.rpartition(".")
         parts = body.split(".")
         if len(parts) != 3 or parts[0] != "1":
             return None
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not hmac.compare_digest(signature.encode(), self._sign(body.encode())):
             return None
         try:
             position = None if parts[1] == "-" else int(parts[1])
@@ -195,9 +208,9 @@ class _Signer:
             return None
         return ReadFloor(position, expires) if now < expires else None
 
-    def _sign(self, body: str) -> str:
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest[:18]).decode()
+    def _sign(self, body: bytes) -> bytes:
+        digest = hmac.new(self._key, self._scope + body, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18])
 
 
 _signers: weakref.WeakKeyDictionary[DatabaseSessionFactory, _Signer] = weakref.WeakKeyDictionary()
@@ -207,7 +220,8 @@ def _signer(factory: DatabaseSessionFactory) -> _Signer:
     signer = _signers.get(factory)
     if signer is None:
         secret = factory.settings.database.read_your_writes_secret
-        signer = _signers[factory] = _Signer(secret.get_secret_value() if secret else None)
+        key = secret.get_secret_value() if secret else None
+        signer = _signers[factory] = _Signer(key, factory.data_source)
     return signer
 
 
@@ -291,6 +305,8 @@ def read_your_writes(
                 value = signer.dumps(ReadFloor(position, time.time() + window))
                 cookie = f"{_cookie_name(data_source)}={value}; Max-Age={int(window) or 1}; Path=/"
                 cookie += "; HttpOnly; SameSite=Lax"
+                if scope.get("scheme") == "https":
+                    cookie += "; Secure"
                 header = HEADER + ("" if data_source == "default" else f"-{data_source}")
                 headers = list(message.get("headers", ()))
                 headers.append((b"set-cookie", cookie.encode("latin-1")))

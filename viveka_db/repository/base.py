@@ -9,21 +9,26 @@ from __future__ import annotations
 import typing
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import false
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import UnboundExecutionError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.decorator.transactional import SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
+from viveka_db.repository.column_types import NO_MATCH, storable
 from viveka_db.repository.lazy_guard import watch_entity
 
-__all__ = ["RepositoryBase", "T"]
+__all__ = ["RepositoryBase", "T", "model_from_generic"]
 
 T = TypeVar("T")
 
 
-def _model_from_generic(cls: type) -> type[Any] | None:
+def model_from_generic(cls: type) -> type[Any] | None:
     """``class UserRepo(DbRepo[User])`` -> ``User``."""
     for klass in cls.__mro__:
         for base in getattr(klass, "__orig_bases__", ()):
@@ -45,7 +50,7 @@ class RepositoryBase(Generic[T]):
     model: type[T]
 
     def __init__(self, model: type[T] | None = None, *, data_source: str = "default") -> None:
-        resolved = model if model is not None else _model_from_generic(type(self))
+        resolved = model if model is not None else model_from_generic(type(self))
         if resolved is None:
             raise EntityDefinitionError(
                 f"{type(self).__name__} does not know its entity; pass it as "
@@ -59,6 +64,7 @@ class RepositoryBase(Generic[T]):
                 "repository"
             )
         self.model = typing.cast("type[T]", resolved)
+        self._key_columns = tuple(mapper.primary_key)
         watch_entity(self.mapper)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
@@ -93,10 +99,31 @@ class RepositoryBase(Generic[T]):
                     return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
         raise UnknownFieldError(self.model, asked, (prop.key for prop in mapper.column_attrs))
 
-    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
-        """``WHERE`` criteria matching primary key ``ident`` (a value, tuple or dict)."""
-        columns = self.mapper.primary_key
+    def dialect(self, session: AsyncSession | None = None) -> Dialect | None:
+        """The database dialect of ``session`` (default: the current one; ``None`` if it has
+        no engine)."""
+        if session is None:
+            session = self.db
+        bind = session.bind
+        if bind is not None:
+            return bind.dialect
+        try:
+            return session.get_bind(self.mapper).dialect
+        except UnboundExecutionError:
+            return None
+
+    def primary_key_values(self, ident: Any, dialect: Dialect | None = None) -> list[Any] | None:
+        """The primary key values ``ident`` (a value, tuple or dict) names, as the columns
+        store them; ``None`` when no row can have them (an id outside the column's range,
+        ``"abc"`` for an integer key: see :mod:`~viveka_db.repository.column_types`).
+        ``dialect``: the current session's unless given."""
+        columns = self._key_columns
         raw: Any = ident  # not narrowed below, so its items stay Any
+        if dialect is None:
+            dialect = self.dialect()
+        if len(columns) == 1 and not isinstance(ident, dict | tuple | list):  # the usual case
+            stored = storable(columns[0], raw, dialect)
+            return None if stored is NO_MATCH else [stored]
         values: list[Any]
         if isinstance(ident, dict):
             values = [raw[col.key] for col in columns]
@@ -109,4 +136,25 @@ class RepositoryBase(Generic[T]):
                 f"{self.model.__name__} has a {len(columns)}-column primary key "
                 f"({', '.join(str(c.key) for c in columns)}); got {ident!r}"
             )
-        return [col == value for col, value in zip(columns, values, strict=True)]
+        stored = [storable(col, value, dialect) for col, value in zip(columns, values, strict=True)]
+        return None if any(value is NO_MATCH for value in stored) else stored
+
+    async def load_by_key(
+        self, ident: Any, execution_options: dict[str, Any] | None = None
+    ) -> T | None:
+        """``session.get`` of primary key ``ident`` (no view criteria; the identity map
+        first); ``None`` without SQL when no row can have that key. ``execution_options``
+        reach the session's row filter (a view that shows soft-deleted rows says so)."""
+        session = self.db
+        key = self.primary_key_values(ident, self.dialect(session))
+        if key is None:
+            return None
+        ident_key = key[0] if len(key) == 1 else tuple(key)
+        return await session.get(self.model, ident_key, execution_options=execution_options or {})
+
+    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
+        """``WHERE`` criteria matching primary key ``ident`` (``FALSE`` if no row can)."""
+        values = self.primary_key_values(ident)
+        if values is None:
+            return [false()]
+        return [col == value for col, value in zip(self._key_columns, values, strict=True)]

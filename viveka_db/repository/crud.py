@@ -16,6 +16,7 @@ from sqlalchemy import exists as sa_exists
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityNotFoundError
 from viveka_db.repository.base import T
+from viveka_db.repository.column_types import equal_to
 from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.locking import merge_checked
@@ -40,10 +41,12 @@ class CrudRepository(QueryRepository[T]):
     async def get_by_id(self, id: Any, *, load: LoadSpec = None) -> T | None:
         """The entity with primary key ``id``, or ``None`` (also when this view hides it).
 
-        Without relationships to load, an entity already in the session costs no SQL.
+        Without relationships to load, an entity already in the session costs no SQL. An
+        ``id`` no row can have (outside the column's range, ``"abc"`` for an integer key)
+        is ``None`` without any SQL; a string of digits is taken as the integer.
         """
         if not self.loader_options(load):
-            instance = await self.db.get(self.model, id, execution_options=self.view_options())
+            instance = await self.load_by_key(id, self.view_options())
         else:  # a SELECT, so the relationships load even for an entity already in the session
             stmt = self.select().where(*self.primary_key_criteria(id))
             found = await self.fetch_entities(stmt, load)
@@ -114,6 +117,8 @@ class CrudRepository(QueryRepository[T]):
     @transactional
     async def exists(self, id: Any) -> bool:
         """Whether this view has a row with primary key ``id`` (no row is loaded)."""
+        if self.primary_key_values(id) is None:  # no row can have it: no SQL
+            return False
         condition = sa_exists().where(*self.primary_key_criteria(id), *self.exists_criteria())
         return bool(await self.db.scalar(select(condition), execution_options=self.view_options()))
 
@@ -121,7 +126,8 @@ class CrudRepository(QueryRepository[T]):
     async def find_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> T | None:
         """The first entity whose ``field`` equals ``value`` (``field``: name or attribute)."""
         column = self.column_for(field)
-        stmt = self.where(column == value).order_by(*self.mapper.primary_key).limit(1)
+        match = equal_to(column, value, self.dialect())
+        stmt = self.where(match).order_by(*self.mapper.primary_key).limit(1)
         found = await self.fetch_entities(stmt, load)
         return found[0] if found else None
 
@@ -129,5 +135,7 @@ class CrudRepository(QueryRepository[T]):
     async def find_all_by_field(self, field: Any, value: Any, *, load: LoadSpec = None) -> list[T]:
         """Every entity whose ``field`` equals ``value``, in primary-key order."""
         column = self.column_for(field)
-        stmt = self.where(column == value).order_by(*self.mapper.primary_key)
+        stmt = self.where(equal_to(column, value, self.dialect())).order_by(
+            *self.mapper.primary_key
+        )
         return await self.fetch_entities(stmt, load)

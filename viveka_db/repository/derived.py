@@ -1,21 +1,12 @@
 """Derived query methods: ``async def find_by_email_and_is_active(self, email, is_active): ...``
 
-A method of a ``DbRepo[Entity]`` subclass whose body is ``...`` or ``pass`` (after an optional
-docstring) and whose name follows the grammar below is implemented from its name when the
-class is created; a method with any other body is left alone. Names are checked
-against the entity's mapped attributes then, so a typo fails at import with a message
-listing the valid attributes. Arguments bind to the conditions in order.
-
-Grammar (snake case, Spring Data's)::
-
-    subject    find_by | find_first_by | find_top_<N>_by | find_all_by
-               | count_by | exists_by | delete_by
-    condition  <attribute>[_<operator>]      joined by _and_ / _or_ (AND binds tighter)
-    operator   not | greater_than | greater_than_equal | less_than | less_than_equal
-               | between (2 args, inclusive) | like | not_like (caller supplies %)
-               | in | not_in (1 iterable) | is_null | is_not_null (no args)
-    order      _order_by_<attribute>[_asc|_desc][_and_<attribute>[_asc|_desc]...]
-               (then the primary key; NULLs last ascending, first descending, as ``sort=``)
+A method of a ``DbRepo[Entity]`` subclass whose body is a stub (``...`` or ``pass``, after an
+optional docstring; see :mod:`~viveka_db.repository.derived_stubs`) and whose name follows
+the grammar of :mod:`~viveka_db.repository.derived_grammar` is implemented from its name
+when the class is created; a method with any other body is left alone, and a stub whose name
+is no derived query is refused. Names are checked against the entity's mapped attributes
+then, so a typo fails at import with a message listing the valid attributes (and, for a path
+through a relationship, the related entity's). Arguments bind to the conditions in order.
 
 An attribute may walk relationships (``author_username``, ``tags_name``, nested up to
 :data:`~viveka_db.repository.paths.MAX_PATH_DEPTH`); see :mod:`~viveka_db.repository.paths`.
@@ -28,34 +19,34 @@ An attribute may walk relationships (``author_username``, ``tags_name``, nested 
 soft-delete entity) returning the row count: no row is loaded, so ORM cascades and version
 checks do not run (use the database's ``ON DELETE`` actions), and rows already gone simply
 do not count. All honour the view's soft-delete visibility and run under ``@transactional``.
+A value a column cannot hold (an id beyond its range) matches no row, as in ``find_by``.
 """
 
 from __future__ import annotations
 
-import ast
-import dis
+import difflib
 import functools
 import inspect
-import textwrap
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.decorator.transactional import implicit_transactional
 from viveka_db.errors import DerivedQueryError, UnknownFieldError
-from viveka_db.repository.base import (
-    T,
-    _model_from_generic,  # pyright: ignore[reportPrivateUsage]
-)
+from viveka_db.repository.base import T, model_from_generic
 from viveka_db.repository.bulk_delete import delete_where
+from viveka_db.repository.column_types import equal_to, in_values, not_equal_to
+from viveka_db.repository.derived_grammar import OPERATORS, DerivedQuery, parse_derived_name
 from viveka_db.repository.derived_names import DERIVED_NAME as _SUBJECT
+from viveka_db.repository.derived_stubs import check_stub_names, is_stub
 from viveka_db.repository.loading import load_options
 from viveka_db.repository.paths import AttributePath, JoinPlan, attribute_paths, path_criterion
 from viveka_db.repository.projection import (
@@ -64,288 +55,9 @@ from viveka_db.repository.projection import (
     projection_for,
     projection_target,
 )
-from viveka_db.repository.sorting import order_clauses, resolve_sort
+from viveka_db.repository.sorting import order_clauses, orderable_keys, resolve_sort
 
 __all__ = ["DerivedQuery", "DerivedQueryRepository", "parse_derived_name"]
-
-
-def _eq(c: Any, v: Any) -> Any:
-    return c == v
-
-
-def _ne(c: Any, v: Any) -> Any:
-    return c != v
-
-
-def _gt(c: Any, v: Any) -> Any:
-    return c > v
-
-
-def _ge(c: Any, v: Any) -> Any:
-    return c >= v
-
-
-def _lt(c: Any, v: Any) -> Any:
-    return c < v
-
-
-def _le(c: Any, v: Any) -> Any:
-    return c <= v
-
-
-def _like(c: Any, v: Any) -> Any:
-    return c.like(v)
-
-
-def _not_like(c: Any, v: Any) -> Any:
-    return c.not_like(v)
-
-
-def _in(c: Any, v: Any) -> Any:
-    return c.in_(list(v))
-
-
-def _not_in(c: Any, v: Any) -> Any:
-    return c.not_in(list(v))
-
-
-def _between(c: Any, low: Any, high: Any) -> Any:
-    return c.between(low, high)
-
-
-def _is_null(c: Any) -> Any:
-    return c.is_(None)
-
-
-def _is_not_null(c: Any) -> Any:
-    return c.is_not(None)
-
-
-_OPERATORS: dict[str, tuple[int, Callable[..., ColumnElement[bool]]]] = {
-    "eq": (1, _eq),
-    "not": (1, _ne),
-    "greater_than": (1, _gt),
-    "greater_than_equal": (1, _ge),
-    "less_than": (1, _lt),
-    "less_than_equal": (1, _le),
-    "between": (2, _between),
-    "like": (1, _like),
-    "not_like": (1, _not_like),
-    "in": (1, _in),
-    "not_in": (1, _not_in),
-    "is_null": (0, _is_null),
-    "is_not_null": (0, _is_not_null),
-}
-_OPERATOR_NAMES = sorted((op for op in _OPERATORS if op != "eq"), key=len, reverse=True)
-
-
-@dataclass(frozen=True)
-class Condition:
-    attribute: str
-    operator: str
-
-    @property
-    def arity(self) -> int:
-        return _OPERATORS[self.operator][0]
-
-
-@dataclass(frozen=True)
-class DerivedQuery:
-    """A parsed method name: what to return, the OR-of-ANDs conditions and the order."""
-
-    kind: str
-    limit: int | None
-    groups: tuple[tuple[Condition, ...], ...]
-    order: tuple[tuple[str, bool], ...]
-
-    @property
-    def arity(self) -> int:
-        return sum(cond.arity for group in self.groups for cond in group)
-
-
-def _at_boundary(name: str, end: int) -> bool:
-    return end == len(name) or name[end] == "_"
-
-
-def _match_attribute(name: str, pos: int, attributes: Sequence[str]) -> str | None:
-    for attr in attributes:  # longest first, so `is_active` wins over `is`
-        if name.startswith(attr, pos) and _at_boundary(name, pos + len(attr)):
-            return attr
-    return None
-
-
-def parse_derived_name(
-    method: str,
-    entity: str,
-    attributes: Sequence[str],
-    order_attributes: Sequence[str] | None = None,
-    valid: str | None = None,
-) -> DerivedQuery | None:
-    """Parse ``method``; ``None`` if it is not a derived-query name at all.
-
-    ``attributes`` are the names a condition may use (paths through relationships
-    included), ``order_attributes`` those ``_order_by_`` may use (default: the same) and
-    ``valid`` how an error describes them. Raises :class:`DerivedQueryError` naming the
-    bad part and the valid attributes.
-    """
-    match = _SUBJECT.match(method)
-    if match is None:
-        return None
-    kind = match["kind"]
-    limit: int | None = None
-    if match["top"] is not None:
-        limit = int(match["top"])
-        if limit < 1:
-            raise DerivedQueryError(f"{method}: find_top_N_by needs N >= 1")
-        kind = "find_top_by"
-    elif kind == "find_first_by":
-        limit = 1
-    name = match["rest"]
-    ordered = sorted(attributes, key=len, reverse=True)
-    ordered_sort = (
-        ordered if order_attributes is None else sorted(order_attributes, key=len, reverse=True)
-    )
-    described = valid if valid is not None else ", ".join(sorted(attributes))
-
-    def fail(pos: int, what: str) -> DerivedQueryError:
-        return DerivedQueryError(
-            f"derived query {method!r}: {what} at {name[pos:]!r}; {entity}'s attributes are: "
-            f"{described}"
-        )
-
-    groups: list[list[Condition]] = [[]]
-    order: list[tuple[str, bool]] = []
-    pos = 0
-    while True:
-        attr = _match_attribute(name, pos, ordered)
-        if attr is None:
-            raise fail(pos, "unknown attribute")
-        operator, pos = _operator_at(name, pos + len(attr))
-        groups[-1].append(Condition(attr, operator))
-        if pos == len(name):
-            break
-        if name.startswith("_and_", pos):
-            pos += 5
-        elif name.startswith("_or_", pos):
-            pos += 4
-            groups.append([])
-        elif name.startswith("_order_by_", pos):
-            order = _order_by(name, pos + 10, ordered_sort, fail)
-            break
-        else:
-            raise fail(pos, "expected _and_, _or_, _order_by_ or an operator")
-    return DerivedQuery(kind, limit, tuple(tuple(g) for g in groups), tuple(order))
-
-
-def _operator_at(name: str, pos: int) -> tuple[str, int]:
-    """The operator suffix at ``pos`` (``eq`` if none) and the position after it."""
-    for op in _OPERATOR_NAMES:
-        if name.startswith("_" + op, pos) and _at_boundary(name, pos + len(op) + 1):
-            return op, pos + len(op) + 1
-    return "eq", pos
-
-
-def _order_by(
-    name: str, pos: int, ordered: Sequence[str], fail: Callable[[int, str], DerivedQueryError]
-) -> list[tuple[str, bool]]:
-    """The ``_order_by_`` tail from ``pos``: attributes with an optional ``_asc``/``_desc``."""
-    order: list[tuple[str, bool]] = []
-    while True:
-        attr = _match_attribute(name, pos, ordered)
-        if attr is None:
-            raise fail(pos, "unknown attribute in order_by")
-        pos += len(attr)
-        descending = False
-        for word, desc in (("_desc", True), ("_asc", False)):
-            if name.startswith(word, pos) and _at_boundary(name, pos + len(word)):
-                descending = desc
-                pos += len(word)
-                break
-        order.append((attr, descending))
-        if pos == len(name):
-            return order
-        pos += 5 if name.startswith("_and_", pos) else 1
-
-
-_IGNORED_OPS = frozenset({"CACHE", "NOP", "RESUME", "EXTENDED_ARG"})
-
-
-def _shape(code: types.CodeType) -> tuple[tuple[str, object], ...]:
-    """The instructions of ``code`` by name and resolved argument, bookkeeping removed.
-
-    Comparing resolved arguments (not raw bytecode) makes a docstring irrelevant: it shifts
-    the index of ``None`` in ``co_consts`` but not the value loaded.
-    """
-    return tuple(
-        (ins.opname, ins.argval)
-        for ins in dis.get_instructions(code)
-        if ins.opname not in _IGNORED_OPS
-    )
-
-
-async def _stub_ellipsis(self: Any) -> None: ...
-
-
-async def _stub_pass(self: Any) -> None:
-    pass
-
-
-async def _stub_doc(self: Any) -> None:
-    """Doc."""
-    ...
-
-
-async def _stub_doc_pass(self: Any) -> None:
-    """Doc."""
-
-
-_STUB_SHAPES = frozenset(
-    _shape(f.__code__) for f in (_stub_ellipsis, _stub_pass, _stub_doc, _stub_doc_pass)
-)
-
-
-def _is_stub_node(node: ast.stmt) -> bool:
-    return isinstance(node, ast.Pass) or (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and node.value.value is Ellipsis
-    )
-
-
-def _source_is_stub(fn: Callable[..., Any]) -> bool | None:
-    """Whether the source body is ``[docstring] ...|pass``; ``None`` without source."""
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError):
-        return None
-    node = next(iter(tree.body), None)
-    if not isinstance(node, ast.AsyncFunctionDef) or node.name != fn.__name__:
-        return None
-    body = node.body
-    if (
-        body
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    ):
-        body = body[1:]  # the docstring
-    return all(_is_stub_node(stmt) for stmt in body)
-
-
-def is_stub(fn: object) -> bool:
-    """Whether ``fn`` is an ``async def`` whose body is an optional docstring then ``...``/``pass``.
-
-    The compiled code must have a stub's shape (return ``None`` and nothing else); where the
-    source is available it decides, so an explicit ``return None`` body is never replaced.
-    """
-    code = getattr(fn, "__code__", None)
-    if not isinstance(code, types.CodeType) or not inspect.iscoroutinefunction(fn):
-        return False
-    if _shape(code) not in _STUB_SHAPES:
-        return False
-    from_source = _source_is_stub(typing.cast(Callable[..., Any], fn))
-    return True if from_source is None else from_source
 
 
 _FINDERS = frozenset({"find_by", "find_first_by", "find_top_by", "find_all_by"})
@@ -446,18 +158,75 @@ def _valid_names(mapper: Mapper[Any]) -> str:
     return ", ".join(columns + relationships)
 
 
+def _path_hint(mapper: Mapper[Any], rest: str) -> str:
+    """For a name that goes wrong inside a relationship path (``author_usrname``,
+    ``autor_username``): the related entity and its attributes."""
+    walked: list[str] = []
+    current = mapper
+    while True:  # the relationships the unparsed text walks, longest key first
+        keys = sorted((rel.key for rel in current.relationships), key=len, reverse=True)
+        step = next((key for key in keys if rest.startswith(key + "_")), None)
+        if step is None:
+            break
+        walked.append(step)
+        current = current.relationships[step].mapper
+        rest = rest[len(step) + 1 :]
+    if walked:
+        path = ".".join(walked)
+        return (
+            f"; {mapper.class_.__name__}.{path} leads to {current.class_.__name__}, whose "
+            f"attributes are: {_valid_names(current)}"
+        )
+    words = rest.split("_")
+    for rel in current.relationships:
+        typed = "_".join(words[: rel.key.count("_") + 1])
+        if difflib.SequenceMatcher(None, typed, rel.key).ratio() >= 0.75 and typed != rel.key:
+            return (
+                f"; did you mean {rel.key!r}? {mapper.class_.__name__}.{rel.key} leads to "
+                f"{rel.mapper.class_.__name__}, whose attributes are: {_valid_names(rel.mapper)}"
+            )
+    return ""
+
+
+def _with_dialect(operator: str, dialect: Dialect | None) -> Callable[..., Any]:
+    """The builder of ``operator``; comparisons with a value the column cannot hold (an id
+    beyond its range) become "no row" / "every row" instead of a driver error."""
+    if operator == "eq":
+        return functools.partial(_bound, equal_to, dialect)
+    if operator == "not":
+        return functools.partial(_bound, not_equal_to, dialect)
+    if operator in ("in", "not_in"):
+        return functools.partial(_in_bound, OPERATORS[operator][1], dialect)
+    return OPERATORS[operator][1]
+
+
+def _in_bound(build: Callable[..., Any], dialect: Dialect | None, column: Any, values: Any) -> Any:
+    return build(column, in_values(column, values, dialect))
+
+
+def _bound(compare: Callable[..., Any], dialect: Dialect | None, column: Any, value: Any) -> Any:
+    return compare(column, value, dialect)
+
+
+def _derived_stubs(cls: type) -> dict[str, Any]:
+    """The derived-name stubs of ``cls``: the most-derived definition of each name, of
+    bases too (a generic base's stubs are implemented by its concrete subclasses)."""
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(
+            (name, fn) for name, fn in vars(klass).items() if _SUBJECT.match(name) is not None
+        )
+    return {name: fn for name, fn in merged.items() if is_stub(fn)}
+
+
 class DerivedQueryRepository(ProjectionRepository[T]):
     """Implements derived query methods of subclasses when they are created."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        merged: dict[str, Any] = {}  # most-derived definition of each name, stubs of bases too
-        for klass in reversed(cls.__mro__):
-            merged.update(
-                (name, fn) for name, fn in vars(klass).items() if _SUBJECT.match(name) is not None
-            )
-        candidates = {name: fn for name, fn in merged.items() if is_stub(fn)}
-        model = _model_from_generic(cls)
+        check_stub_names(cls)
+        candidates = _derived_stubs(cls)
+        model = model_from_generic(cls)
         if model is None and len(getattr(cls, "__parameters__", ())) > 0:
             return  # still generic (class Base(DbRepo[T])): its concrete subclasses implement them
         mapper = _mapper_of(model)
@@ -475,31 +244,38 @@ class DerivedQueryRepository(ProjectionRepository[T]):
                 f"declare the repository as DbRepo[Entity] with a mapped entity"
             )
         paths = attribute_paths(mapper)
-        columns = [prop.key for prop in mapper.column_attrs]
+        orderable = orderable_keys(mapper)
         valid = _valid_names(mapper)
-        entity_name = getattr(model, "__name__", "?")
+        hint = functools.partial(_path_hint, mapper)
         for name, fn in candidates.items():
-            query = parse_derived_name(name, entity_name, list(paths), columns, valid)
+            query = parse_derived_name(
+                name, mapper.class_.__name__, list(paths), orderable, valid, hint
+            )
             assert query is not None
             setattr(cls, name, _build(query, fn, cls.__name__, paths, mapper))
+
+    def _where(self, plan: _Plan, values: list[Any], joins: JoinPlan | None) -> ColumnElement[bool]:
+        """The ``WHERE`` of ``plan`` with ``values`` bound to its conditions in order."""
+        dialect = self.dialect()
+        args = iter(values)
+        paths = iter(plan.paths)
+        disjuncts: list[ColumnElement[bool]] = []
+        for group in plan.query.groups:
+            conjuncts: list[ColumnElement[bool]] = []
+            for cond in group:
+                build = _with_dialect(cond.operator, dialect)
+                operands = [next(args) for _ in range(cond.arity)]
+                conjuncts.append(
+                    path_criterion(self.model, self.mapper, next(paths), build, operands, joins)
+                )
+            disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
+        return disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
 
     async def run_derived(self, plan: _Plan, values: list[Any], load: Any = None) -> Any:
         """Run a derived query with ``values`` bound to its conditions in order."""
         query = plan.query
         joins = None if query.kind == "delete_by" else JoinPlan(self.model, self.mapper)
-        args = iter(values)
-        paths = iter(plan.paths)
-        disjuncts: list[ColumnElement[bool]] = []
-        for group in query.groups:
-            conjuncts: list[ColumnElement[bool]] = []
-            for cond in group:
-                arity, build = _OPERATORS[cond.operator]
-                operands = [next(args) for _ in range(arity)]
-                conjuncts.append(
-                    path_criterion(self.model, self.mapper, next(paths), build, operands, joins)
-                )
-            disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
-        where = disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
+        where = self._where(plan, values, joins)
         if joins is None:
             return await self._delete_where(where)
         session = self.db

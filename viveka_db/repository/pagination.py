@@ -9,19 +9,28 @@ exports and large tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, ClassVar, Generic
 
 from sqlalchemy import Select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import InstrumentedAttribute, Mapper
 
 from viveka_db.decorator.transactional import transactional
-from viveka_db.errors import PaginationError
-from viveka_db.repository.base import T
+from viveka_db.errors import EntityDefinitionError, PaginationError
+from viveka_db.repository.base import T, model_from_generic
 from viveka_db.repository.cursor import decode_cursor, encode_cursor, sort_fingerprint
 from viveka_db.repository.limits import MAX_OFFSET, check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import QueryRepository
-from viveka_db.repository.sorting import SortKey, keyset_after, order_clauses, resolve_sort
+from viveka_db.repository.sorting import (
+    SortKey,
+    keyset_after,
+    order_clauses,
+    resolve_sort,
+    sortable_keys,
+)
 
 __all__ = ["Page", "PagingRepository", "Slice"]
 
@@ -65,8 +74,26 @@ class Slice(Generic[T]):
 class PagingRepository(QueryRepository[T]):
     """``get_page`` and ``get_slice``."""
 
+    sortable: ClassVar[Sequence[str | InstrumentedAttribute[Any]] | None] = None
+    """The attributes ``sort=`` may name (``None``: every column whose type can be ordered).
+
+    ``sort`` often comes from a query string: ``sortable = ("name", "created_at")`` keeps
+    every other column (``password_hash``) out of clients' reach and out of the error that
+    lists what can be sorted. Checked when the class is created."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = model_from_generic(cls)
+        found: object = None if model is None else sa_inspect(model, raiseerr=False)
+        mapper: Mapper[Any] | None = found if isinstance(found, Mapper) else None  # pyright: ignore[reportUnknownVariableType]
+        if "sortable" in vars(cls) and model is not None and mapper is not None:
+            try:
+                sortable_keys(model, mapper, cls.sortable)
+            except EntityDefinitionError as exc:
+                raise EntityDefinitionError(f"{cls.__name__}.{exc}") from None
+
     def _sort_keys(self, sort: object) -> list[SortKey]:
-        return resolve_sort(self.model, self.mapper, sort)
+        return resolve_sort(self.model, self.mapper, sort, self.sortable)
 
     @transactional
     async def get_page(

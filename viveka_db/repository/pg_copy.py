@@ -35,11 +35,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.compat import copy_with_codecs
-from viveka_db.repository.pg_copy_codecs import (
-    base_type,
-    codec_statement,
-    shared_timestamp_columns,
-)
+from viveka_db.repository.column_types import base_type
+from viveka_db.repository.pg_copy_codecs import codec_statement, shared_timestamp_columns
 from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
 from viveka_db.telemetry.statements import driver_statement
 

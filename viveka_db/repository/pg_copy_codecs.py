@@ -26,12 +26,12 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from viveka_db.compat import asyncpg_copy_codecs_verified
+from viveka_db.repository.column_types import base_type
 from viveka_db.repository.rows import all_same
 
-__all__ = ["base_type", "codec_statement", "shared_timestamp_columns", "timestamp_microseconds"]
+__all__ = ["codec_statement", "shared_timestamp_columns", "timestamp_microseconds"]
 
 _PG_EPOCH = datetime(2000, 1, 1)  # the naive epoch of ``timestamp``
 _PG_EPOCH_UTC = datetime(2000, 1, 1, tzinfo=UTC)
@@ -54,13 +54,6 @@ def timestamp_microseconds(value: object, pg_type: str) -> int | None:
     if pg_type == "timestamp" and value.tzinfo is None:
         return (value - _PG_EPOCH) // _MICROSECOND
     return None
-
-
-def base_type(type_: TypeEngine[Any], dialect: Dialect) -> TypeEngine[Any]:
-    """The type a column's values reach the driver as (``TypeDecorator`` layers removed)."""
-    while isinstance(type_, TypeDecorator):
-        type_ = type_.load_dialect_impl(dialect)
-    return type_
 
 
 def shared_timestamp_columns(

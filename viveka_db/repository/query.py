@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import PaginationError
 from viveka_db.repository.base import T
+from viveka_db.repository.column_types import equal_to
 from viveka_db.repository.limits import MAX_PAGE_SIZE
 from viveka_db.repository.loading import LoadSpec, load_options
 from viveka_db.repository.soft_delete import SoftDeleteRepository
@@ -71,8 +72,10 @@ class QueryRepository(SoftDeleteRepository[T]):
         return self.select().where(*criteria)
 
     def equals_criteria(self, equals: dict[str, Any]) -> list[ColumnElement[bool]]:
-        """``field == value`` for each item (``None`` means ``IS NULL``); names are checked."""
-        return [self.column_for(name) == value for name, value in equals.items()]
+        """``field == value`` for each item (``None`` means ``IS NULL``); names are checked, and
+        a value the column cannot hold matches no row (see ``column_types``)."""
+        dialect = self.dialect()
+        return [equal_to(self.column_for(name), value, dialect) for name, value in equals.items()]
 
     def loader_options(self, load: LoadSpec) -> list[ORMOption]:
         """The options ``load`` asks for (``None``: this repository's ``default_load``)."""

@@ -103,7 +103,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
         checked and bumped like any update.
         """
         self._require_soft_delete("soft_delete()")
-        instance: Any = await self.db.get(self.model, id)
+        instance: Any = await self.load_by_key(id)
         if instance is None or instance.deleted_at is not None:
             return False
         instance.deleted_at = utc_now()
@@ -114,8 +114,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
     async def restore(self, id: Any) -> bool:
         """Undo :meth:`soft_delete`; ``False`` if the row is absent or not deleted."""
         self._require_soft_delete("restore()")
-        shown = {DELETED_ROWS_OPTION: "include"}
-        instance: Any = await self.db.get(self.model, id, execution_options=shown)
+        instance: Any = await self.load_by_key(id, {DELETED_ROWS_OPTION: "include"})
         if instance is None or instance.deleted_at is None:
             return False
         instance.deleted_at = None

@@ -1,7 +1,10 @@
 """Turning a ``sort=`` argument into ORDER BY clauses that are total and portable.
 
 ``sort`` is a mapped attribute (``User.name``), an ``.asc()``/``.desc()`` of one, a field
-name (``"-name"`` for descending), or a list of those. The primary key is appended so the
+name (``"-name"`` for descending), or a list of those. Only columns whose type can be
+ordered are accepted (not JSON, ARRAY, binary or pickled values), and a repository's
+``sortable`` narrows them further (a column such as ``password_hash`` stays out of reach of
+a ``?sort=`` from a client, and out of its error messages). The primary key is appended so the
 order is total (rows with equal sort values never swap between pages), and ``NULL`` s sort
 last ascending and first descending on every database (PostgreSQL's rule; MySQL and SQLite
 would put them first), which keyset pagination depends on.
@@ -18,10 +21,19 @@ from sqlalchemy import and_, false, or_
 from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.types import NullType
 
-from viveka_db.errors import PaginationError, UnknownFieldError
+from viveka_db.errors import EntityDefinitionError, PaginationError, UnknownFieldError
+from viveka_db.repository.column_types import is_orderable
 
-__all__ = ["SortKey", "keyset_after", "order_clauses", "resolve_sort"]
+__all__ = [
+    "SortKey",
+    "keyset_after",
+    "order_clauses",
+    "orderable_keys",
+    "resolve_sort",
+    "sortable_keys",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +46,48 @@ class SortKey:
     nullable: bool
 
 
-def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[SortKey]:
-    """The sort keys ``sort`` names, primary key appended; unknown fields are refused."""
+def orderable_keys(mapper: Mapper[Any]) -> list[str]:
+    """The attributes of ``mapper`` a ``sort=`` may name: columns whose type can be ordered
+    (not JSON, ARRAY, binary or pickled values)."""
+    return [
+        prop.key
+        for prop in mapper.column_attrs
+        if all(is_orderable(getattr(col, "type", None) or NullType()) for col in prop.columns)
+    ]
+
+
+def sortable_keys(model: type[Any], mapper: Mapper[Any], sortable: object = None) -> list[str]:
+    """The attributes ``sort=`` accepts: the orderable ones, narrowed to ``sortable`` (names
+    or attributes) when given. Raises :class:`EntityDefinitionError` for a ``sortable``
+    entry that is not an orderable attribute of ``model``."""
+    orderable = orderable_keys(mapper)
+    if sortable is None:
+        return orderable
+    if isinstance(sortable, str) or not isinstance(sortable, Sequence):
+        raise EntityDefinitionError(
+            f"sortable must be a tuple of {model.__name__}'s attribute names, got {sortable!r}"
+        )
+    keys: list[str] = []
+    for entry in typing.cast("Sequence[object]", sortable):
+        key = entry if isinstance(entry, str) else getattr(entry, "key", None)
+        if key not in orderable:
+            raise EntityDefinitionError(
+                f"sortable names {entry!r}, which is not an orderable attribute of "
+                f"{model.__name__}; choose among: {', '.join(sorted(orderable))}"
+            )
+        keys.append(key)
+    return keys
+
+
+def resolve_sort(
+    model: type[Any], mapper: Mapper[Any], sort: object, sortable: object = None
+) -> list[SortKey]:
+    """The sort keys ``sort`` names, primary key appended.
+
+    Only orderable attributes, and with ``sortable`` only those, are accepted; anything
+    else is refused before any SQL, with a message that lists the accepted names and
+    never echoes the refused one (it may be a column the caller must not learn about).
+    """
     items: Sequence[object]
     if sort is None:
         items = ()
@@ -43,9 +95,10 @@ def resolve_sort(model: type[Any], mapper: Mapper[Any], sort: object) -> list[So
         items = typing.cast("Sequence[object]", sort)
     else:
         items = (sort,)
+    allowed = sortable_keys(model, mapper, sortable)
     keys: list[SortKey] = []
     for item in items:
-        key, descending = _key_and_direction(model, mapper, item)
+        key, descending = _key_and_direction(model, mapper, item, allowed)
         if any(existing.key == key for existing in keys):
             continue
         keys.append(_sort_key(model, mapper, key, descending))
@@ -62,14 +115,37 @@ def _sort_key(model: type[Any], mapper: Mapper[Any], key: str, descending: bool)
     return SortKey(key, getattr(model, key), descending, nullable)
 
 
-def _key_and_direction(model: type[Any], mapper: Mapper[Any], item: object) -> tuple[str, bool]:
-    valid = sorted(prop.key for prop in mapper.column_attrs)
+def _key_and_direction(
+    model: type[Any], mapper: Mapper[Any], item: object, allowed: Sequence[str]
+) -> tuple[str, bool]:
+    valid = sorted(allowed)
     if isinstance(item, str):
         descending = item.startswith("-")
         name = item.lstrip("+-")
-        if name in mapper.column_attrs:
+        if name in allowed:
             return name, descending
-        raise UnknownFieldError(model, name, valid)
+        raise UnknownFieldError(
+            model,
+            name,
+            valid,
+            message=f"{model.__name__} cannot be sorted by that field; sortable fields: "
+            f"{', '.join(valid)} ('-' before a name for descending)",
+        )
+    key, descending = _attribute_and_direction(model, mapper, item)
+    if key is not None and key in allowed:
+        return key, descending
+    example = valid[0] if valid else "id"
+    raise PaginationError(
+        f"cannot sort {model.__name__} by {item!r}; sort by one of its sortable attributes "
+        f"(e.g. {model.__name__}.{example} or {model.__name__}.{example}.desc()), "
+        f"or by a name among: {', '.join(valid)}"
+    )
+
+
+def _attribute_and_direction(
+    model: type[Any], mapper: Mapper[Any], item: object
+) -> tuple[str | None, bool]:
+    """The attribute key (``None``: not one of ``model``) and direction of a non-string item."""
     descending = False
     element: object = item
     if isinstance(item, UnaryExpression):
@@ -80,24 +156,16 @@ def _key_and_direction(model: type[Any], mapper: Mapper[Any], item: object) -> t
         element = item.element
     if isinstance(element, InstrumentedAttribute):
         owner: Any = element.class_
-        if (
-            isinstance(owner, type)
-            and issubclass(model, owner)
-            and element.key in mapper.column_attrs
-        ):
+        if isinstance(owner, type) and issubclass(model, owner):
             return element.key, descending
     elif isinstance(element, ColumnElement):
         try:
             prop = mapper.get_property_by_column(typing.cast(Any, element))
         except Exception:  # not a column of this entity's table
             prop = None
-        if prop is not None and prop.key in mapper.column_attrs:
+        if prop is not None:
             return prop.key, descending
-    raise PaginationError(
-        f"cannot sort {model.__name__} by {item!r}; sort by one of its mapped attributes "
-        f"(e.g. {model.__name__}.{valid[0]} or {model.__name__}.{valid[0]}.desc()), "
-        f"or by a name among: {', '.join(valid)}"
-    )
+    return None, descending
 
 
 def order_clauses(keys: Sequence[SortKey]) -> list[ColumnElement[Any]]:

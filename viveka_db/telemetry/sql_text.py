@@ -2,8 +2,8 @@
 
 SQLAlchemy sends values as bound parameters, but ``text()`` SQL and ``literal_binds`` can
 inline them, so every string, number and hex literal is replaced by ``?`` before the text
-reaches a span or a log line. Quoted identifiers are kept (on MySQL/MariaDB a double-quoted
-token is a string, so it is replaced there). Results are cached per statement text, which
+reaches a span or a log line. Quoted identifiers are kept, except double-quoted ones where
+they may be strings (MySQL/MariaDB, SQLite). Results are cached per statement text, which
 SQLAlchemy's compiled cache keeps to a small set.
 """
 
@@ -15,19 +15,31 @@ from typing import NamedTuple
 
 __all__ = ["StatementShape", "sanitize", "shape_of"]
 
-_TOKENS = re.compile(
-    r"""
+_TOKEN_PATTERN = r"""
       (?P<comment>--[^\n]*|/\*.*?\*/)
-    | (?P<ident>`(?:[^`]|``)*`|\[[^\]]*\])
-    | (?P<dquoted>"(?:[^"\\]|\\.|"")*")
-    | (?P<string>(?:\b[EeNnBbXx])?'(?:[^'\\]|\\.|'')*')
+    | (?P<ident>`(?:[^`]|``)*`|\[[A-Za-z_][^\]'"]*\])
+    | (?P<dquoted>DQUOTED)
+    | (?P<string>\b[Ee]'(?:[^'\\]|\\.|'')*'|STRING)
     | (?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$)
     | (?P<param>[$:@]\w+|%\(\w+\)s|%s|\?)
     | (?P<word>[A-Za-z_][\w$]*)
     | (?P<number>0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+    | (?P<unterminated>['"].*)
+    """
+_STANDARD_STRING = r"(?:\b[NnBbXx])?'(?:[^']|'')*'"
+"""SQL's own string literal: a quote is doubled, a backslash is an ordinary character
+(PostgreSQL with ``standard_conforming_strings``, its default since 9.1; SQLite)."""
+_ESCAPED_STRING = r"(?:\b[NnBbXx])?'(?:[^'\\]|\\.|'')*'"
+"""MySQL/MariaDB's: a backslash escapes the next character (also PostgreSQL's ``E'...'``)."""
+_TOKENS = {
+    escapes: re.compile(
+        _TOKEN_PATTERN.replace("STRING", _ESCAPED_STRING if escapes else _STANDARD_STRING).replace(
+            "DQUOTED", r'"(?:[^"\\]|\\.|"")*"' if escapes else r'"(?:[^"]|"")*"'
+        ),
+        re.VERBOSE | re.DOTALL,
+    )
+    for escapes in (False, True)
+}
 _OPERATION = re.compile(r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*([A-Za-z]+)", re.DOTALL)
 _COLLECTION = re.compile(
     r"\b(?:FROM|INTO|UPDATE|COPY|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|JOIN)\s+"
@@ -49,26 +61,48 @@ class StatementShape(NamedTuple):
     """The first table named after FROM/INTO/UPDATE/COPY/TABLE/JOIN (``db.collection.name``)."""
 
 
-def sanitize(statement: str, *, double_quotes_are_strings: bool = False) -> str:
-    """``statement`` with every literal value replaced by ``?``; placeholders stay as they are."""
+def sanitize(
+    statement: str, *, double_quotes_are_strings: bool = False, backslash_escapes: bool = False
+) -> str:
+    """``statement`` with every literal value replaced by ``?``; placeholders stay as they are.
+
+    ``double_quotes_are_strings`` and ``backslash_escapes`` describe the database's string
+    syntax (both true on MySQL/MariaDB); with the wrong rule for a backslash-ended string
+    (``'C:\\'``) the literals after it would be read as SQL and kept. A quote that opens
+    a literal never closed hides everything after it.
+    """
 
     def replace(match: re.Match[str]) -> str:
         kind = match.lastgroup
-        if kind in ("string", "number", "dollar") or (
+        if kind in ("string", "number", "dollar", "unterminated") or (
             kind == "dquoted" and double_quotes_are_strings
         ):
             return "?"
         return match.group()
 
-    return _TOKENS.sub(replace, statement)
+    return _TOKENS[backslash_escapes].sub(replace, statement)
+
+
+_DOUBLE_QUOTED_STRINGS = frozenset({"mysql", "mariadb", "sqlite"})
+"""Where ``"..."`` may be a string: MySQL/MariaDB, and SQLite (an unknown identifier)."""
+_BACKSLASH_ESCAPES = frozenset({"mysql", "mariadb"})
 
 
 @functools.lru_cache(maxsize=1024)
-def shape_of(statement: str, double_quotes_are_strings: bool = False) -> StatementShape:
-    """The sanitized text, operation and collection of ``statement`` (cached)."""
-    text = sanitize(statement, double_quotes_are_strings=double_quotes_are_strings)
+def shape_of(statement: str, dialect: str = "") -> StatementShape:
+    """The sanitized text, operation and collection of ``statement`` (cached).
+
+    ``dialect`` (SQLAlchemy's dialect name) picks the string syntax: on MySQL/MariaDB a
+    backslash escapes and double quotes delimit strings; SQLite reads a double-quoted
+    name that is no column as a string; PostgreSQL has neither.
+    """
+    text = sanitize(
+        statement,
+        double_quotes_are_strings=dialect in _DOUBLE_QUOTED_STRINGS,
+        backslash_escapes=dialect in _BACKSLASH_ESCAPES,
+    )
     found = _OPERATION.match(text)
     operation = found.group(1).upper() if found else None
-    target = _COLLECTION.search(text)
+    target = _COLLECTION.search(statement)  # a table name, quoted or not: no literal
     collection = target.group(1).translate(_QUOTES) if target else None
     return StatementShape(text, operation, collection)

@@ -100,7 +100,7 @@ class _StatementListener:
         self.data_source = data_source
         self.role = role
         self.slow_seconds = None if slow_query_ms is None else slow_query_ms / 1000
-        self.double_quotes_are_strings = engine.dialect.name in ("mysql", "mariadb")
+        self.dialect_name = engine.dialect.name
         self._describe()
 
     def _describe(self) -> None:
@@ -157,7 +157,7 @@ class _StatementListener:
         if tracer is not None:
             from opentelemetry.trace import SpanKind
 
-            shape = shape_of(statement, self.double_quotes_are_strings)
+            shape = shape_of(statement, self.dialect_name)
             attributes: dict[str, Any] = {**self.span_base, "db.query.text": shape.text}
             operation = shape.operation
             if batch is not None and batch > 1:
@@ -187,7 +187,7 @@ class _StatementListener:
                     span.set_attribute("db.response.status_code", code)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             span.end()
-        shape = shape_of(statement, self.double_quotes_are_strings) if statement else None
+        shape = shape_of(statement, self.dialect_name) if statement else None
         metrics = instruments()
         if metrics is not None:
             attributes: dict[str, str | int] = dict(self.base)
