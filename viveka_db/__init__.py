@@ -71,6 +71,16 @@ from viveka_db.replicas import ReplicaState
 from viveka_db.repository.spec import Spec
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.startup import verify_data_sources
+from viveka_db.tenancy import (
+    AuditMixin,
+    TenantMixin,
+    acting_as,
+    all_tenants,
+    current_actor,
+    current_tenant,
+    include_deleted,
+    tenant,
+)
 from viveka_db.transaction.concurrent import run_concurrently
 from viveka_db.transaction.definition import Isolation, Propagation
 from viveka_db.transaction.hooks import (
@@ -83,6 +93,7 @@ from viveka_db.transaction.hooks import (
 
 __all__ = [
     "AdvisoryLock",
+    "AuditMixin",
     "CacheBackend",
     "CacheSettings",
     "CacheStats",
@@ -129,6 +140,7 @@ __all__ = [
     "SoftDeleteMixin",
     "Spec",
     "TenantMismatchError",
+    "TenantMixin",
     "TimestampMixin",
     "TransactionError",
     "TransactionRequiredError",
@@ -143,14 +155,18 @@ __all__ = [
     "VivekaSettings",
     "__version__",
     "advisory_lock",
+    "acting_as",
     "after_commit",
     "after_completion",
     "after_rollback",
+    "all_tenants",
     "bind_session",
     "cache_evict",
     "cacheable",
     "check_health",
+    "current_actor",
     "current_session",
+    "current_tenant",
     "current_transaction",
     "entity",
     "get_cache",
@@ -159,6 +175,7 @@ __all__ = [
     "get_registered_repositories",
     "health_endpoint",
     "in_transaction",
+    "include_deleted",
     "load_settings",
     "on_event",
     "publish",
@@ -167,6 +184,7 @@ __all__ = [
     "run_concurrently",
     "schema_for",
     "table",
+    "tenant",
     "transactional",
     "translate_error",
     "use_cache",

@@ -11,6 +11,7 @@ from viveka_db import (
     EntityDefinitionError,
     UnknownFieldError,
     current_session,
+    include_deleted,
     transactional,
 )
 
@@ -115,10 +116,18 @@ async def test_soft_deleted_rows_are_hidden_by_default(db: DatabaseSessionFactor
     assert await repo.only_deleted().count() == 1
     assert repo.deleted_rows == "exclude"  # views never change the shared repository
 
-    # the row is still there, with deleted_at set and updated_at moved
+    # the row is still there, with deleted_at set and updated_at moved; every ORM
+    # statement hides it unless include_deleted() is active
     @transactional
     async def raw_count() -> int:
+        with include_deleted():
+            return int(await current_session().scalar(select(func.count()).select_from(User)))
+
+    @transactional
+    async def filtered_count() -> int:
         return int(await current_session().scalar(select(func.count()).select_from(User)))
+
+    assert await filtered_count() == 2
 
     assert await raw_count() == 3
 

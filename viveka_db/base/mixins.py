@@ -85,8 +85,10 @@ class TimestampMixin:
 class SoftDeleteMixin:
     """``deleted_at``: set instead of deleting the row.
 
-    Repository queries leave soft-deleted rows out unless asked (``repo.with_deleted()``,
-    ``repo.only_deleted()``); ``repo.soft_delete(id)`` and ``repo.restore(id)`` flip it.
+    Every ORM statement of a library session leaves soft-deleted rows out, relationship
+    loads included, unless ``with include_deleted():`` is active or a repository view asks
+    (``repo.with_deleted()``, ``repo.only_deleted()``); ``repo.soft_delete(id)`` and
+    ``repo.restore(id)`` flip it.
     """
 
     __viveka_soft_delete__: ClassVar[bool] = True

@@ -9,6 +9,11 @@ strings escape ``% : , ( ) =`` and are tagged (``~s``) when they could read as a
 type (``"42"`` is ``~s42``, never ``42``); other types carry a ``~`` tag. Arguments whose
 identity cannot be encoded safely (arbitrary objects, whose ``repr`` may hold a memory
 address) raise a :class:`TypeError` that names the parameter and suggests ``key=``.
+
+Under a current tenant (``with tenant(...):``) every key starts with the tenant
+(``~g<tenant>:``), and inside ``with all_tenants():`` with ``~G:``, so a value cached for
+one tenant is never served to another: the near-cache and Redis see different keys. No
+argument token starts with ``~g``/``~G`` (those tags are used for nothing else).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
+
+from viveka_db.tenancy.context import tenant_filter
 
 __all__ = ["KeyBuilder", "KeySpec", "encode_key_value", "validate_prefix"]
 
@@ -236,6 +243,15 @@ class KeyBuilder:
             self._custom = custom
 
     def build(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        key = self._arguments_key(args, kwargs)
+        filtered, tid = tenant_filter()
+        if not filtered:
+            return "~G:" + key
+        if tid is None:
+            return key
+        return f"~g{encode_key_value(tid)}:{key}"
+
+    def _arguments_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self._template is not None:
             return self._from_template(args, kwargs)
         if self._custom is not None:

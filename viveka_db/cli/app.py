@@ -79,6 +79,7 @@ def build_app() -> typer.Typer:
         db_commands,
         migration_commands,
         outbox_commands,
+        rls_command,
     )
     from viveka_db.cli.help_format import hide_flag_types
 
@@ -98,6 +99,7 @@ def build_app() -> typer.Typer:
     db_commands.register(db)
     migration_commands.register(db)
     alias_commands.register(db)
+    rls_command.register(db)
     app.add_typer(db, name="db")
 
     codegen = typer.Typer(no_args_is_help=True, help="Generate code from entities.")

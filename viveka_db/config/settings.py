@@ -116,6 +116,11 @@ class DatabaseSettings(BaseModel):
     overrides it per transaction. Read-only transactions run in autocommit regardless.
     """
 
+    tenant_rls: bool = False
+    """PostgreSQL only: every transaction sets ``viveka.tenant_id`` (transaction-local) for
+    row-level security policies (``viveka-db db rls`` prints them). Read-only work then
+    runs in a transaction on the primary instead of autocommit or a replica."""
+
     @field_validator("isolation_level", mode="before")
     @classmethod
     def _parse_isolation(cls, value: object) -> object:

@@ -210,11 +210,15 @@ class DialectAdapter:
         table: Table,
         target: Sequence[Column[Any]],
         assignments: Sequence[tuple[Any, bool]],
+        *,
+        only_where_equal: Column[Any] | None = None,
     ) -> Insert:
         """``INSERT`` of ``model`` that resolves conflicts on ``target``.
 
         ``assignments`` are the columns an update writes (``True``: the version, which is
         incremented instead of copied); empty means "keep the existing row".
+        ``only_where_equal``: update an existing row only where this column already has the
+        inserted value (``tenant_id``: never touch another tenant's row).
         """
         raise NotImplementedError(
             f"upsert_all is not supported on the {self.name!r} dialect; "

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Table, case
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
 
@@ -144,6 +144,8 @@ class MysqlAdapter(DialectAdapter):
         table: Table,
         target: Sequence[Column[Any]],
         assignments: Sequence[tuple[Any, bool]],
+        *,
+        only_where_equal: Column[Any] | None = None,
     ) -> Insert:
         from sqlalchemy.dialects.mysql import insert  # lazy: dialect modules are heavy
 
@@ -151,9 +153,15 @@ class MysqlAdapter(DialectAdapter):
         if not assignments:  # no DO NOTHING for one key: assign a key column to itself
             pk = target[0]
             return stmt.on_duplicate_key_update({pk.name: table.c[pk.name]})
-        return stmt.on_duplicate_key_update(
-            {col.name: col + 1 if bump else stmt.inserted[col.name] for col, bump in assignments}
-        )
+        values: dict[str, Any] = {
+            col.name: col + 1 if bump else stmt.inserted[col.name] for col, bump in assignments
+        }
+        if only_where_equal is not None:  # no WHERE here: keep each column's old value
+            same = only_where_equal == stmt.inserted[only_where_equal.name]
+            values = {
+                name: case((same, value), else_=table.c[name]) for name, value in values.items()
+            }
+        return stmt.on_duplicate_key_update(values)
 
 
 def causal_reads_on_galera(dbapi_connection: Any) -> None:

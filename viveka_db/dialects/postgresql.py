@@ -90,21 +90,31 @@ class PostgresqlAdapter(DialectAdapter):
         table: Table,
         target: Sequence[Column[Any]],
         assignments: Sequence[tuple[Any, bool]],
+        *,
+        only_where_equal: Column[Any] | None = None,
     ) -> Insert:
         from sqlalchemy.dialects.postgresql import insert  # lazy: dialect modules are heavy
 
-        return on_conflict(insert(model), target, assignments)
+        return on_conflict(insert(model), target, assignments, only_where_equal)
 
 
 def on_conflict(
-    stmt: Any, target: Sequence[Column[Any]], assignments: Sequence[tuple[Any, bool]]
+    stmt: Any,
+    target: Sequence[Column[Any]],
+    assignments: Sequence[tuple[Any, bool]],
+    only_where_equal: Column[Any] | None = None,
 ) -> Insert:
-    """``ON CONFLICT (target) DO NOTHING / DO UPDATE``: PostgreSQL's and SQLite's spelling."""
+    """``ON CONFLICT (target) DO NOTHING / DO UPDATE [WHERE]``: PostgreSQL's and SQLite's
+    spelling."""
     if not assignments:
         return stmt.on_conflict_do_nothing(index_elements=list(target))  # type: ignore[no-any-return]
+    where = None
+    if only_where_equal is not None:
+        where = only_where_equal == stmt.excluded[only_where_equal.name]
     return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=list(target),
         set_={col.name: col + 1 if bump else stmt.excluded[col.name] for col, bump in assignments},
+        where=where,
     )
 
 

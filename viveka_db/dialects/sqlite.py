@@ -90,10 +90,12 @@ class SqliteAdapter(DialectAdapter):
         table: Table,
         target: Sequence[Column[Any]],
         assignments: Sequence[tuple[Any, bool]],
+        *,
+        only_where_equal: Column[Any] | None = None,
     ) -> Insert:
         from sqlalchemy.dialects.sqlite import insert  # lazy: dialect modules are heavy
 
-        return on_conflict(insert(model), target, assignments)
+        return on_conflict(insert(model), target, assignments, only_where_equal)
 
 
 def _violation(family: type[DatabaseError], names: str, code: str) -> Violation:

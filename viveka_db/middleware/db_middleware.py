@@ -7,11 +7,18 @@ client, so a client never sees a 2xx for a write that failed to commit: a failed
 answered with a 500 instead, and the app's own response is dropped. Exceptions and 5xx
 responses roll back. The session is closed and the context reset on every path, including
 client disconnects and cancellation. Websocket and lifespan scopes pass straight through.
+
+``tenant_resolver`` and ``actor_resolver`` (sync or async callables of the ASGI scope) give
+the request's tenant and actor; the app then runs inside ``with tenant(...):`` /
+``with acting_as(...):``. A resolver that returns ``None`` leaves that value unset, so
+tenant-scoped work of that request raises :class:`~viveka_db.NoTenantError`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.db_context import current_task
@@ -19,6 +26,7 @@ from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import loggable
 from viveka_db.replicas.consistency import read_your_writes
 from viveka_db.telemetry.transaction import request_span
+from viveka_db.tenancy.context import acting_as, tenant
 from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.implicit import REQUEST_BOUNDARY_ATTR
 from viveka_db.transaction.unit_of_work import UnitOfWork
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
     Receive = Callable[[], Awaitable[Message]]
     Send = Callable[[Message], Awaitable[None]]
     ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+    Resolver = Callable[[Scope], Any]
 
 __all__ = ["DbMiddleware"]
 
@@ -53,6 +62,9 @@ class DbMiddleware:
     ``app.add_middleware(DbMiddleware, engine=engine)`` as in the original README, or with
     no argument to use the default data source. ``data_source`` picks a named one.
     ``rollback_status`` is the lowest status code that rolls back (default 500).
+    ``tenant_resolver(scope)`` / ``actor_resolver(scope)`` (plain or ``async``) return the
+    request's tenant id / actor, or ``None``; read them from a verified token, never from
+    a value the client can choose freely.
     """
 
     def __init__(
@@ -63,7 +75,20 @@ class DbMiddleware:
         data_source: str | None = None,
         rollback_status: int = 500,
         read_only_methods: Iterable[str] = (),
+        tenant_resolver: Resolver | None = None,
+        actor_resolver: Resolver | None = None,
     ) -> None:
+        for name, resolver in (
+            ("tenant_resolver", tenant_resolver),
+            ("actor_resolver", actor_resolver),
+        ):
+            if resolver is not None and not callable(resolver):
+                raise TypeError(
+                    f"{name} must be a callable taking the ASGI scope (sync or async), "
+                    f"got {type(resolver).__name__}"
+                )
+        self.tenant_resolver = tenant_resolver
+        self.actor_resolver = actor_resolver
         self.read_only_methods = frozenset(method.upper() for method in read_only_methods)
         self.app = app
         self._engine = engine
@@ -94,6 +119,19 @@ class DbMiddleware:
             await self.app(scope, receive, send)
             return
 
+        if self.tenant_resolver is None and self.actor_resolver is None:
+            await self._handle(scope, receive, send)
+            return
+        with ExitStack() as stack:
+            tid = await _resolve(self.tenant_resolver, scope)
+            if tid is not None:
+                stack.enter_context(tenant(tid))
+            actor = await _resolve(self.actor_resolver, scope)
+            if actor is not None:
+                stack.enter_context(acting_as(actor))
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         factory = self._resolve_factory()
         send, floors_done = read_your_writes(factory, scope, send)  # read-your-writes token
         read_only = scope["method"] in self.read_only_methods
@@ -141,6 +179,15 @@ class DbMiddleware:
             finally:
                 span.finish(error)
                 floors_done()
+
+
+async def _resolve(resolver: Resolver | None, scope: Scope) -> Any:
+    if resolver is None:
+        return None
+    value = resolver(scope)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 setattr(DbMiddleware, REQUEST_BOUNDARY_ATTR, True)  # start-up checks look for it

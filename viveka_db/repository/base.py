@@ -139,14 +139,18 @@ class RepositoryBase(Generic[T]):
         stored = [storable(col, value, dialect) for col, value in zip(columns, values, strict=True)]
         return None if any(value is NO_MATCH for value in stored) else stored
 
-    async def load_by_key(self, ident: Any) -> T | None:
+    async def load_by_key(
+        self, ident: Any, execution_options: dict[str, Any] | None = None
+    ) -> T | None:
         """``session.get`` of primary key ``ident`` (no view criteria; the identity map
-        first); ``None`` without SQL when no row can have that key."""
+        first); ``None`` without SQL when no row can have that key. ``execution_options``
+        reach the session's row filter (a view that shows soft-deleted rows says so)."""
         session = self.db
         key = self.primary_key_values(ident, self.dialect(session))
         if key is None:
             return None
-        return await session.get(self.model, key[0] if len(key) == 1 else tuple(key))
+        ident_key = key[0] if len(key) == 1 else tuple(key)
+        return await session.get(self.model, ident_key, execution_options=execution_options or {})
 
     def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
         """``WHERE`` criteria matching primary key ``ident`` (``FALSE`` if no row can)."""

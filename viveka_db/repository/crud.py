@@ -51,9 +51,9 @@ class CrudRepository(QueryRepository[T]):
         integer key) is ``None`` without any SQL; a string of digits is taken as the integer.
         """
         if lock is None and not self.loader_options(load):
-            instance = await self.load_by_key(id)
+            instance = await self.load_by_key(id, self.view_options())
         else:  # a SELECT, so the relationships load even for an entity already in the session
-            stmt = select(self.model).where(*self.primary_key_criteria(id))
+            stmt = self.select().where(*self.primary_key_criteria(id))
             found = await self.fetch_entities(stmt, load, lock)
             instance = found[0] if found else None
         if instance is None or not self.is_visible(instance):
@@ -129,8 +129,8 @@ class CrudRepository(QueryRepository[T]):
         """Whether this view has a row with primary key ``id`` (no row is loaded)."""
         if self.primary_key_values(id) is None:  # no row can have it: no SQL
             return False
-        condition = sa_exists().where(*self.primary_key_criteria(id), *self.visibility_criteria())
-        return bool(await self.db.scalar(select(condition)))
+        condition = sa_exists().where(*self.primary_key_criteria(id), *self.exists_criteria())
+        return bool(await self.db.scalar(select(condition), execution_options=self.view_options()))
 
     @lockable
     @transactional

@@ -288,13 +288,15 @@ class DerivedQueryRepository(ProjectionRepository[T]):
         if joins is None:
             return await self._delete_where(where)
         session = self.db
-        criteria = [*self.visibility_criteria(), where]
+        shown = self.view_options()
         if query.kind == "count_by":
             counting = joins.apply(select(func.count()).select_from(self.model))
-            return int(await session.scalar(counting.where(*criteria)) or 0)
+            counting = counting.where(*self.visibility_criteria(), where)
+            return int(await session.scalar(counting, execution_options=shown) or 0)
         if query.kind == "exists_by":
-            probe = joins.apply(select(literal(1)).select_from(self.model)).where(*criteria)
-            return bool(await session.scalar(select(probe.exists())))
+            probe = joins.apply(select(literal(1)).select_from(self.model))
+            probe = probe.where(*self.exists_criteria(), where)
+            return bool(await session.scalar(select(probe.exists()), execution_options=shown))
         sort = [f"-{attr}" if desc else attr for attr, desc in query.order]
         stmt = joins.apply(self.select()).where(where)
         stmt = stmt.order_by(*order_clauses(resolve_sort(self.model, self.mapper, sort)))

@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from viveka_db.errors import OptimisticLockError
 from viveka_db.session.optimistic import lock_error
+from viveka_db.tenancy.writes import check_entity_tenant
 
 __all__ = ["lock_error", "merge_checked"]
 
@@ -21,7 +22,9 @@ E = TypeVar("E")
 
 
 async def merge_checked(session: AsyncSession, entity: E) -> E:
-    """``session.merge(entity)``; merging an outdated version raises OptimisticLockError."""
+    """``session.merge(entity)``; merging an outdated version raises OptimisticLockError,
+    merging another tenant's row :class:`~viveka_db.TenantMismatchError`."""
+    check_entity_tenant(entity)
     try:
         return await session.merge(entity)
     except OptimisticLockError:

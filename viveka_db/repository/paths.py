@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_
 from sqlalchemy.orm import InstrumentedAttribute, Mapper, aliased
 from sqlalchemy.sql.elements import ColumnElement
+
+from viveka_db.tenancy.filters import related_criteria
 
 __all__ = ["MAX_PATH_DEPTH", "AttributePath", "JoinPlan", "attribute_paths", "path_criterion"]
 
@@ -111,5 +113,10 @@ def path_criterion(
     inner = path_criterion(
         prop.mapper.class_, prop.mapper, AttributePath(tuple(rest), path.column), build, operands
     )
+    # The row filter's criteria, explicitly: SQLAlchemy 2.0 leaves loader criteria out of
+    # the EXISTS of has()/any(), which would match other tenants' or deleted rows.
+    scoped = related_criteria(prop.mapper.class_)
+    if scoped:
+        inner = and_(inner, *scoped)
     attribute: InstrumentedAttribute[Any] = getattr(entity, first)
     return attribute.any(inner) if prop.uselist else attribute.has(inner)

@@ -64,10 +64,14 @@ class QueryRepository(SoftDeleteRepository[T]):
     """The largest ``limit``/``size``/``chunk_size`` accepted (they often come from a URL)."""
 
     def select(self) -> Select[T]:
-        """``SELECT`` of the entity with this view's soft-delete criteria applied."""
+        """``SELECT`` of the entity as this view sees it (the session's row filter hides
+        other tenants' and soft-deleted rows when it runs)."""
         stmt = select(self.model)
         criteria = self.visibility_criteria()
-        return stmt.where(*criteria) if criteria else stmt
+        if criteria:
+            stmt = stmt.where(*criteria)
+        options = self.view_options()
+        return stmt.execution_options(**options) if options else stmt
 
     def where(self, *criteria: ColumnExpressionArgument[bool] | Spec[Any]) -> Select[T]:
         """``repo.select().where(*criteria)``; chain ``.order_by(...)`` and pass to ``all``.
@@ -214,10 +218,12 @@ class QueryRepository(SoftDeleteRepository[T]):
         """The number of rows ``query`` selects (default: the rows this view sees)."""
         if query is None:
             stmt = select(func.count()).select_from(self.model).where(*self.visibility_criteria())
+            options = self.view_options()
         else:
             counted = self.statement(query).order_by(None)
             stmt = select(func.count()).select_from(counted.subquery())
-        return int(await self.db.scalar(stmt) or 0)
+            options = counted.get_execution_options()  # a view's statement keeps its view
+        return int(await self.db.scalar(stmt, execution_options=options) or 0)
 
     @transactional
     async def count_grouped_by(self, column: Any, query: Query | None = None) -> dict[Any, int]:

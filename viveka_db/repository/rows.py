@@ -53,6 +53,8 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.attributes import instance_state
 
 from viveka_db.errors import UnknownFieldError
+from viveka_db.tenancy.filters import is_tenant_scoped
+from viveka_db.tenancy.writes import check_tenant_values
 
 __all__ = [
     "FAST_ATTACH",
@@ -165,6 +167,9 @@ class BulkPlan:
     context_free: bool = True
     """Whether no per-row default callable reads its context (the row built so far), so
     entities can be prepared column by column (:func:`prepare_batch`)."""
+    tenant_key: str | None = None
+    """``tenant_id`` of a tenant-scoped entity: its values are checked against the
+    current tenant (:func:`~viveka_db.tenancy.writes.check_tenant_values`)."""
 
 
 _plans: dict[Mapper[Any], BulkPlan] = {}
@@ -240,6 +245,9 @@ def _build_plan(mapper: Mapper[Any]) -> BulkPlan:
         unfit=unfit,
         pk_key=None if generated_pk is None else mapper.get_property_by_column(generated_pk).key,
         context_free=_all_context_free(mapped.defaults),
+        tenant_key="tenant_id"
+        if is_tenant_scoped(mapper.class_) and "tenant_id" in mapped.keys
+        else None,
     )
 
 
@@ -340,6 +348,10 @@ def prepare_rows(plan: BulkPlan, items: Iterable[Any]) -> PreparedRows:
     """
     rows, instances, fast = _read_rows(plan, items)
     missing_pk = _complete_rows(plan, rows)
+    if plan.tenant_key is not None and rows:
+        key = plan.tenant_key
+        values = check_tenant_values(plan.table.name, [row.get(key) for row in rows])
+        _consume(map(_set, rows, repeat(key), values))
     server_side = plan.server_side
     if fast and server_side and not all(map(server_side.issubset, rows)):
         fast = False  # the database must compute a value: only the unit of work can
@@ -540,6 +552,10 @@ def _entity_batch(plan: BulkPlan, items: list[Any]) -> ColumnBatch:
             if key not in defaults and key in plan.server_side:
                 return slow  # the database must compute it: only the unit of work can
             column, missing = filler.fill(key, column, missing, defaults.get(key))
+        if key == plan.tenant_key:
+            if None in column:
+                missing = max(missing, 1)  # the entities get the filled-in tenant
+            column = check_tenant_values(plan.table.name, column)
         columns.append(column)
         written.append(missing > 0)
     return ColumnBatch(

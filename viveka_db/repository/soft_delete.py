@@ -1,9 +1,12 @@
 """Soft delete: which rows a repository sees, and ``soft_delete`` / ``restore``.
 
-Visibility is a property of the repository *view*, not of each call: ``repo`` hides
-soft-deleted rows, ``repo.with_deleted()`` sees all rows and ``repo.only_deleted()`` sees
-only deleted ones. A view is a shallow copy that shares everything else with ``repo``, so
-every method, derived queries included, honours it without extra parameters.
+Soft-deleted rows are hidden by the session's row filter
+(:mod:`viveka_db.tenancy.filters`), on every statement and relationship load, unless
+``with include_deleted():`` is active. A repository *view* changes that for its own
+statements: ``repo.with_deleted()`` sees all rows and ``repo.only_deleted()`` only deleted
+ones. A view is a shallow copy that shares everything else with ``repo``, so every
+method, derived queries included, honours it without extra parameters; its statements
+carry an execution option that lets the filter show deleted rows in that statement.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from viveka_db.base.types import utc_now
 from viveka_db.decorator.transactional import transactional
 from viveka_db.errors import EntityDefinitionError
 from viveka_db.repository.base import RepositoryBase, T
+from viveka_db.tenancy.context import deleted_rows_visible
+from viveka_db.tenancy.filters import DELETED_ROWS_OPTION, related_criteria
+from viveka_db.tenancy.writes import visible_to_tenant
 
 __all__ = ["DeletedRows", "SoftDeleteRepository"]
 
@@ -51,20 +57,36 @@ class SoftDeleteRepository(RepositoryBase[T]):
         return view
 
     def visibility_criteria(self) -> list[ColumnElement[bool]]:
-        """The ``WHERE`` criteria that hide (or select) soft-deleted rows in this view."""
-        if self.deleted_rows == "include" or not self.soft_deletes:
+        """The ``WHERE`` criteria this view adds to the session's row filter.
+
+        Only ``only_deleted()`` needs one (``deleted_at IS NOT NULL``); hiding deleted rows
+        is the row filter's job.
+        """
+        if self.deleted_rows != "only" or not self.soft_deletes:
             return []
         column: InstrumentedAttribute[Any] = getattr(self.model, "deleted_at")  # noqa: B009
-        if self.deleted_rows == "only":
-            return [column.is_not(None)]
-        return [column.is_(None)]
+        return [column.is_not(None)]
+
+    def view_options(self) -> dict[str, Any]:
+        """The execution options of this view's statements (shows deleted rows if it does)."""
+        return {} if self.deleted_rows == "exclude" else {DELETED_ROWS_OPTION: "include"}
+
+    def exists_criteria(self) -> list[ColumnElement[bool]]:
+        """Every criterion of this view as plain ``WHERE`` terms, tenant included, for an
+        ``EXISTS`` the row filter may not reach (build and run it in one go)."""
+        shown = self.deleted_rows != "exclude"
+        return [*related_criteria(self.model, include_deleted=shown), *self.visibility_criteria()]
 
     def is_visible(self, instance: object) -> bool:
-        """Whether a loaded ``instance`` belongs to this view."""
+        """Whether a loaded ``instance`` belongs to this view (and the current tenant)."""
+        if not visible_to_tenant(instance):
+            return False
         if self.deleted_rows == "include" or not self.soft_deletes:
             return True
         deleted = getattr(instance, "deleted_at", None) is not None
-        return deleted if self.deleted_rows == "only" else not deleted
+        if self.deleted_rows == "only":
+            return deleted
+        return not deleted or deleted_rows_visible()
 
     def _require_soft_delete(self, what: str) -> None:
         if not self.soft_deletes:
@@ -92,7 +114,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
     async def restore(self, id: Any) -> bool:
         """Undo :meth:`soft_delete`; ``False`` if the row is absent or not deleted."""
         self._require_soft_delete("restore()")
-        instance: Any = await self.load_by_key(id)
+        instance: Any = await self.load_by_key(id, {DELETED_ROWS_OPTION: "include"})
         if instance is None or instance.deleted_at is None:
             return False
         instance.deleted_at = None

@@ -7,9 +7,14 @@ MySQL always resolves against *every* unique key and the other two need a unique
 name; that makes the outcome the same on all three.
 
 An updating upsert writes the given columns (default: every column the rows carry except
-the conflict columns, the primary key, ``created_at`` and the version), moves
-``updated_at`` and bumps ``version``; ``created_at`` keeps its original value. Python-side
-defaults apply to the inserted rows as in ``insert_all``.
+the conflict columns, the primary key, ``created_at``, ``created_by``, ``tenant_id`` and
+the version), moves ``updated_at`` and ``updated_by`` and bumps ``version``;
+``created_at`` and ``created_by`` keep their original values. Python-side defaults apply
+to the inserted rows as in ``insert_all`` (the current tenant and actor included).
+
+A tenant-scoped upsert never changes or returns another tenant's row: the update applies
+only where the existing row's ``tenant_id`` is the inserted one, and rows the database
+returns for another tenant are dropped from the result.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from viveka_db.dialects import adapter_for
 from viveka_db.repository.base import T
 from viveka_db.repository.bulk import BulkRepository
 from viveka_db.repository.rows import BulkPlan, plan_for, prepare_rows
+from viveka_db.tenancy.mixins import AuditMixin
+from viveka_db.tenancy.writes import visible_to_tenant
 
 __all__ = ["OnConflict", "UpsertRepository"]
 
@@ -76,6 +83,11 @@ class UpsertRepository(BulkRepository[T]):
                 written.extend(result.all())
             else:
                 await session.execute(stmt, group)
+        if plan.tenant_key is not None:
+            foreign = [entity for entity in written if not visible_to_tenant(entity)]
+            for entity in foreign:  # a kept row of another tenant (MariaDB returns those)
+                session.expunge(entity)
+            written = [entity for entity in written if visible_to_tenant(entity)]
         return written
 
     def _conflict_columns(
@@ -111,7 +123,10 @@ class UpsertRepository(BulkRepository[T]):
         if policy == "fail":
             return insert(self.model)
         assignments = self._assignments(plan, target, policy, update, keys)
-        return adapter_for(dialect).upsert(self.model, plan.table, target, assignments)
+        same = None if plan.tenant_key is None else plan.table.c[plan.tenant_key]
+        return adapter_for(dialect).upsert(
+            self.model, plan.table, target, assignments, only_where_equal=same
+        )
 
     def _assignments(
         self,
@@ -127,6 +142,8 @@ class UpsertRepository(BulkRepository[T]):
         by_key = dict(zip(plan.keys, plan.columns, strict=True))
         version = self.mapper.version_id_col
         timestamps = issubclass(self.model, TimestampMixin)
+        audited = issubclass(self.model, AuditMixin)
+        never = {plan.tenant_key}  # a row never moves to another tenant
         if update is not None:
             chosen: list[str] = []
             for name in update:
@@ -135,17 +152,20 @@ class UpsertRepository(BulkRepository[T]):
             skip = {col.name for col in target} | {col.name for col in self.mapper.primary_key}
             if timestamps:
                 skip.add("created_at")
+            if audited:
+                skip.add("created_by")
             chosen = [k for k in plan.keys if k in keys and by_key[k].name not in skip]
         out: list[tuple[Any, bool]] = []
         for name in chosen:
             column = by_key[name]
-            if version is not None and column is version:
+            if (version is not None and column is version) or name in never:
                 continue
             out.append((column, False))
         if not out:
             return []
-        if timestamps and "updated_at" not in chosen:
-            out.append((by_key["updated_at"], False))
+        for moved, applies in (("updated_at", timestamps), ("updated_by", audited)):
+            if applies and moved not in chosen:
+                out.append((by_key[moved], False))
         if version is not None:
             out.append((version, True))
         return out

@@ -36,6 +36,7 @@ from viveka_db.session.listeners import notify_started
 from viveka_db.session.shared_connection import SharedConnection
 from viveka_db.session.verify import DEFAULT_VERIFY_TIMEOUT, Target, verify_targets
 from viveka_db.telemetry.statements import instrument_engine
+from viveka_db.tenancy.rls import rls_enabled
 
 __all__ = ["DatabaseSessionFactory"]
 
@@ -66,6 +67,8 @@ class DatabaseSessionFactory:
     _read_engine: AsyncEngine | None
     _read_session_factory: async_sessionmaker[AsyncSession] | None
     _replica_session_factories: dict[int, async_sessionmaker[AsyncSession]]
+    tenant_rls: bool
+    """``[database] tenant_rls``: every transaction sets its tenant for row-level security."""
     shared_connection: SharedConnection | None = None
     """While set (by the ``db_session`` test fixture), every new session joins this connection's
     transaction through a SAVEPOINT (see :mod:`viveka_db.session.shared_connection`)."""
@@ -124,7 +127,10 @@ class DatabaseSessionFactory:
         instrument_engine(
             self.engine, data_source=data_source, slow_query_ms=settings.database.slow_query_ms
         )
-        self.session_factory = sessionmaker_for(self.engine, read_only=False)
+        self.tenant_rls = rls_enabled(settings.database.tenant_rls, url.get_backend_name())
+        self.session_factory = sessionmaker_for(
+            self.engine, read_only=False, tenant_rls=self.tenant_rls
+        )
         self._read_engine = None
         self._read_session_factory = None
         self._replica_session_factories = {}
@@ -248,6 +254,10 @@ class DatabaseSessionFactory:
             return self.shared_connection.new_session(read_only=read_only)
         if not read_only:
             return self.session_factory()
+        if self.tenant_rls:  # autocommit has no transaction to hold the tenant setting
+            session = self.session_factory()
+            self.mark_read_only(session)
+            return session
         if self.replicas is not None:
             engine = self.replicas.pick(current_floor(self.data_source))
             if engine is not None:

@@ -41,6 +41,8 @@ from viveka_db.session.abandoned import (
     kill_abandoned_statements,
 )
 from viveka_db.session.optimistic import stale_write_error, versioned_pending
+from viveka_db.tenancy.hooks import install_session_hooks
+from viveka_db.tenancy.rls import RLS_KEY
 
 __all__ = [
     "READ_ONLY_KEY",
@@ -108,6 +110,9 @@ def _refuse_writes_when_read_only(state: ORMExecuteState) -> None:
         raise ReadOnlyTransactionError(
             "cannot execute an INSERT/UPDATE/DELETE inside a read_only=True transaction"
         )
+
+
+install_session_hooks(VivekaSession)  # tenants, actors, soft delete: viveka_db.tenancy
 
 
 def _is_memory_sqlite(url: URL) -> bool:
@@ -361,11 +366,13 @@ _ENGINE_SETUP: dict[str, Callable[[AsyncEngine, URL, bool, bool], None]] = {
 """Per dialect family (see :func:`viveka_db.dialects.adapter_for`): connection set-up."""
 
 
-def sessionmaker_for(engine: AsyncEngine, *, read_only: bool) -> async_sessionmaker[AsyncSession]:
+def sessionmaker_for(
+    engine: AsyncEngine, *, read_only: bool, tenant_rls: bool = False
+) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(
         engine,
         expire_on_commit=False,
         autoflush=not read_only,
         sync_session_class=VivekaSession,
-        info={READ_ONLY_KEY: True} if read_only else None,
+        info={READ_ONLY_KEY: read_only, RLS_KEY: tenant_rls},  # RLS: viveka_db.tenancy.rls
     )
