@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -18,44 +19,40 @@ from tests.topology import servers
 from tests.topology.models import Note
 from viveka_db import DatabaseSessionFactory
 
+S = TypeVar("S", bound="Stoppable")
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def started(start: Callable[[], S], what: str) -> Iterator[S]:
+    """Start a topology for a fixture, stop it afterwards; a missing binary skips (or, in CI,
+    fails) with the reason."""
+    try:
+        handle = start()
+    except servers.TopologyUnavailable as exc:
+        require_service(what, str(exc))
+        raise  # unreachable: require_service skips or fails
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
 
 @pytest.fixture(scope="session")
 def pg_pair() -> Iterator[servers.PostgresPair]:
-    try:
-        pair = servers.postgres_pair()
-    except servers.TopologyUnavailable as exc:
-        require_service("PostgreSQL replica topology", str(exc))
-        raise  # unreachable: require_service skips or fails
-    try:
-        yield pair
-    finally:
-        pair.stop()
+    yield from started(servers.postgres_pair, "PostgreSQL replica topology")
 
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[servers.RedisProcesses]:
-    try:
-        procs = servers.redis_cluster()
-    except servers.TopologyUnavailable as exc:
-        require_service("Redis Cluster topology", str(exc))
-        raise
-    try:
-        yield procs
-    finally:
-        procs.stop()
+    yield from started(servers.redis_cluster, "Redis Cluster topology")
 
 
 @pytest.fixture(scope="session")
 def redis_sentinels() -> Iterator[servers.RedisProcesses]:
-    try:
-        procs = servers.redis_sentinels()
-    except servers.TopologyUnavailable as exc:
-        require_service("Redis Sentinel topology", str(exc))
-        raise
-    try:
-        yield procs
-    finally:
-        procs.stop()
+    yield from started(servers.redis_sentinels, "Redis Sentinel topology")
 
 
 @pytest.fixture

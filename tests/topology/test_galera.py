@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import require_service
 from tests.topology import galera
-from tests.topology.servers import TopologyUnavailable
+from tests.topology.conftest import started
 from viveka_db import DatabaseSessionFactory, DeadlockError, current_session, transactional
 
 pytestmark = [pytest.mark.topology, pytest.mark.mariadb]
@@ -24,19 +23,12 @@ pytestmark = [pytest.mark.topology, pytest.mark.mariadb]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[galera.GaleraCluster]:
-    try:
-        started = galera.galera_cluster()
-    except TopologyUnavailable as exc:
-        require_service("MariaDB Galera topology", str(exc))
-        raise
-    try:
-        started.sql(
-            started.nodes[0],
+    for started_cluster in started(galera.galera_cluster, "MariaDB Galera topology"):
+        started_cluster.sql(
+            started_cluster.nodes[0],
             "CREATE TABLE viveka.counter (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB",
         )
-        yield started
-    finally:
-        started.stop()
+        yield started_cluster
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import require_service
 from tests.topology import servers
+from tests.topology.conftest import started
 from viveka_db import DatabaseSessionFactory, current_session, transactional
 
 pytestmark = [pytest.mark.topology, pytest.mark.postgresql]
@@ -26,15 +26,8 @@ SOURCE = "restarting"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[servers.PostgresPair]:
-    try:
-        pair = servers.postgres_pair()
-    except servers.TopologyUnavailable as exc:
-        require_service("PostgreSQL restart topology", str(exc))
-        raise
-    try:
-        yield pair
-    finally:
-        pair.stop()
+    """A primary of its own (restarting the shared pair's would disturb the replica tests)."""
+    yield from started(servers.postgres_pair, "PostgreSQL restart topology")
 
 
 @pytest.fixture
