@@ -11,7 +11,15 @@ import pytest
 
 from tests.repository.query_data import make_data
 from tests.repository.query_models import Post, Writer
-from viveka_db import DatabaseSessionFactory, DbRepo, InvalidCursorError, PaginationError, Spec
+from viveka_db import (
+    DatabaseSessionFactory,
+    DbRepo,
+    EntityDefinitionError,
+    InvalidCursorError,
+    PaginationError,
+    Spec,
+    UnknownFieldError,
+)
 
 
 def _expected(posts: list[Post], name_of: Callable[[Post], str | None], desc: bool) -> list[int]:
@@ -99,3 +107,33 @@ async def test_bad_paths_are_refused(db: DatabaseSessionFactory) -> None:
     assert "name" in str(missing.value)
     writers = DbRepo(Writer)
     assert len((await writers.get_slice(None, 50, "name")).items) == 12  # plain keys unchanged
+
+
+class ListedPathRepo(DbRepo[Post]):
+    sortable = ("title", "writer.name")
+
+
+class NarrowRepo(DbRepo[Post]):
+    sortable = ("title",)
+
+
+async def test_a_sortable_repository_accepts_only_the_paths_it_lists(
+    db: DatabaseSessionFactory,
+) -> None:
+    data = await make_data()
+    names: dict[int | None, str | None] = {w.id: w.name for w in data.writers}
+    listed = ListedPathRepo(Post)
+    expected = _expected(data.posts, lambda p: names[p.writer_id], False)
+    assert await _walk(listed, "writer.name", 7) == expected
+    for repo, sort in ((NarrowRepo(Post), "writer.name"), (listed, "writer.password_hash")):
+        with pytest.raises(UnknownFieldError) as refused:
+            await repo.get_slice(None, 5, sort)
+        assert "password_hash" not in str(refused.value)  # never names what it refused
+        assert "title" in str(refused.value)
+
+
+def test_sortable_naming_a_path_that_does_not_exist_fails_at_class_creation() -> None:
+    with pytest.raises(EntityDefinitionError, match="nickname"):
+
+        class Broken(DbRepo[Post]):
+            sortable = ("writer.nickname",)

@@ -80,7 +80,10 @@ def sortable_keys(model: type[Any], mapper: Mapper[Any], sortable: object = None
     for entry in typing.cast("Sequence[object]", sortable):
         key = entry if isinstance(entry, str) else getattr(entry, "key", None)
         if isinstance(key, str) and "." in key:
-            _orderable_path(model, key)
+            try:
+                _orderable_path(model, key)
+            except (PaginationError, UnknownFieldError) as exc:
+                raise EntityDefinitionError(f"sortable names {key!r}: {exc}") from None
             keys.append(key)
             continue
         if key not in orderable:
