@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.locks.models import Job, JobRepo
-from viveka_db import DatabaseSessionFactory, PaginationError, transactional
+from viveka_db import DatabaseSessionFactory, PaginationError, Spec, transactional
 
 jobs = JobRepo()
 PENDING = Job.status == "pending"
@@ -88,3 +88,13 @@ async def test_claim_batch_checks_its_size(db: DatabaseSessionFactory) -> None:
     for size in (0, -1, "5", 10**9):
         with pytest.raises(PaginationError, match="size"):
             await claim(size)
+
+
+async def test_claim_batch_takes_a_spec_too(db: DatabaseSessionFactory) -> None:
+    created = await jobs.insert_all([Job(balance=i % 3) for i in range(6)])
+
+    @transactional
+    async def claim() -> list[int]:
+        return [job.id for job in await jobs.claim_batch(10, Spec.gt(Job.balance, 1))]
+
+    assert await claim() == sorted(job.id for job in created if job.balance > 1)

@@ -14,14 +14,10 @@ are committed by then, still never get the same row.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
-from viveka_db.repository.query import QueryRepository
+from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.row_locks import always_locking
 
 __all__ = ["ClaimRepository"]
@@ -32,7 +28,7 @@ class ClaimRepository(QueryRepository[T]):
 
     @always_locking("update_skip_locked")
     @transactional
-    async def claim_batch(self, size: int, query: Select[Any] | None = None) -> list[T]:
+    async def claim_batch(self, size: int, query: Query | None = None) -> list[T]:
         """Up to ``size`` entities that ``query`` selects (default: every visible one),
         locked for the current transaction, skipping rows other transactions hold.
 
@@ -43,6 +39,6 @@ class ClaimRepository(QueryRepository[T]):
         1 to ``max_page_size``.
         """
         check_int("size", size, 1, self.max_page_size)
-        base = self.select() if query is None else query
+        base = self.statement(query)  # a Spec or a statement; None: every visible entity
         stmt = base.order_by(*self.mapper.primary_key).limit(size)  # after query's own order
         return await self.fetch_entities(stmt, None, "update_skip_locked")
