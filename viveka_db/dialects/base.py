@@ -155,10 +155,6 @@ class DialectAdapter:
     detects_closed_connections = False
     """The driver notices a server-side close without a round trip (see ``known_closed``)."""
 
-    ping_to_detect_close = True
-    """Only a ping at checkout finds a connection the server closed (``connect_wait`` turns
-    ``pool_pre_ping`` on where this is true): drivers without ``known_closed``."""
-
     batch_migrations = False
     """Alembic must rebuild tables to alter them (``render_as_batch``): SQLite."""
 
@@ -166,6 +162,12 @@ class DialectAdapter:
     """The statements that open and end a read-only transaction block around a server-side
     cursor on an autocommit connection, where the database has cursors only inside one
     (PostgreSQL); ``None``: cursors work in autocommit."""
+
+    def ping_to_detect_close(self, driver: str) -> bool:
+        """Whether only a ping at checkout finds a connection the server closed while it sat
+        in the pool (``connect_wait``/``failover_urls`` turn ``pool_pre_ping`` on then):
+        drivers that do not notice the close without I/O (see ``known_closed``)."""
+        return True
 
     def product(self, version: str) -> str:
         """The product name to show next to ``version`` (``db health``)."""

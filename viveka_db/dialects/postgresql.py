@@ -41,7 +41,6 @@ class PostgresqlAdapter(DialectAdapter):
     version_query = "SHOW server_version"
     cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
-    ping_to_detect_close = False
 
     def product(self, version: str) -> str:
         return "PostgreSQL"
@@ -62,6 +61,11 @@ class PostgresqlAdapter(DialectAdapter):
         if driver in ("asyncpg", "psycopg", "psycopg_async"):
             return {"target_session_attrs": "read-write", **params}
         return params
+
+    def ping_to_detect_close(self, driver: str) -> bool:
+        # asyncpg reads the socket all the time, so a server-side close marks the connection
+        # closed at once; psycopg (libpq) only notices at its next I/O
+        return driver != "asyncpg"
 
     def known_closed(self, driver_connection: Any) -> bool:
         is_closed = getattr(driver_connection, "is_closed", None)  # asyncpg

@@ -47,13 +47,15 @@ _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes keep them in 
 
 
 class SqliteAdapter(DialectAdapter):
-    ping_to_detect_close = False  # a file: there is no server to restart
     name = "sqlite"
     version_query = "SELECT sqlite_version()"
     batch_migrations = True
 
     def product(self, version: str) -> str:
         return "SQLite"
+
+    def ping_to_detect_close(self, driver: str) -> bool:
+        return False  # a file: there is no server to restart
 
     def violation(self, orig: BaseException) -> Violation | None:
         message = str(orig)

@@ -15,9 +15,10 @@ and cost nothing on a pooled checkout:
   still read-only is passed over.
 
 A connection that the server closed while it sat in the pool (a restart or failover ends
-every session) is noticed at checkout without a round trip where the driver knows it
-(asyncpg, psycopg: the socket reported the close) and replaced by a new one, which then goes
-through the rules above. The decision is written down in ``docs/how-to/restarts.md``.
+every session) is replaced at checkout by a new one, which then goes through the rules
+above: asyncpg knows of the close without a round trip (its socket reported it); the other
+drivers are pinged at checkout while either setting is on. The decision is written down
+in ``docs/how-to/restarts.md``.
 """
 
 from __future__ import annotations

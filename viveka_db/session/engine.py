@@ -123,10 +123,10 @@ def _pool_options(settings: DatabaseSettings, url: URL) -> dict[str, Any]:
     if _is_memory_sqlite(url):
         return {}  # StaticPool: one shared connection, no sizing
     # connect_wait and failover_urls must notice a server-side close before the first
-    # statement: asyncpg and psycopg know it without I/O (connect_policy), others ping
+    # statement: asyncpg knows it without I/O (connect_policy), the other drivers ping
     ping = settings.pool_pre_ping or (
         bool(settings.connect_wait or settings.failover_urls)
-        and adapter_for(url.get_backend_name()).ping_to_detect_close
+        and adapter_for(url.get_backend_name()).ping_to_detect_close(url.get_driver_name())
     )
     options: dict[str, Any] = {"pool_pre_ping": ping}
     for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
