@@ -45,6 +45,7 @@ _MYSQL_CODES: dict[int, Kind] = {
     1047: "unreachable",  # a Galera node not ready for queries (WSREP)
     1927: "unreachable",  # connection killed
 }
+_LOGIN_MARKERS = ("password authentication failed", "no pg_hba.conf entry")
 _UNREACHABLE_MARKERS = (
     "connection refused",
     "connect call failed",
@@ -126,6 +127,13 @@ def _classify(error: BaseException) -> ConnectionProblem | None:
     if isinstance(error, OSError):  # refused, reset, unreachable, unknown host, timed out
         return ConnectionProblem("unreachable", type(error).__name__)
     text = str(error).lower()
+    # psycopg reports a failed connection without a SQLSTATE: the server's FATAL line decides
+    if 'database "' in text and "does not exist" in text:
+        return ConnectionProblem("database_missing", type(error).__name__)
+    if any(marker in text for marker in _LOGIN_MARKERS) or (
+        'role "' in text and "does not exist" in text
+    ):
+        return ConnectionProblem("login_refused", type(error).__name__)
     if any(marker in text for marker in _UNREACHABLE_MARKERS):
         return ConnectionProblem("unreachable", type(error).__name__)
     return None
