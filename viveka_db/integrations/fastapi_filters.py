@@ -169,6 +169,9 @@ def _annotation(path: FieldPath, op: str, value_type: type, alias: str, label: s
         "ilike": "LIKE, case-insensitive",
     }
     described = f"{label} {words[op]} the value"
+    if "max_digits" in limits:  # a Decimal's own constraints: on the type, not the Optional
+        digits: Any = Annotated[value_type, Field(**limits)]  # (FastAPI 0.110 refuses them)
+        return Annotated[digits | None, Query(alias=alias, description=described)]
     return Annotated[value_type | None, Query(alias=alias, description=described, **limits)]
 
 
