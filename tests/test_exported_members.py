@@ -1,4 +1,4 @@
-"""Pins the public namespace (DESIGN D1): one sorted ``__all__``, every name importable, and
+"""Pins the public namespace: one sorted ``__all__``, every name importable, and
 the original product's documented import paths."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The near-cache (DESIGN D17): hits from process memory, never trusted without Redis.
+"""The near-cache: hits from process memory, never trusted without Redis.
 
 The transaction promises (deferred writes and evictions, no stale refill, read-your-writes)
 run with the near-cache on through the ``redis-near`` kind of the ``cache`` fixture

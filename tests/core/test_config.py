@@ -1,4 +1,4 @@
-"""Configuration (DESIGN D7): every source, environment overrides, interpolation, URL parts,
+"""Configuration: every source, environment overrides, interpolation, URL parts,
 and errors that say what to fix without ever showing a password."""
 
 from __future__ import annotations

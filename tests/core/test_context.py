@@ -1,4 +1,4 @@
-"""Sessions and the task-local context (DESIGN D3): isolation between tasks, child tasks,
+"""Sessions and the task-local context: isolation between tasks, child tasks,
 ``run_concurrently``, background calls, lazy connections."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Entities (DESIGN D2): @entity/@table in both orders, abstract intermediaries, misuse,
+"""Entities: @entity/@table in both orders, abstract intermediaries, misuse,
 the registry, and both attribute styles working on every backend."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``DbMiddleware`` (DESIGN D8) with Starlette and FastAPI apps, in process and on uvicorn."""
+"""``DbMiddleware`` with Starlette and FastAPI apps, in process and on uvicorn."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""@transactional propagation modes, rollback-only and rollback rules (DESIGN D4), per backend.
+"""@transactional propagation modes, rollback-only and rollback rules, per backend.
 
 SQLite allows one writer at a time and a transaction takes that lock at its first write, so
 tests in which a second transaction writes while the first is open let it write before the

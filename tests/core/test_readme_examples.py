@@ -1,7 +1,8 @@
 """The original README's usage examples (seed 002, sections 1-5), run unchanged on every backend.
 
-Two substitutions only, both allowed by DESIGN D1 / the test conventions: ``ConfigService``
-is a stand-in with the same ``get(section, key)`` shape (any D7 config source may be used),
+Two substitutions only, both allowed by the test conventions: ``ConfigService`` is a
+stand-in with the same ``get(section, key)`` shape (any config source of
+``docs/configuration.md`` may be used),
 and the table is named ``core_users`` instead of ``users`` (test tables carry their area's
 prefix so test modules never collide).
 """

@@ -1,4 +1,4 @@
-"""The original ``DbRepo`` methods (DESIGN D5), called directly and from @transactional code."""
+"""The original ``DbRepo`` methods, called directly and from @transactional code."""
 
 from __future__ import annotations
 

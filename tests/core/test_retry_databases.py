@@ -1,4 +1,4 @@
-"""``@transactional(retry=N)`` against real conflicts (DESIGN D12): a PostgreSQL SERIALIZABLE
+"""``@transactional(retry=N)`` against real conflicts: a PostgreSQL SERIALIZABLE
 write skew (SQLSTATE 40001) and a MariaDB deadlock (error 1213), both resolved by retrying."""
 
 from __future__ import annotations

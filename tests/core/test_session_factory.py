@@ -1,4 +1,4 @@
-"""``DatabaseSessionFactory`` (DESIGN D3, D7): the singleton per data source, named data
+"""``DatabaseSessionFactory``: the singleton per data source, named data
 sources side by side, ``create_all`` and shutdown."""
 
 from __future__ import annotations

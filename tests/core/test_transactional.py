@@ -1,4 +1,4 @@
-"""@transactional options and forms (DESIGN D4): read_only, isolation, timeout, after-commit
+"""@transactional options and forms: read_only, isolation, timeout, after-commit
 hooks, bare/parametrised decorators, signatures, and ``self.db`` resolution."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one transaction boundary (DESIGN D12): rollback-only on every join path, the three
+"""The one transaction boundary: rollback-only on every join path, the three
 hook phases on every ending, retries only where the transaction started."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``insert_all``'s attach step: the version-gated fast route, the public route and a flush
-leave the session in the same state (DESIGN D12, D17).
+leave the session in the same state.
 
 The fast route (:data:`viveka_db.repository.rows.FAST_ATTACH`) writes SQLAlchemy's
 bookkeeping directly; the public one uses ``make_transient_to_detached`` + ``Session.add``

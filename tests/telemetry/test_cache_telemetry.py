@@ -1,4 +1,4 @@
-"""Cache telemetry (DESIGN D16): Redis CLIENT spans in the transaction's tree, hit/miss/error."""
+"""Cache telemetry: Redis CLIENT spans in the transaction's tree, hit/miss/error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``check_health()`` and ``health_endpoint()`` (DESIGN D16): 200/503, JSON, no secrets."""
+"""``check_health()`` and ``health_endpoint()``: 200/503, JSON, no secrets."""
 
 from __future__ import annotations
 

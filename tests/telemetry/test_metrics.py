@@ -1,4 +1,4 @@
-"""Metrics (DESIGN D16): statement durations, pool connections, transaction outcomes, retries."""
+"""Metrics: statement durations, pool connections, transaction outcomes, retries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Spans of transactions and statements (DESIGN D16): the tree, kinds, attributes, no literals."""
+"""Spans of transactions and statements: the tree, kinds, attributes, no literals."""
 
 from __future__ import annotations
 

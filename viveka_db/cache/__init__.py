@@ -1,4 +1,4 @@
-"""The cache layer behind ``@cacheable`` / ``@cache_evict`` (DESIGN D6)."""
+"""The cache layer behind ``@cacheable`` / ``@cache_evict``."""
 
 # Importing the package registers the [cache] start-up hook with the session layer.
 from viveka_db.cache import setup as setup
