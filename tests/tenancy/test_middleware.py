@@ -101,3 +101,27 @@ async def test_each_request_runs_in_its_resolved_tenant_and_actor() -> None:
 def test_a_resolver_that_is_not_callable_is_refused() -> None:
     with pytest.raises(TypeError, match="tenant_resolver must be a callable"):
         DbMiddleware(FastAPI(), tenant_resolver="tenant")  # type: ignore[arg-type]
+
+
+async def test_tenant_errors_are_403s_that_name_no_tenant() -> None:
+    from viveka_db.integrations.fastapi import add_exception_handlers
+
+    app = FastAPI()
+
+    @app.get("/notes")
+    async def titles() -> list[str]:
+        return [n.title for n in await repo.all()]
+
+    @app.post("/notes/foreign")
+    async def foreign() -> None:
+        await repo.save(Note(title="x", tenant_id="tenant-b-secret"))
+
+    add_exception_handlers(app)
+    app.add_middleware(DbMiddleware, tenant_resolver=tenant_from_header)
+    async with client_for(app) as client:
+        unbound = await client.get("/notes")  # the resolver found no tenant
+        mismatch = await client.post("/notes/foreign", headers={"x-tenant": "a"})
+    assert (unbound.status_code, unbound.json()["error"]) == (403, "NoTenantError")
+    assert (mismatch.status_code, mismatch.json()["error"]) == (403, "TenantMismatchError")
+    assert "tenant-b-secret" not in mismatch.text
+    assert await raw_rows("SELECT title FROM ten_notes") == []  # nothing half-written

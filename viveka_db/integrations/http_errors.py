@@ -24,9 +24,11 @@ from viveka_db.errors import (
     DuplicateKeyError,
     EntityNotFoundError,
     ForeignKeyViolationError,
+    NoTenantError,
     NotNullViolationError,
     PaginationError,
     SchemaError,
+    TenantMismatchError,
     UnknownFieldError,
 )
 
@@ -40,6 +42,8 @@ DEFAULT_RETRY_AFTER = 5
 HANDLED_ERRORS: tuple[type[Exception], ...] = (
     EntityNotFoundError,
     ConstraintViolationError,
+    NoTenantError,
+    TenantMismatchError,
     PaginationError,
     UnknownFieldError,
     SchemaError,
@@ -123,6 +127,13 @@ def http_error_for(
             "columns": list(exc.columns),
         }
         return HttpError(409, body)
+    if isinstance(exc, NoTenantError):
+        # the request's tenant resolver found no tenant: the caller may not see tenant data
+        return HttpError(403, {"detail": "this request is not bound to a tenant", "error": error})
+    if isinstance(exc, TenantMismatchError):
+        # generic on purpose: naming the row's tenant would tell the caller the row exists
+        detail = "the current tenant may not change this row"
+        return HttpError(403, {"detail": detail, "error": error})
     if isinstance(exc, PaginationError | UnknownFieldError):
         return HttpError(422, {"detail": str(exc), "error": error})
     if isinstance(exc, SchemaError):
