@@ -8,17 +8,25 @@ reference arm. Ratios, not absolute numbers, are what the targets are stated in.
 from __future__ import annotations
 
 import asyncio
+import cProfile
+import pstats
 import statistics
+import sysconfig
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
+    "PROFILE_MARK",
     "TARGET_MARK",
     "ArmResult",
     "bench",
     "format_table",
+    "profile_lines",
+    "profile_summary",
     "run_interleaved",
+    "split_profiles",
     "split_targets",
     "target_line",
     "target_table",
@@ -27,7 +35,13 @@ __all__ = [
 TARGET_MARK = "TARGET\t"
 """Lines starting with this are targets; ``run_all.py`` collects them into one table."""
 
+PROFILE_MARK = "PROFILE\t"
+"""Lines starting with this say where a missed target's time goes (``profile_lines``)."""
+
 Op = Callable[[], Awaitable[object]]
+
+_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+_STDLIB = sysconfig.get_paths()["stdlib"] + "/"
 
 
 @dataclass
@@ -137,12 +151,51 @@ def split_targets(output: str) -> tuple[str, list[list[str]]]:
         if line.startswith(TARGET_MARK):
             fields = line[len(TARGET_MARK) :].rstrip("\n").split("\t")
             targets.append([*fields, "", "", "", ""][:4])
-        else:
+        elif not line.startswith(PROFILE_MARK):
             kept.append(line)
     return "".join(kept), targets
+
+
+def split_profiles(output: str) -> dict[str, list[str]]:
+    """The ``profile_lines`` of a script's output, by target."""
+    found: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        if line.startswith(PROFILE_MARK):
+            target, _, text = line[len(PROFILE_MARK) :].partition("\t")
+            found.setdefault(target, []).append(text)
+    return found
 
 
 def target_table(rows: list[list[str]]) -> str:
     lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+async def profile_summary(
+    op: Op, *, calls: int = 2000, concurrency: int = 1, top: int = 8
+) -> list[str]:
+    """Where one call of ``op`` spends its time: the ``top`` functions by own time, in µs per
+    call of ``op`` (cProfile's overhead inflates every figure alike; compare them, not the
+    benchmark's numbers, with each other)."""
+    await _run_arm(op, max(calls // 10, 10), concurrency)  # warm: caches filled
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await _run_arm(op, calls, concurrency)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    total = sum(item[1][2] for item in rows) or 1.0
+    lines = []
+    for (filename, line, name), (_, ncalls, own, _cumulative, _) in rows[:top]:
+        where = filename.rsplit("site-packages/", 1)[-1].replace(_ROOT, "").replace(_STDLIB, "")
+        lines.append(
+            f"{own / calls * 1e6:7.1f} µs/call own ({own / total:4.0%}), "
+            f"{ncalls / calls:g} calls/op: {name} ({where}:{line})"
+        )
+    return lines
+
+
+def profile_lines(target: str, lines: Sequence[str]) -> str:
+    """``lines`` (from :func:`profile_summary`) marked for run_all's missed-targets section."""
+    return "\n".join(f"{PROFILE_MARK}{target}\t{line}" for line in lines)

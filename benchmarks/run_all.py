@@ -29,7 +29,7 @@ TIMEOUT = float(os.environ.get("VIVEKA_BENCH_TIMEOUT", "150"))
 
 sys.path.insert(0, str(BENCH_DIR))
 from backends import MARIADB_URL, PG_URL  # noqa: E402
-from harness import split_targets, target_table  # noqa: E402
+from harness import split_profiles, split_targets, target_table  # noqa: E402
 
 
 async def _pump(stream: asyncio.StreamReader, sink: list[str], out: object) -> None:
@@ -153,10 +153,13 @@ async def main(prefixes: list[str]) -> int:
     print(f"# viveka_db benchmarks, {started:%Y-%m-%d %H:%M} UTC\n\n{description}\n", flush=True)
     sections: list[str] = []
     targets: list[list[str]] = []
+    profiles: list[str] = []
     failures = 0
     for script in scripts:
         print(f"---- {script.name}", flush=True)
         output, status = await run_script(script)
+        for target, lines in split_profiles(output).items():
+            profiles.append(f"### {script.stem}: {target}\n\n```\n" + "\n".join(lines) + "\n```\n")
         output, found = split_targets(output)
         targets += [[f"{script.stem}: {row[0]}", *row[1:]] for row in found]
         if not status.startswith("ok"):
@@ -167,6 +170,8 @@ async def main(prefixes: list[str]) -> int:
             f"<!-- {script.name} -->\n_`benchmarks/{script.name}`: {status}_\n\n{output.strip()}\n"
         )
     summary = target_table(targets)
+    if profiles:
+        summary += "\n## Where the time goes (targets missed)\n\n" + "\n".join(profiles)
     print(f"## Targets\n\n{summary}", flush=True)
     if not prefixes:
         total = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
@@ -174,7 +179,7 @@ async def main(prefixes: list[str]) -> int:
             f"# Benchmark results\n\nRun {started:%Y-%m-%d %H:%M} UTC by `make bench` "
             f"({total:.0f} s in total).\n\nMachine: {description}\n\n"
             "Ratios against a reference arm measured in the same process and run "
-            "(interleaved rounds, median, min–max) are what the targets of issue 6 refer to; "
+            "(interleaved rounds, median, min–max) are what the targets refer to; "
             "absolute numbers depend on the machine.\n\n"
             f"## Targets\n\n{summary}\n" + "\n".join(sections)
         )
