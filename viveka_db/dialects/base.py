@@ -9,18 +9,22 @@ without an adapter of their own: it maps errors by SQLSTATE when the driver repo
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Table, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
+from viveka_db.dialects.abandoned import end_abandoned_block
 from viveka_db.dialects.connection import connection_problem
-from viveka_db.dialects.mapped import mapped_error
+from viveka_db.dialects.mapped import describe, mapped_error
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -43,7 +47,6 @@ __all__ = [
     "columns_from_key_detail",
     "columns_of",
     "constraint_with",
-    "describe",
     "schema_violation",
 ]
 
@@ -57,6 +60,8 @@ BY_SQLSTATE: dict[str, type[DatabaseError]] = {
     "55P03": LockTimeoutError,  # lock_not_available: NOWAIT, lock_timeout
 }
 """SQLSTATE -> class: PostgreSQL's codes (40001 is also the SQL standard's)."""
+
+logger = logging.getLogger("viveka_db.errors")
 
 NOWAIT_OPTION = "viveka_lock_nowait"
 """Execution option marking a ``SELECT ... FOR UPDATE NOWAIT``: a database that reports a
@@ -206,6 +211,41 @@ class DialectAdapter:
         found = self.violation(orig)
         return None if found is None else found.build(error, site)
 
+    def map_driver_error(
+        self, exc: BaseException, dialect: Any, site: Site = NO_SITE
+    ) -> BaseException:
+        """The mapped error for a raw driver error met outside SQLAlchemy's error hook (a
+        driver call from an event, the bulk paths), or ``exc`` itself; never raises."""
+        try:
+            wrapped = sa_exc.DBAPIError.instance(None, None, exc, Exception, dialect=dialect)
+            mapped = (
+                self.map_error(wrapped, site) if isinstance(wrapped, sa_exc.DBAPIError) else None
+            )
+        except Exception:
+            logger.debug("could not map %r", type(exc), exc_info=True)
+            return exc
+        if mapped is None:
+            return exc
+        mapped.__cause__ = exc
+        mapped.__suppress_context__ = True
+        return mapped.with_traceback(exc.__traceback__)
+
+    def in_memory(self, url: URL) -> bool:
+        """The database lives in one connection of this process (in-memory SQLite): one
+        shared connection, no pool sizing, and the read engine is the write engine."""
+        return False
+
+    def configure_engine(
+        self, engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool
+    ) -> None:
+        """Connection set-up every engine of this family gets (listeners, pragmas).
+
+        ``serializable``: the data source's default isolation is SERIALIZABLE. Here: a read
+        engine that opens transaction blocks for cursors ends an abandoned one in the pool.
+        """
+        if read_only and self.cursor_transaction is not None:
+            event.listen(engine.sync_engine.pool, "reset", end_abandoned_block)
+
     def upsert(
         self,
         model: type[Any],
@@ -264,28 +304,6 @@ def _column_sets(table: Table) -> Iterator[tuple[str | None, tuple[str, ...]]]:
         yield name, tuple(col.name for col in index.columns)
 
 
-_KIND: dict[type[DatabaseError], str] = {
-    DuplicateKeyError: "duplicate key",
-    ForeignKeyViolationError: "foreign key violation",
-    NotNullViolationError: "not-null violation",
-    CheckViolationError: "check constraint violation",
-    SerializationFailureError: "serialization failure",
-    DeadlockError: "deadlock",
-    LockTimeoutError: "lock not available",
-}
-_ADVICE: dict[type[DatabaseError], str] = {
-    DuplicateKeyError: "a row with the same value already exists",
-    ForeignKeyViolationError: "the referenced row does not exist, or the row is still referenced",
-    NotNullViolationError: "a value is required",
-    CheckViolationError: "the row does not satisfy the check",
-    SerializationFailureError: "the transaction conflicted with a concurrent one or the "
-    "database was locked; run the whole transaction again",
-    DeadlockError: "the transaction was chosen as a deadlock victim (or its lock wait timed "
-    "out); run the whole transaction again",
-    LockTimeoutError: "another transaction holds the lock (NOWAIT) or the lock wait timed out",
-}
-
-
 def schema_violation(message: str, patterns: Sequence[re.Pattern[str]], code: str) -> Violation:
     """A :class:`SchemaError` naming what the first matching pattern finds in ``message``.
 
@@ -306,38 +324,6 @@ def schema_violation(message: str, patterns: Sequence[re.Pattern[str]], code: st
     if table:
         table = table.rpartition(".")[2]  # schema.table / database.table
     return Violation(SchemaError, columns=(column,) if column else (), table=table, code=code)
-
-
-def describe(
-    family: type[DatabaseError],
-    table: str | None,
-    columns: tuple[str, ...],
-    constraint: str | None,
-    code: str = "",
-) -> str:
-    """A message from names only: table, columns, constraint, code (never values)."""
-    if family is SchemaError:
-        return _describe_schema(table, columns, code)
-    where = ""
-    if table or columns:
-        where = f" on {table or '?'}" + (f"({', '.join(columns)})" if columns else "")
-    if constraint:
-        where += f", constraint {constraint}"
-    if code:
-        where += f" [{code}]"
-    return f"{_KIND.get(family, 'database error')}{where}: {_ADVICE.get(family, '')}".rstrip(": ")
-
-
-def _describe_schema(table: str | None, columns: tuple[str, ...], code: str) -> str:
-    if columns:
-        missing = f"column {table + '.' if table else ''}{columns[0]}"
-    else:
-        missing = f"table {table}" if table else "a table or column"
-    return (
-        f"{missing} does not exist in the database{f' [{code}]' if code else ''}: the schema is "
-        "behind the entities; apply the migrations with `viveka-db db upgrade` (or, for a "
-        "database without migrations, create the tables with `viveka-db db init`)"
-    )
 
 
 _KEY_COLUMNS = re.compile(r"^Key \((.+?)\)=\(")

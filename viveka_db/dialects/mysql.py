@@ -12,10 +12,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, case
+from sqlalchemy import Column, Table, case, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from viveka_db.dialects.abandoned import kill_abandoned_statements
 from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
@@ -113,6 +116,13 @@ class MysqlAdapter(DialectAdapter):
     def product(self, version: str) -> str:
         return "MariaDB" if "mariadb" in version.lower() else "MySQL"
 
+    def configure_engine(
+        self, engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool
+    ) -> None:
+        super().configure_engine(engine, url, read_only=read_only, serializable=serializable)
+        kill_abandoned_statements(engine, read_only)
+        event.listen(engine.sync_engine, "connect", _on_connect)
+
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
         if driver not in ("aiomysql", "asyncmy"):
             return connect_args
@@ -162,6 +172,10 @@ class MysqlAdapter(DialectAdapter):
                 name: case((same, value), else_=table.c[name]) for name, value in values.items()
             }
         return stmt.on_duplicate_key_update(values)
+
+
+def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    causal_reads_on_galera(dbapi_connection)
 
 
 def causal_reads_on_galera(dbapi_connection: Any) -> None:

@@ -62,21 +62,8 @@ def translate_driver_error(
     ``nowait``: the statement was asked not to wait for locks."""
     if not isinstance(exc, Exception) or isinstance(exc, sa_exc.SQLAlchemyError):
         return translate_error(exc, dialect=dialect.name)
-    try:
-        wrapped = sa_exc.DBAPIError.instance(None, None, exc, Exception, dialect=dialect)
-        mapped = (
-            adapter_for(dialect).map_error(wrapped, Site(table, writes_rows=True, nowait=nowait))
-            if isinstance(wrapped, sa_exc.DBAPIError)
-            else None
-        )
-    except Exception:
-        logger.debug("could not map %r", type(exc), exc_info=True)
-        return exc
-    if mapped is None:
-        return exc
-    mapped.__cause__ = exc
-    mapped.__suppress_context__ = True
-    return mapped.with_traceback(exc.__traceback__)
+    site = Site(table, writes_rows=True, nowait=nowait)
+    return adapter_for(dialect).map_driver_error(exc, dialect, site)
 
 
 def loggable(exc: BaseException | None) -> BaseException | None:
