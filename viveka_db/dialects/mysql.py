@@ -112,9 +112,21 @@ def _asks_nowait(statement: object) -> bool:
 class MysqlAdapter(DialectAdapter):
     name = "mysql"
     version_query = "SELECT VERSION()"
+    supports_skip_locked = True
+    cursor_blocks_connection = True
+    double_quotes_are_strings = True
+    backslash_escapes = True
 
     def product(self, version: str) -> str:
         return "MariaDB" if "mariadb" in version.lower() else "MySQL"
+
+    def system_name(self, dialect: Any) -> str:
+        return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
+
+    def utc_datetime_type(self) -> Any:
+        from sqlalchemy.dialects.mysql import DATETIME  # lazy: dialect modules are heavy
+
+        return DATETIME(fsp=6)  # microseconds, as the other databases keep them
 
     def configure_engine(
         self, engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool
@@ -122,6 +134,11 @@ class MysqlAdapter(DialectAdapter):
         super().configure_engine(engine, url, read_only=read_only, serializable=serializable)
         kill_abandoned_statements(engine, read_only)
         event.listen(engine.sync_engine, "connect", _on_connect)
+
+    def connect_timeout_args(self, driver: str, timeout: float) -> dict[str, Any]:
+        if driver not in ("aiomysql", "asyncmy"):
+            return {}
+        return {"connect_timeout": max(1, int(timeout))}  # whole seconds only
 
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
         if driver not in ("aiomysql", "asyncmy"):

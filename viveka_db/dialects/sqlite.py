@@ -53,6 +53,10 @@ class SqliteAdapter(DialectAdapter):
     name = "sqlite"
     version_query = "SELECT sqlite_version()"
     batch_migrations = True
+    single_writer = True
+    all_integers_64_bit = True
+    double_quotes_are_strings = True
+    driver_commits_before_ddl = True
 
     def product(self, version: str) -> str:
         return "SQLite"

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 
-from viveka_db.replicas.positions import parse_lsn, primary_position_sql
+from viveka_db.replicas.positions import parse_position, primary_position_sql
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -245,12 +245,13 @@ def _incoming_token(scope: MutableMapping[str, Any], data_source: str) -> str | 
 
 
 async def _primary_position(factory: DatabaseSessionFactory) -> int | None:
-    sql = primary_position_sql(factory.url.get_backend_name())
+    backend = factory.url.get_backend_name()
+    sql = primary_position_sql(backend)
     if sql is None:
         return None
     try:
         async with factory.engine.connect() as conn:
-            return parse_lsn(await conn.scalar(_text(sql)))
+            return parse_position(await conn.scalar(_text(sql)), backend)
     except Exception as exc:  # the reads of this client go to the primary instead
         logger.warning("could not read the primary's WAL position: %s", exc.__class__.__name__)
         return None

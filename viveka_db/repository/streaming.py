@@ -103,7 +103,7 @@ class StreamRepository(QueryRepository[T]):
     ) -> AsyncIterator[Any]:
         conn = await session.connection()
         adapter = adapter_for(conn.dialect.name)
-        if adapter.name == "mysql":
+        if adapter.cursor_blocks_connection:
             async for entity in self._keyset_chunks(session, stmt, loaded, chunk_size):
                 yield entity
             return

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 
+from viveka_db.dialects import adapter_for
 from viveka_db.telemetry.pools import register_pool
 from viveka_db.telemetry.providers import OTEL_AVAILABLE, active_tracer, instruments
 from viveka_db.telemetry.sql_text import shape_of
@@ -49,9 +50,7 @@ def pool_name(data_source: str, role: str) -> str:
 
 
 def _system_name(dialect: Dialect) -> str:
-    if dialect.name in ("mysql", "mariadb"):
-        return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
-    return dialect.name
+    return adapter_for(dialect).system_name(dialect)
 
 
 def _server_attributes(url: URL) -> dict[str, str | int]:
