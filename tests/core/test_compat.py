@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from viveka_db import VivekaDbBase, compat, entity, table
-from viveka_db.session import engine as engine_module
+from viveka_db.dialects import sqlite_engine as engine_module
 from viveka_db.session.db_session import DatabaseSessionFactory
 
 BuildEntity = Callable[..., Any]

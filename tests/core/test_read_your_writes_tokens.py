@@ -20,7 +20,8 @@ from starlette.routing import Route
 from tests.conftest import _ensure_schema, empty_tables
 from tests.core.models import Item
 from viveka_db import DatabaseSessionFactory, DbMiddleware, current_session
-from viveka_db.replicas.consistency import COOKIE, HEADER, ReadFloor, _Signer, current_floor
+from viveka_db.middleware.read_your_writes import COOKIE, HEADER
+from viveka_db.replicas.consistency import ReadFloor, _Signer, current_floor
 
 SECRET = "shared-secret"
 OTHER = "ryw_reports"

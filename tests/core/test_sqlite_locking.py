@@ -1,4 +1,4 @@
-"""SQLite's lazily taken write lock (``_configure_sqlite`` in ``viveka_db.session.engine``).
+"""SQLite's lazily taken write lock (``configure_sqlite``, ``viveka_db.dialects.sqlite_engine``).
 
 Reads before a transaction's first write run in autocommit; ``BEGIN IMMEDIATE`` is sent just
 before the first write, so read-then-write transactions queue for SQLite's single write lock

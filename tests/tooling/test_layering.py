@@ -70,3 +70,25 @@ def test_the_architecture_page_lists_the_layers_of_the_contract() -> None:
         for module in re.split(r"[|:]", layer):
             name = module.strip()
             assert f"viveka_db.{name}`" in row or f"`{name}`" in row, (name, row)
+
+
+def test_a_layer_below_the_middleware_that_speaks_asgi_breaks_the_asgi_contract(
+    tmp_path: Path,
+) -> None:
+    """Below the middleware nothing knows HTTP: not even the ASGI types, nor Starlette."""
+    shutil.copytree(ROOT / "viveka_db", tmp_path / "viveka_db")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    consistency = tmp_path / "viveka_db" / "replicas" / "consistency.py"
+    consistency.write_text(
+        consistency.read_text(encoding="utf-8")
+        + "\n\ndef _cookie_here() -> None:\n"
+        + "    from starlette.requests import Request  # the cookie is the middleware's\n"
+        + "\n    del Request\n",
+        encoding="utf-8",
+    )
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Only the middleware layer and the boundaries above it speak ASGI BROKEN" in (
+        result.stdout
+    )
+    assert "viveka_db.replicas.consistency -> starlette (l." in result.stdout

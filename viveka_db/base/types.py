@@ -10,9 +10,9 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["UTCDateTime", "statement_utc_now", "utc_now"]
+from viveka_db.dialects import adapter_for
 
-_NATIVE_TZ = frozenset({"postgresql"})
+__all__ = ["UTCDateTime", "statement_utc_now", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -58,11 +58,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return datetime
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            from sqlalchemy.dialects.mysql import DATETIME  # lazy: dialect modules are heavy
-
-            return dialect.type_descriptor(DATETIME(fsp=6))
-        return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(adapter_for(dialect).utc_datetime_type())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -75,7 +71,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                 "e.g. datetime.now(UTC) or value.replace(tzinfo=UTC)"
             )
         utc: datetime = value.astimezone(UTC)
-        return utc if dialect.name in _NATIVE_TZ else utc.replace(tzinfo=None)
+        return utc if adapter_for(dialect).stores_time_zones else utc.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -35,11 +35,12 @@ def _tenant_tables(models: list[str] | None) -> list[Any]:
 async def _lacking(tables: list[Any]) -> list[str]:
     from viveka_db.cache.setup import close_cache
     from viveka_db.config import build_url
+    from viveka_db.dialects import adapter_for
     from viveka_db.session.db_session import DatabaseSessionFactory
     from viveka_db.tenancy.rls import tables_without_policy
 
     settings = STATE.settings()
-    if build_url(settings.database).get_backend_name() != "postgresql":
+    if not adapter_for(build_url(settings.database).get_backend_name()).has_row_level_security:
         raise CliError("row-level security needs PostgreSQL; this data source is not one")
     factory = DatabaseSessionFactory(settings)
     try:

@@ -1,8 +1,8 @@
 """Turning database settings into a SQLAlchemy URL, and masking URLs for display.
 
-Kept apart from the settings model so that the one place that knows driver names and
-dialect defaults is easy to find, and so every message that shows a URL goes through
-:func:`mask_url` first.
+Kept apart from the settings model so that every message that shows a URL goes through
+:func:`mask_url` first (the one masking rule). Which driver belongs to which dialect is the
+adapter registry's to say (:data:`viveka_db.dialects.registry.DRIVERS`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from viveka_db.dialects.registry import (
+    DEFAULT_DRIVERS,
+    DIALECT_ALIASES,
+    async_drivers,
+    blocking_drivers,
+)
 from viveka_db.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -23,41 +29,8 @@ __all__ = ["DEFAULT_SQLITE_URL", "build_url", "mask_url", "mask_urls_in", "url_s
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./viveka.db"
 
-#: async driver -> the dialect it belongs to (driver-only configuration infers the dialect)
-DRIVER_DIALECTS: dict[str, str] = {
-    "asyncpg": "postgresql",
-    "psycopg": "postgresql",
-    "psycopg_async": "postgresql",
-    "aiomysql": "mysql",
-    "asyncmy": "mysql",
-    "aiosqlite": "sqlite",
-    "aioodbc": "mssql",
-}
-
-#: dialect -> the async driver used when only the dialect is named
-DEFAULT_DRIVERS: dict[str, str] = {
-    "postgresql": "asyncpg",
-    "postgres": "asyncpg",
-    "mysql": "aiomysql",
-    "mariadb": "aiomysql",
-    "sqlite": "aiosqlite",
-    "mssql": "aioodbc",
-}
-
-#: dialect spellings SQLAlchemy accepts only without a driver -> the name it accepts with one
-DIALECT_ALIASES: dict[str, str] = {"postgres": "postgresql"}
-
-#: blocking DBAPI drivers that cannot run under asyncio, with the async one to use instead
-SYNC_DRIVERS: dict[str, str] = {
-    "psycopg2": "asyncpg",
-    "pg8000": "asyncpg",
-    "pymysql": "aiomysql",
-    "mysqldb": "aiomysql",
-    "mysqlconnector": "aiomysql",
-    "mariadbconnector": "aiomysql",
-    "pysqlite": "aiosqlite",
-    "pyodbc": "aioodbc",
-}
+DRIVER_DIALECTS = async_drivers()
+SYNC_DRIVERS = blocking_drivers()
 
 
 _SECRET_PARAMETER = re.compile(

@@ -20,14 +20,20 @@ from typing import Any, cast
 from sqlalchemy import exc as sa_exc
 
 from viveka_db.errors import (
+    CheckViolationError,
     ConstraintViolationError,
     DatabaseError,
+    DeadlockError,
+    DuplicateKeyError,
+    ForeignKeyViolationError,
     LockTimeoutError,
+    NotNullViolationError,
     RetryableTransactionError,
     SchemaError,
+    SerializationFailureError,
 )
 
-__all__ = ["mapped_class", "mapped_error"]
+__all__ = ["describe", "mapped_class", "mapped_error"]
 
 
 _classes: dict[tuple[type[DatabaseError], type[sa_exc.DBAPIError]], type[DatabaseError]] = {}
@@ -121,3 +127,57 @@ def _reduce(self: Any) -> tuple[Any, ...]:
 
 def _restore(family: type[DatabaseError], message: str, fields: dict[str, Any]) -> DatabaseError:
     return family(message, **fields)
+
+
+_KIND: dict[type[DatabaseError], str] = {
+    DuplicateKeyError: "duplicate key",
+    ForeignKeyViolationError: "foreign key violation",
+    NotNullViolationError: "not-null violation",
+    CheckViolationError: "check constraint violation",
+    SerializationFailureError: "serialization failure",
+    DeadlockError: "deadlock",
+    LockTimeoutError: "lock not available",
+}
+_ADVICE: dict[type[DatabaseError], str] = {
+    DuplicateKeyError: "a row with the same value already exists",
+    ForeignKeyViolationError: "the referenced row does not exist, or the row is still referenced",
+    NotNullViolationError: "a value is required",
+    CheckViolationError: "the row does not satisfy the check",
+    SerializationFailureError: "the transaction conflicted with a concurrent one or the "
+    "database was locked; run the whole transaction again",
+    DeadlockError: "the transaction was chosen as a deadlock victim (or its lock wait timed "
+    "out); run the whole transaction again",
+    LockTimeoutError: "another transaction holds the lock (NOWAIT) or the lock wait timed out",
+}
+
+
+def describe(
+    family: type[DatabaseError],
+    table: str | None,
+    columns: tuple[str, ...],
+    constraint: str | None,
+    code: str = "",
+) -> str:
+    """A message from names only: table, columns, constraint, code (never values)."""
+    if family is SchemaError:
+        return _describe_schema(table, columns, code)
+    where = ""
+    if table or columns:
+        where = f" on {table or '?'}" + (f"({', '.join(columns)})" if columns else "")
+    if constraint:
+        where += f", constraint {constraint}"
+    if code:
+        where += f" [{code}]"
+    return f"{_KIND.get(family, 'database error')}{where}: {_ADVICE.get(family, '')}".rstrip(": ")
+
+
+def _describe_schema(table: str | None, columns: tuple[str, ...], code: str) -> str:
+    if columns:
+        missing = f"column {table + '.' if table else ''}{columns[0]}"
+    else:
+        missing = f"table {table}" if table else "a table or column"
+    return (
+        f"{missing} does not exist in the database{f' [{code}]' if code else ''}: the schema is "
+        "behind the entities; apply the migrations with `viveka-db db upgrade` (or, for a "
+        "database without migrations, create the tables with `viveka-db db init`)"
+    )

@@ -12,10 +12,13 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, case
+from sqlalchemy import Column, Table, case, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from viveka_db.dialects.abandoned import kill_abandoned_statements
 from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation, schema_violation
 from viveka_db.errors import (
     CheckViolationError,
@@ -109,9 +112,33 @@ def _asks_nowait(statement: object) -> bool:
 class MysqlAdapter(DialectAdapter):
     name = "mysql"
     version_query = "SELECT VERSION()"
+    supports_skip_locked = True
+    cursor_blocks_connection = True
+    double_quotes_are_strings = True
+    backslash_escapes = True
 
     def product(self, version: str) -> str:
         return "MariaDB" if "mariadb" in version.lower() else "MySQL"
+
+    def system_name(self, dialect: Any) -> str:
+        return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
+
+    def utc_datetime_type(self) -> Any:
+        from sqlalchemy.dialects.mysql import DATETIME  # lazy: dialect modules are heavy
+
+        return DATETIME(fsp=6)  # microseconds, as the other databases keep them
+
+    def configure_engine(
+        self, engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool
+    ) -> None:
+        super().configure_engine(engine, url, read_only=read_only, serializable=serializable)
+        kill_abandoned_statements(engine, read_only)
+        event.listen(engine.sync_engine, "connect", _on_connect)
+
+    def connect_timeout_args(self, driver: str, timeout: float) -> dict[str, Any]:
+        if driver not in ("aiomysql", "asyncmy"):
+            return {}
+        return {"connect_timeout": max(1, int(timeout))}  # whole seconds only
 
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
         if driver not in ("aiomysql", "asyncmy"):
@@ -162,6 +189,10 @@ class MysqlAdapter(DialectAdapter):
                 name: case((same, value), else_=table.c[name]) for name, value in values.items()
             }
         return stmt.on_duplicate_key_update(values)
+
+
+def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    causal_reads_on_galera(dbapi_connection)
 
 
 def causal_reads_on_galera(dbapi_connection: Any) -> None:

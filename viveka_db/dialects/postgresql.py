@@ -41,9 +41,30 @@ class PostgresqlAdapter(DialectAdapter):
     version_query = "SHOW server_version"
     cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
+    supports_skip_locked = True
+    has_row_level_security = True
+    has_notify = True
+    stores_time_zones = True
+    dollar_quoting = True
+    primary_position_query = "SELECT pg_current_wal_lsn()::text"
+    # a "replica" that is not in recovery (a promoted one) reports its own write position
+    replica_position_query = (
+        "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+        "ELSE pg_current_wal_lsn() END)::text"
+    )
+
+    def parse_position(self, value: object) -> int | None:
+        # an LSN, '16/B374D848': high and low 32 bits in hex
+        if not isinstance(value, str) or "/" not in value:
+            return None
+        high, low = value.split("/", 1)
+        return (int(high, 16) << 32) | int(low, 16)
 
     def product(self, version: str) -> str:
         return "PostgreSQL"
+
+    def listens(self, driver: str) -> bool:
+        return driver in ("asyncpg", "psycopg")
 
     def read_only_connect_args(self, driver: str, connect_args: dict[str, Any]) -> dict[str, Any]:
         if driver in ("psycopg", "psycopg_async"):  # libpq's startup options
@@ -56,6 +77,9 @@ class PostgresqlAdapter(DialectAdapter):
         server_settings = dict(connect_args.get("server_settings", {}))
         server_settings.setdefault("default_transaction_read_only", "on")
         return {**connect_args, "server_settings": server_settings}
+
+    def connect_timeout_args(self, driver: str, timeout: float) -> dict[str, Any]:
+        return {"timeout": timeout} if driver == "asyncpg" else {}
 
     def failover_connect_args(self, driver: str, params: dict[str, Any]) -> dict[str, Any]:
         if driver in ("asyncpg", "psycopg", "psycopg_async"):

@@ -16,10 +16,13 @@ from typing import Any
 
 from sqlalchemy import Column, ForeignKeyConstraint, Table
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 from viveka_db.dialects.base import NO_SITE, DialectAdapter, Site, Violation, schema_violation
 from viveka_db.dialects.postgresql import on_conflict
+from viveka_db.dialects.sqlite_engine import configure_sqlite, is_memory_sqlite
 from viveka_db.errors import (
     CheckViolationError,
     DatabaseError,
@@ -50,12 +53,24 @@ class SqliteAdapter(DialectAdapter):
     name = "sqlite"
     version_query = "SELECT sqlite_version()"
     batch_migrations = True
+    single_writer = True
+    all_integers_64_bit = True
+    double_quotes_are_strings = True
+    driver_commits_before_ddl = True
 
     def product(self, version: str) -> str:
         return "SQLite"
 
     def ping_to_detect_close(self, driver: str) -> bool:
         return False  # a file: there is no server to restart
+
+    def in_memory(self, url: URL) -> bool:
+        return is_memory_sqlite(url)
+
+    def configure_engine(
+        self, engine: AsyncEngine, url: URL, *, read_only: bool, serializable: bool
+    ) -> None:
+        configure_sqlite(self, engine, url, read_only=read_only, serializable=serializable)
 
     def violation(self, orig: BaseException) -> Violation | None:
         message = str(orig)

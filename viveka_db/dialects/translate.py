@@ -23,6 +23,7 @@ from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
 from viveka_db.errors import DatabaseError
 
 __all__ = [
+    "error_code",
     "install_error_translation",
     "loggable",
     "translate_driver_error",
@@ -62,21 +63,26 @@ def translate_driver_error(
     ``nowait``: the statement was asked not to wait for locks."""
     if not isinstance(exc, Exception) or isinstance(exc, sa_exc.SQLAlchemyError):
         return translate_error(exc, dialect=dialect.name)
-    try:
-        wrapped = sa_exc.DBAPIError.instance(None, None, exc, Exception, dialect=dialect)
-        mapped = (
-            adapter_for(dialect).map_error(wrapped, Site(table, writes_rows=True, nowait=nowait))
-            if isinstance(wrapped, sa_exc.DBAPIError)
-            else None
-        )
-    except Exception:
-        logger.debug("could not map %r", type(exc), exc_info=True)
-        return exc
-    if mapped is None:
-        return exc
-    mapped.__cause__ = exc
-    mapped.__suppress_context__ = True
-    return mapped.with_traceback(exc.__traceback__)
+    site = Site(table, writes_rows=True, nowait=nowait)
+    return adapter_for(dialect).map_driver_error(exc, dialect, site)
+
+
+def error_code(error: BaseException) -> str | None:
+    """The database's own code for ``error`` (SQLSTATE, MySQL error number), read along its
+    chain of causes (SQLAlchemy's wrapper, the adapted driver error), if a driver gives one."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        for name in ("sqlstate", "pgcode"):
+            code = getattr(seen, name, None)
+            if isinstance(code, str) and code:
+                return code
+        args = getattr(seen, "args", ())
+        if args and isinstance(args[0], int):
+            return str(args[0])
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return None
 
 
 def loggable(exc: BaseException | None) -> BaseException | None:

@@ -7,20 +7,12 @@ or route to it from any ASGI server). It answers 200 while the service can work 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 import orjson
 
 from viveka_db.health.checks import check_health
+from viveka_db.middleware.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["health_endpoint"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def health_endpoint(*, timeout: float = 2.0, require_cache: bool = False) -> ASGIApp:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from viveka_db.config.urls import mask_url
 from viveka_db.context.scope import run_uncancellable
 from viveka_db.errors import LockTimeoutError
 
@@ -30,7 +31,7 @@ class Holder(Protocol):
 
 def database_of(engine: AsyncEngine) -> str:
     """The database ``engine`` connects to (its URL, password masked): a cache key."""
-    return engine.url.render_as_string(hide_password=True)
+    return mask_url(engine.url)
 
 
 def digest(name: str) -> bytes:

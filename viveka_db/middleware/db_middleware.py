@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from viveka_db.context.db_context import current_task
 from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import loggable
-from viveka_db.replicas.consistency import read_your_writes
+from viveka_db.middleware.read_your_writes import read_your_writes
 from viveka_db.telemetry.transaction import request_span
 from viveka_db.tenancy.context import acting_as, tenant
 from viveka_db.transaction.errors import map_error
@@ -32,17 +32,13 @@ from viveka_db.transaction.implicit import REQUEST_BOUNDARY_ATTR
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from viveka_db.middleware.types import ASGIApp, Message, Receive, Scope, Send
     from viveka_db.session.db_session import DatabaseSessionFactory
 
-    Scope = MutableMapping[str, Any]
-    Message = MutableMapping[str, Any]
-    Receive = Callable[[], Awaitable[Message]]
-    Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
     Resolver = Callable[[Scope], Any]
 
 __all__ = ["DbMiddleware"]

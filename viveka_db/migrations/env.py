@@ -110,7 +110,7 @@ def run_migrations(
     import_models(list(dict.fromkeys(names)))
     metadata = target_metadata if target_metadata is not None else VivekaDbBase.metadata
     url = build_url(settings.database)
-    sqlite = url.get_backend_name() == "sqlite"
+    sqlite = adapter_for(url.get_backend_name()).driver_commits_before_ddl
     options: dict[str, Any] = {
         "target_metadata": metadata,
         "compare_type": True,

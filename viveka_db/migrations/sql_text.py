@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from viveka_db.dialects import adapter_for
+
 __all__ = ["UnterminatedSqlError", "split_statements"]
 
 _COMMENTS = r"(?P<line>--[^\n]*)|(?P<block>/\*.*?\*/)"
@@ -36,9 +38,10 @@ class UnterminatedSqlError(ValueError):
 
 
 def _pattern_for(dialect: str) -> re.Pattern[str]:
-    if dialect in ("mysql", "mariadb"):
+    adapter = adapter_for(dialect)
+    if adapter.backslash_escapes:
         return _MYSQL
-    if dialect == "postgresql":
+    if adapter.dollar_quoting:
         return _POSTGRESQL
     return _STANDARD
 

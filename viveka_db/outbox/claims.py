@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from viveka_db.dialects import adapter_for
 from viveka_db.outbox.events import OutboxEvent
 from viveka_db.outbox.table import DEAD, DELIVERED, ERROR_LENGTH, PENDING, OutboxRecord
 
@@ -38,7 +39,6 @@ __all__ = [
 
 _table = cast("Table", OutboxRecord.__table__)
 _c = _table.c
-_SKIP_LOCKED = frozenset({"postgresql", "mysql", "mariadb"})
 
 
 class Claimed:
@@ -63,7 +63,7 @@ class Claimed:
 def isolation_for(dialect: str) -> str:
     """READ COMMITTED on the servers (no gap locks that would block publishers on MariaDB);
     SERIALIZABLE on SQLite, which makes the connection take the write lock at BEGIN."""
-    return "SERIALIZABLE" if dialect == "sqlite" else "READ COMMITTED"
+    return "SERIALIZABLE" if adapter_for(dialect).single_writer else "READ COMMITTED"
 
 
 async def claim(conn: AsyncConnection, size: int, now: datetime) -> tuple[list[Claimed], int]:
@@ -75,7 +75,7 @@ async def claim(conn: AsyncConnection, size: int, now: datetime) -> tuple[list[C
         .order_by(_c.seq)
         .limit(size)
     )
-    if conn.dialect.name in _SKIP_LOCKED:
+    if adapter_for(conn.dialect).supports_skip_locked:
         query = query.with_for_update(skip_locked=True)
     rows = [Claimed(row) for row in (await conn.execute(query)).all()]
     if not rows:

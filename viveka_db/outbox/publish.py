@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from viveka_db.context.db_context import DEFAULT, active_scope
+from viveka_db.dialects import adapter_for
 from viveka_db.errors import NoTransactionError, ReadOnlyTransactionError
 from viveka_db.outbox.events import event_parts, key_text
 from viveka_db.outbox.listeners import dispatch, listeners_for
@@ -111,5 +112,5 @@ def _notify_relays(session: Session) -> None:
     if not session.info.pop(_NOTIFY, False):
         return
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if adapter_for(connection.dialect).has_notify:
         connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from viveka_db.dialects import adapter_for
+
 __all__ = ["Listener"]
 
 logger = logging.getLogger("viveka_db.outbox")
-
-_DRIVERS = frozenset({"asyncpg", "psycopg"})
 
 
 class Listener:
@@ -40,7 +40,7 @@ class Listener:
 
     @staticmethod
     def supported(engine: AsyncEngine) -> bool:
-        return engine.dialect.name == "postgresql" and engine.dialect.driver in _DRIVERS
+        return adapter_for(engine.dialect).listens(engine.dialect.driver)
 
     @property
     def listening(self) -> bool:

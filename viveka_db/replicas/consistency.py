@@ -6,17 +6,18 @@ variable, so it belongs to the current task (and the tasks it starts later):
 * When a transaction that wrote commits (a non-``SELECT`` statement ran on the primary),
   the floor becomes "a write at an unknown position": read-only work of the same task then
   runs on the primary. No extra round trip is spent on the commit path.
-* Across HTTP requests, ``DbMiddleware`` calls :func:`read_your_writes`: before the response
-  of a request that wrote starts, it asks the primary for its position (one round trip) and
-  sends it to the client in a signed cookie and header valid for ``read_your_writes_window``
-  seconds. A later request carrying it reads from a replica that has provably replayed
-  that position (checked by the replica probe), else from the primary.
+* Across requests, a signed token carries the floor: :func:`issue_token` makes one after a
+  request that wrote (asking the primary for its position: one round trip), valid for
+  ``read_your_writes_window`` seconds; :func:`enter_request` installs the floor a later
+  request's token proves, so it reads from a replica that has provably replayed that
+  position (checked by the replica probe), else from the primary. How a token travels
+  (cookie and header) is the HTTP boundary's business:
+  :mod:`viveka_db.middleware.read_your_writes`.
 
 The token is ``1.<position or ->.<expiry ms>.<HMAC-SHA256>``, the signature covering the
 data source's name too, so a token one data source issued is never accepted by another. A
 token that is malformed, not ASCII, expired, unsigned, wrongly signed or issued for
-another data source is ignored (the request reads like any other). The cookie is
-``HttpOnly; SameSite=Lax`` and, when the request came over https, ``Secure``.
+another data source is ignored (the request reads like any other).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 
-from viveka_db.replicas.positions import parse_lsn, primary_position_sql
+from viveka_db.replicas.positions import parse_position, primary_position_sql
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -57,25 +58,20 @@ class DatabaseSessionFactory(Protocol):
 
 
 __all__ = [
-    "COOKIE",
     "ON_REPLICA_KEY",
-    "HEADER",
     "ReadFloor",
     "current_floor",
+    "enter_request",
+    "issue_token",
     "primary_reads",
-    "read_your_writes",
     "reads_on_replica",
+    "token_window",
     "track_writes",
 ]
 
 logger = logging.getLogger("viveka_db.replicas")
 
-COOKIE = "viveka_ryw"
-HEADER = "x-viveka-ryw"
 _WROTE = "viveka_wrote"
-
-Message = MutableMapping[str, Any]
-Send = Callable[[Message], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,32 +221,14 @@ def _signer(factory: DatabaseSessionFactory) -> _Signer:
     return signer
 
 
-def _cookie_name(data_source: str) -> str:
-    return COOKIE if data_source == "default" else f"{COOKIE}_{data_source}"
-
-
-def _incoming_token(scope: MutableMapping[str, Any], data_source: str) -> str | None:
-    name = _cookie_name(data_source).encode()
-    header = HEADER.encode() + (b"" if data_source == "default" else f"-{data_source}".encode())
-    found: str | None = None
-    for key, value in scope.get("headers", ()):
-        if key == header:
-            return bytes(value).decode("latin-1").strip()
-        if key == b"cookie":
-            for part in bytes(value).split(b";"):
-                k, _, v = part.strip().partition(b"=")
-                if k == name:
-                    found = v.decode("latin-1").strip('"')
-    return found
-
-
 async def _primary_position(factory: DatabaseSessionFactory) -> int | None:
-    sql = primary_position_sql(factory.url.get_backend_name())
+    backend = factory.url.get_backend_name()
+    sql = primary_position_sql(backend)
     if sql is None:
         return None
     try:
         async with factory.engine.connect() as conn:
-            return parse_lsn(await conn.scalar(_text(sql)))
+            return parse_position(await conn.scalar(_text(sql)), backend)
     except Exception as exc:  # the reads of this client go to the primary instead
         logger.warning("could not read the primary's WAL position: %s", exc.__class__.__name__)
         return None
@@ -262,30 +240,26 @@ def _text(sql: str) -> Any:
     return text(sql)
 
 
-def _noop() -> None:
-    return None
-
-
-def read_your_writes(
-    factory: DatabaseSessionFactory, scope: MutableMapping[str, Any], send: Send
-) -> tuple[Send, Callable[[], None]]:
-    """The hook ``DbMiddleware`` calls per HTTP request: ``send, done = read_your_writes(...)``.
-
-    It installs the floor the client's token carries, and returns a ``send`` that, when a
-    response starts after this request committed a write, attaches a fresh token (cookie
-    and header); ``done()`` restores the previous floors (call it in ``finally``), so a
-    request's own writes never outlive it in the server's task. Without replicas it
-    changes nothing; with ``read_your_writes_window = 0`` no token is read or sent.
-    """
+def token_window(factory: DatabaseSessionFactory) -> float | None:
+    """How long a token of ``factory`` stays valid, in seconds: ``0`` when tokens are off
+    (``read_your_writes_window = 0``), ``None`` when the data source has no replicas (every
+    read is on the primary: there is nothing to carry across requests)."""
     if factory.replicas is None:
-        return send, _noop
-    window = factory.settings.database.read_your_writes_window
+        return None
+    return factory.settings.database.read_your_writes_window
+
+
+def enter_request(factory: DatabaseSessionFactory, token: str | None) -> Callable[[], None]:
+    """Start a request of ``factory``'s data source from the floor ``token`` proves, if any.
+
+    The request starts from what its client proves only (a floor this task had before is
+    set aside); the returned ``done()`` restores the previous floors (call it in
+    ``finally``), so a request's own writes never outlive it in the server's task.
+    """
     data_source = factory.data_source
     signer = _signer(factory)
-    previous = _floors.get()
-    start = dict(previous or {})
-    start.pop(data_source, None)  # the request starts from what its client proves, only
-    token = _incoming_token(scope, data_source) if window > 0 else None
+    start = dict(_floors.get() or {})
+    start.pop(data_source, None)
     incoming = signer.loads(token, time.time()) if token else None
     if incoming is not None:
         start[data_source] = incoming
@@ -294,24 +268,14 @@ def read_your_writes(
     def done() -> None:
         _floors.reset(reset)
 
-    if window <= 0:
-        return send, done
+    return done
 
-    async def send_with_token(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            floor = (_floors.get() or {}).get(data_source)
-            if floor is not None and floor.expires is None:  # this request wrote
-                position = await _primary_position(factory)
-                value = signer.dumps(ReadFloor(position, time.time() + window))
-                cookie = f"{_cookie_name(data_source)}={value}; Max-Age={int(window) or 1}; Path=/"
-                cookie += "; HttpOnly; SameSite=Lax"
-                if scope.get("scheme") == "https":
-                    cookie += "; Secure"
-                header = HEADER + ("" if data_source == "default" else f"-{data_source}")
-                headers = list(message.get("headers", ()))
-                headers.append((b"set-cookie", cookie.encode("latin-1")))
-                headers.append((header.encode(), value.encode("latin-1")))
-                message["headers"] = headers
-        await send(message)
 
-    return send_with_token, done
+async def issue_token(factory: DatabaseSessionFactory, window: float) -> str | None:
+    """A fresh token valid for ``window`` seconds if the current request wrote (its floor
+    is its own, not one a client proved), else ``None``."""
+    floor = (_floors.get() or {}).get(factory.data_source)
+    if floor is None or floor.expires is not None:
+        return None
+    position = await _primary_position(factory)
+    return _signer(factory).dumps(ReadFloor(position, time.time() + window))

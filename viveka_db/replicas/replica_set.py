@@ -37,8 +37,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from viveka_db.config.urls import check_async_url, mask_url
+from viveka_db.dialects import adapter_for
 from viveka_db.replicas.consistency import ReadFloor
-from viveka_db.replicas.positions import parse_lsn, replica_position_sql
+from viveka_db.replicas.positions import parse_position, replica_position_sql
 
 if TYPE_CHECKING:
     from viveka_db.config.settings import DatabaseSettings
@@ -157,13 +158,10 @@ class ReplicaSet:
             self.replicas.append(replica)
 
     def _connect_args(self, url: URL) -> dict[str, Any]:
-        timeout = self.settings.replica_connect_timeout
-        driver = url.get_driver_name()
-        if driver == "asyncpg":
-            return {"timeout": timeout}
-        if driver in ("aiomysql", "asyncmy"):
-            return {"connect_timeout": max(1, int(timeout))}
-        return {}
+        adapter = adapter_for(url.get_backend_name())
+        return adapter.connect_timeout_args(
+            url.get_driver_name(), self.settings.replica_connect_timeout
+        )
 
     # -- routing --------------------------------------------------------------------------
 
@@ -272,7 +270,7 @@ class ReplicaSet:
         else:
             replica.round_trip_ms = (time.perf_counter() - started) * 1000
             if replica.has_position:
-                replica.position = parse_lsn(value)
+                replica.position = parse_position(value, replica.url.get_backend_name())
             replica.mark_up()
         replica.checked_at = time.time()
 

@@ -39,6 +39,8 @@ from sqlalchemy.types import (
     Uuid,
 )
 
+from viveka_db.dialects import adapter_for
+
 __all__ = [
     "NO_MATCH",
     "base_type",
@@ -106,7 +108,7 @@ def _domain(type_: TypeEngine[Any], dialect: Dialect | None) -> tuple[int, int] 
 
 def _integer_bits(type_: Integer, dialect: Dialect | None) -> int:
     """How many bits an integer column holds on ``dialect``."""
-    if dialect is None or dialect.name == "sqlite" or isinstance(type_, BigInteger):
+    if dialect is None or adapter_for(dialect).all_integers_64_bit or isinstance(type_, BigInteger):
         return 64
     name = type(type_).__name__.upper()
     if name == "TINYINT":

@@ -33,13 +33,13 @@ from viveka_db.compat import order_by_clauses
 from viveka_db.context.db_context import get_current_session
 from viveka_db.context.scope import run_uncancellable
 from viveka_db.dialects import adapter_for
+from viveka_db.dialects.abandoned import OPEN_BLOCK_KEY
 from viveka_db.repository.base import T
 from viveka_db.repository.limits import check_int
 from viveka_db.repository.loading import LoadSpec
 from viveka_db.repository.query import Query, QueryRepository
 from viveka_db.repository.row_locks import LockMode, lock_rows, require_lock_scope
 from viveka_db.repository.sorting import keyset_after, order_clauses, resolve_sort
-from viveka_db.session.abandoned import OPEN_BLOCK_KEY
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
@@ -103,7 +103,7 @@ class StreamRepository(QueryRepository[T]):
     ) -> AsyncIterator[Any]:
         conn = await session.connection()
         adapter = adapter_for(conn.dialect.name)
-        if adapter.name == "mysql":
+        if adapter.cursor_blocks_connection:
             async for entity in self._keyset_chunks(session, stmt, loaded, chunk_size):
                 yield entity
             return

@@ -13,6 +13,8 @@ import functools
 import re
 from typing import NamedTuple
 
+from viveka_db.dialects import adapter_for
+
 __all__ = ["StatementShape", "sanitize", "shape_of"]
 
 _TOKEN_PATTERN = r"""
@@ -83,11 +85,6 @@ def sanitize(
     return _TOKENS[backslash_escapes].sub(replace, statement)
 
 
-_DOUBLE_QUOTED_STRINGS = frozenset({"mysql", "mariadb", "sqlite"})
-"""Where ``"..."`` may be a string: MySQL/MariaDB, and SQLite (an unknown identifier)."""
-_BACKSLASH_ESCAPES = frozenset({"mysql", "mariadb"})
-
-
 @functools.lru_cache(maxsize=1024)
 def shape_of(statement: str, dialect: str = "") -> StatementShape:
     """The sanitized text, operation and collection of ``statement`` (cached).
@@ -96,10 +93,11 @@ def shape_of(statement: str, dialect: str = "") -> StatementShape:
     backslash escapes and double quotes delimit strings; SQLite reads a double-quoted
     name that is no column as a string; PostgreSQL has neither.
     """
+    adapter = adapter_for(dialect)
     text = sanitize(
         statement,
-        double_quotes_are_strings=dialect in _DOUBLE_QUOTED_STRINGS,
-        backslash_escapes=dialect in _BACKSLASH_ESCAPES,
+        double_quotes_are_strings=adapter.double_quotes_are_strings,
+        backslash_escapes=adapter.backslash_escapes,
     )
     found = _OPERATION.match(text)
     operation = found.group(1).upper() if found else None

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 
+from viveka_db.dialects import adapter_for
+from viveka_db.dialects.translate import error_code
 from viveka_db.telemetry.pools import register_pool
 from viveka_db.telemetry.providers import OTEL_AVAILABLE, active_tracer, instruments
 from viveka_db.telemetry.sql_text import shape_of
@@ -49,9 +51,7 @@ def pool_name(data_source: str, role: str) -> str:
 
 
 def _system_name(dialect: Dialect) -> str:
-    if dialect.name in ("mysql", "mariadb"):
-        return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"
-    return dialect.name
+    return adapter_for(dialect).system_name(dialect)
 
 
 def _server_attributes(url: URL) -> dict[str, str | int]:
@@ -182,7 +182,7 @@ class _StatementListener:
 
                 assert error_type is not None
                 span.set_attribute("error.type", error_type)
-                code = _status_code(error)
+                code = error_code(error)
                 if code is not None:
                     span.set_attribute("db.response.status_code", code)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
@@ -228,23 +228,6 @@ def driver_statement(engine: Engine, statement: str) -> Generator[None]:
     listener.finish(state, statement, None)
 
 
-def _status_code(error: BaseException) -> str | None:
-    """The database's own error code (SQLSTATE, MySQL error number), if the driver gives one."""
-    seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return None
-        for name in ("sqlstate", "pgcode"):
-            code = getattr(seen, name, None)
-            if isinstance(code, str) and code:
-                return code
-        args = getattr(seen, "args", ())
-        if args and isinstance(args[0], int):
-            return str(args[0])
-        seen = seen.__cause__ or getattr(seen, "orig", None)
-    return None
-
-
 def _error_type(error: BaseException) -> str:
     """``error.type``: the database's error code where known, else the exception's class."""
-    return _status_code(error) or type(error).__qualname__
+    return error_code(error) or type(error).__qualname__

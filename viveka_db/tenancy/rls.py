@@ -24,6 +24,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction
 
+from viveka_db.dialects import adapter_for
 from viveka_db.errors import ConfigurationError
 from viveka_db.tenancy.context import tenant_filter
 from viveka_db.tenancy.mixins import TenantMixin
@@ -56,7 +57,7 @@ _CONDITION = (
 
 def rls_enabled(enabled: bool, backend: str) -> bool:
     """``[database] tenant_rls`` of a data source on ``backend``; refused without RLS."""
-    if enabled and backend != "postgresql":
+    if enabled and not adapter_for(backend).has_row_level_security:
         raise ConfigurationError(
             f"[database] tenant_rls = true needs PostgreSQL (row-level security); this data "
             f"source is {backend}: set tenant_rls = false (the tenant filter of the ORM "

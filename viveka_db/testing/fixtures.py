@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
+from viveka_db.dialects import adapter_for
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +61,7 @@ async def viveka_db_factory(
         return
     factory = DatabaseSessionFactory(VivekaSettings(database=DatabaseSettings(url=viveka_db_url)))
     try:
-        in_memory = viveka_db_url.startswith("sqlite") and ":memory:" in viveka_db_url
+        in_memory = adapter_for(factory.url.get_backend_name()).in_memory(factory.url)
         done: set[str] = set() if in_memory else _tables_ready.setdefault(viveka_db_url, set())
         wanted = set(VivekaDbBase.metadata.tables)
         if pytestconfig.getini("viveka_db_create_tables") and wanted - done:
