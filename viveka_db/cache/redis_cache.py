@@ -96,7 +96,6 @@ class RedisCache(CacheBackend):
                 url,
                 connect_timeout=connect_timeout or socket_timeout,
                 max_connections=max_connections,
-                pool_timeout=pool_timeout,
                 options=options,
             )
             self._owns_client = True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from viveka_db.cache.backend import CacheCounters
@@ -28,6 +29,7 @@ from viveka_db.cache.breaker import CircuitBreaker
 from viveka_db.cache.redis_clients import misconfigured_cluster_message
 from viveka_db.cache.redis_wire import decode_entry
 from viveka_db.telemetry.cache import CacheSpan, cache_span, redis_attributes
+from viveka_db.telemetry.providers import active_tracer
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -39,6 +41,54 @@ logger = logging.getLogger("viveka_db.cache")
 
 FAILED: Any = object()
 """What :meth:`CommandGate.run` returns when a command did not complete."""
+
+TICKS_PER_TIMEOUT = 8
+"""How often per ``socket_timeout`` the deadlines of commands in flight are checked: a
+command that hangs is cancelled at most an eighth of its timeout late."""
+
+
+class _Turns:
+    """The commands in flight on one event loop: how many, who waits for a turn (oldest
+    first), and their deadlines, checked by one repeating timer for all of them (a timer
+    per command, as ``asyncio.timeout`` makes, costs more than the rest of the gate)."""
+
+    __slots__ = ("deadlines", "expired", "in_flight", "loop", "tick", "waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.in_flight = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.deadlines: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        """Tasks cancelled here because their command outlived its deadline."""
+        self.tick: asyncio.TimerHandle | None = None
+
+    def release(self) -> None:
+        """End a command: its turn passes to the oldest waiter, if any is left."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_flight -= 1
+
+    def watch(self, task: asyncio.Task[Any], seconds: float) -> None:
+        self.deadlines[task] = self.loop.time() + seconds
+        if self.tick is None:
+            self.tick = self.loop.call_later(seconds / TICKS_PER_TIMEOUT, self._check, seconds)
+
+    def _check(self, seconds: float) -> None:
+        now = self.loop.time()
+        deadlines = self.deadlines
+        for task, deadline in list(deadlines.items()):
+            if deadline <= now:
+                del deadlines[task]
+                self.expired.add(task)
+                task.cancel()
+        self.tick = None
+        if deadlines:
+            self.tick = self.loop.call_later(seconds / TICKS_PER_TIMEOUT, self._check, seconds)
 
 
 class CommandGate:
@@ -65,7 +115,7 @@ class CommandGate:
         self.breaker = CircuitBreaker(
             failure_threshold=failure_threshold, recovery_time=recovery_time
         )
-        self._slot_state: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._turns: _Turns | None = None
         self._attributes: dict[str, Any] | None = None
         self._warned_cluster = False
 
@@ -91,45 +141,86 @@ class CommandGate:
     ) -> Any:
         """Run one Redis command under the timeout; :data:`FAILED` if it did not complete.
 
-        ``what`` names the cache operation in logs; ``operation`` names the command's span;
-        a ``read`` span records hit or miss (the entry is the reply's second item).
+        ``what`` names the cache operation in logs; ``operation`` names the command's span
+        (made only while someone traces); a ``read`` span records hit or miss.
         """
-        with cache_span(operation, self.span_attributes) as span:
-            slots = self._slots()
-            if slots.locked():
-                try:
-                    async with asyncio.timeout(self.pool_timeout):
-                        await slots.acquire()
-                except TimeoutError as exc:
-                    self.counters.pool_timeouts += 1
-                    span.fail(exc)
-                    return FAILED
-            else:
-                await slots.acquire()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    result = await call(*args, **kwargs)
-            except Exception as exc:
-                span.fail(exc)
-                self._failed(exc, what)
-                return FAILED
-            finally:
-                slots.release()
-            if read:
+        span = None if active_tracer() is None else cache_span(operation, self.span_attributes)
+        try:
+            result = await self._gated(what, call, args, kwargs, span)
+            if read and span is not None and result is not FAILED:
                 _record_read(span, result)
+        finally:
+            if span is not None:
+                span.end()
+        return result
+
+    async def _gated(
+        self,
+        what: str,
+        call: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        span: CacheSpan | None,
+    ) -> Any:
+        turns = self._turns
+        loop = asyncio.get_running_loop()
+        if turns is None or turns.loop is not loop:
+            turns = self._turns = _Turns(loop)
+        if turns.in_flight < self.max_in_flight:
+            turns.in_flight += 1
+        elif not await self._wait_turn(turns, span):
+            return FAILED
+        task = cast("asyncio.Task[Any]", asyncio.current_task())
+        cancelling = task.cancelling()
+        turns.watch(task, self.timeout)
+        try:
+            result = await call(*args, **kwargs)
+        except asyncio.CancelledError:
+            if task not in turns.expired:
+                raise
+            turns.expired.discard(task)
+            if task.uncancel() > cancelling:
+                raise  # cancelled from outside as well: that cancellation goes on
+            self._failed(TimeoutError(f"no reply within {self.timeout}s"), what, span)
+            return FAILED
+        except Exception as exc:
+            self._failed(exc, what, span)
+            return FAILED
+        finally:
+            turns.deadlines.pop(task, None)
+            turns.release()
+        if turns.expired and task in turns.expired:  # the command ignored its cancellation
+            turns.expired.discard(task)
+            task.uncancel()
         if self.breaker.record_success():
             logger.info("cache backend %s is reachable again; caching resumed", self._owner)
         return result
 
-    def _slots(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        state = self._slot_state
-        if state is None or state[0] is not loop:
-            state = self._slot_state = (loop, asyncio.Semaphore(self.max_in_flight))
-        return state[1]
+    async def _wait_turn(self, turns: _Turns, span: CacheSpan | None) -> bool:
+        """Wait up to ``pool_timeout`` for a turn; a command that gets none is a miss
+        counted as ``pool_timeouts``, not a failure of Redis."""
+        waiter: asyncio.Future[None] = turns.loop.create_future()
+        turns.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.pool_timeout):
+                await waiter
+        except TimeoutError as exc:
+            if waiter.done() and not waiter.cancelled():
+                turns.release()  # handed a turn just as the wait ended: pass it on
+            self.counters.pool_timeouts += 1
+            if span is not None:
+                span.fail(exc)
+            return False
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                turns.release()
+            raise
+        return True
 
-    def _failed(self, exc: Exception, what: str) -> None:
+    def _failed(self, exc: Exception, what: str, span: CacheSpan | None) -> None:
         self.counters.errors += 1
+        if span is not None:
+            span.fail(exc)
         if (
             exc.__class__.__name__ == "ResponseError"
             and str(exc).startswith(("MOVED", "ASK"))
