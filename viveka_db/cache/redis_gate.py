@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from viveka_db.cache.backend import CacheCounters
@@ -136,22 +137,33 @@ class CommandGate:
         self.counters.short_circuits += 1
         return False
 
-    async def run(
+    def run(
         self, what: str, operation: str, call: Any, *args: Any, read: bool = False, **kwargs: Any
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Run one Redis command under the timeout; :data:`FAILED` if it did not complete.
 
         ``what`` names the cache operation in logs; ``operation`` names the command's span
-        (made only while someone traces); a ``read`` span records hit or miss.
+        (made only while someone traces); a ``read`` span records hit or miss. Not a
+        coroutine itself: untraced, the caller awaits the gated command directly (one
+        frame less on every hit).
         """
-        span = None if active_tracer() is None else cache_span(operation, self.span_attributes)
-        try:
+        if active_tracer() is None:
+            return self._gated(what, call, args, kwargs, None)
+        return self._traced(what, operation, call, args, kwargs, read)
+
+    async def _traced(
+        self,
+        what: str,
+        operation: str,
+        call: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        read: bool,
+    ) -> Any:
+        with cache_span(operation, self.span_attributes) as span:
             result = await self._gated(what, call, args, kwargs, span)
-            if read and span is not None and result is not FAILED:
+            if read and result is not FAILED:
                 _record_read(span, result)
-        finally:
-            if span is not None:
-                span.end()
         return result
 
     async def _gated(
