@@ -222,5 +222,6 @@ class RedisCache(CacheBackend):
 
     async def close(self) -> None:
         await self._front.close()
+        await self._gate.close()
         if self._owns_client:
             await self._client.aclose()

@@ -3,9 +3,10 @@
 ``redis://`` / ``rediss://`` / ``unix://``
     One server, on redis-py's ``ConnectionPool``. A burst larger than ``max_connections``
     waits for a turn in the cache's command gate (:mod:`~viveka_db.cache.redis_gate`), not
-    in the pool, so the pool itself never blocks; its own cap (:data:`POOL_SLACK` above
-    ``max_connections``) leaves room for the near-cache's listener, health pings and
-    connections still closing after a timeout.
+    in the pool, so the pool itself never blocks. Its own cap is twice ``max_connections``
+    plus :data:`POOL_SLACK`: the commands in flight, the connections reads keep between
+    commands (:mod:`~viveka_db.cache.redis_connections`), and room for the near-cache's
+    listener, health pings and connections still closing after a timeout.
 ``redis+cluster://[user:password@]host:port[,host:port...][?options]``
     redis-py's ``RedisCluster``; the nodes listed are where it discovers the cluster.
 ``redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db][?options]``
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["CLUSTER_SCHEMES", "SENTINEL_SCHEMES", "TopologyUrl", "client_from_url", "parse_url"]
 
 POOL_SLACK = 16
-"""Connections a single-server pool may open beyond the commands the gate lets through."""
+"""Connections a single-server pool may open beyond what the gate lets through and holds."""
 
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 SENTINEL_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel"})
@@ -136,7 +137,7 @@ def client_from_url(
     if scheme in SENTINEL_SCHEMES:
         return _sentinel(parse_url(url), options)
     pool = ConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
-        url, max_connections=max_connections + POOL_SLACK, **options
+        url, max_connections=2 * max_connections + POOL_SLACK, **options
     )
     refuse_cluster_node(url, connect_timeout)
     return Redis.from_pool(pool)  # the client owns (closes) the pool

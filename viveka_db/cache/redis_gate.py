@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from viveka_db.cache.backend import CacheCounters
 from viveka_db.cache.breaker import CircuitBreaker
 from viveka_db.cache.redis_clients import misconfigured_cluster_message
+from viveka_db.cache.redis_connections import HeldConnections, pool_of
 from viveka_db.cache.redis_wire import decode_entry
 from viveka_db.telemetry.cache import CacheSpan, cache_span, redis_attributes
 from viveka_db.telemetry.providers import active_tracer
@@ -117,6 +118,8 @@ class CommandGate:
             failure_threshold=failure_threshold, recovery_time=recovery_time
         )
         self._turns: _Turns | None = None
+        pool = pool_of(client)
+        self._held = None if pool is None else HeldConnections(pool)
         self._attributes: dict[str, Any] | None = None
         self._warned_cluster = False
 
@@ -150,6 +153,21 @@ class CommandGate:
         if active_tracer() is None:
             return self._gated(what, call, args, kwargs, None)
         return self._traced(what, operation, call, args, kwargs, read)
+
+    def fetch(self, what: str, *command: Any, read: bool = False) -> Coroutine[Any, Any, Any]:
+        """:meth:`run` for a plain command (``"MGET", key, key``), sent on a held connection
+        when the client allows it (:mod:`~viveka_db.cache.redis_connections`)."""
+        held = self._held
+        if held is None:
+            return self.run(what, command[0], self._client.execute_command, *command, read=read)
+        if active_tracer() is None:
+            return self._gated(what, held.send, command, {}, None)
+        return self._traced(what, command[0], held.send, command, {}, read)
+
+    async def close(self) -> None:
+        """Give the held connections back to the client's pool."""
+        if self._held is not None:
+            await self._held.close()
 
     async def _traced(
         self,

@@ -80,9 +80,7 @@ class RedisStore(CacheBackend):
         if not gate.allow():
             return None, None
         base = self._base(prefix)
-        found = await gate.run(
-            "read", "MGET", self._client.mget, base + GENERATION_TOKEN, base + key, read=True
-        )
+        found = await gate.fetch("read", "MGET", base + GENERATION_TOKEN, base + key, read=True)
         if found is FAILED:
             return None, None
         generation, raw = cast("list[bytes | None]", found)
