@@ -18,7 +18,6 @@ layer is a module of its own, and the import-linter contract ``cache-layers``
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.cache.backend import CacheBackend, Lookup, Stamp
@@ -200,8 +199,8 @@ class RedisCache(CacheBackend):
     def peek(self, prefix: str, key: str) -> bytes | None:
         return self._front.peek(prefix, key)
 
-    def read(self, prefix: str, key: str) -> Coroutine[Any, Any, Lookup]:
-        return self._front.read(prefix, key)  # the front's coroutine: no frame of our own
+    async def read(self, prefix: str, key: str) -> Lookup:
+        return await self._front.read(prefix, key)
 
     async def write(
         self, prefix: str, key: str, payload: bytes, ttl: float | None, stamp: Stamp

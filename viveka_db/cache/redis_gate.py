@@ -159,7 +159,8 @@ class CommandGate:
         when the client allows it (:mod:`~viveka_db.cache.redis_connections`)."""
         held = self._held
         if held is None:
-            return self.run(what, command[0], self._client.execute_command, *command, read=read)
+            client: Any = self._client  # a cluster client: it routes each command itself
+            return self.run(what, command[0], client.execute_command, *command, read=read)
         if active_tracer() is None:
             return self._gated(what, held.send, command, {}, None)
         return self._traced(what, command[0], held.send, command, {}, read)
