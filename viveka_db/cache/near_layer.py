@@ -71,12 +71,16 @@ class NearCachedBackend(CacheBackend):
         self.lease_wait = inner.lease_wait
 
     def peek(self, prefix: str, key: str) -> bytes | None:
-        held = self._held(prefix, key)
+        listener = self.listener
+        if listener.running_loop is not asyncio.get_running_loop():
+            listener.start()
+        held = self.near.get(prefix, key)
         return None if held is None else held[0]
 
     def _held(self, prefix: str, key: str) -> Lookup | None:
         """The near-cache's entry, if it holds one it trusts (starting its listener on this
-        event loop first, so that one is being kept trustworthy)."""
+        event loop first, so that one is being kept trustworthy; :meth:`peek` inlines this
+        because it is the whole of a near hit)."""
         listener = self.listener
         if listener.running_loop is not asyncio.get_running_loop():
             listener.start()

@@ -6,7 +6,9 @@ layer is a module of its own, and the import-linter contract ``cache-layers``
 
 1. :mod:`~viveka_db.cache.redis_wire`: the key layout and the Lua scripts (what Redis holds);
 2. :mod:`~viveka_db.cache.redis_gate`: per-command timeout, in-flight bound and circuit
-   breaker, so an outage costs each call little and raises nothing (fail-open);
+   breaker, so an outage costs each call little and raises nothing (fail-open); reads
+   go out on connections it keeps between commands
+   (:mod:`~viveka_db.cache.redis_connections`);
 3. :mod:`~viveka_db.cache.redis_evictions`: evictions that failed, kept (and journalled),
    retried in the background; their prefixes are not served meanwhile;
 4. :mod:`~viveka_db.cache.redis_store`: the backend operations on top of those;
@@ -128,6 +130,7 @@ class RedisCache(CacheBackend):
         self._near: NearCache | None = None
         self._listener: InvalidationListener | None = None
         self._front: RedisStore | NearCachedBackend = self._store
+        self.stable_payloads = near  # hits then return the payload object the near-cache holds
         if near:
             self._near = NearCache(max_entries=near_max_entries, ttl=near_ttl)
             self._listener = InvalidationListener(client, namespace, self._near)
@@ -144,11 +147,6 @@ class RedisCache(CacheBackend):
     def near(self) -> NearCache | None:
         """The near-cache (``near=True``), else ``None``."""
         return self._near
-
-    @property
-    def stable_payloads(self) -> bool:  # type: ignore[override]
-        """With a near-cache, hits return the payload object it holds."""
-        return self._near is not None
 
     @property
     def listener(self) -> InvalidationListener | None:

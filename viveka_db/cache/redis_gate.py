@@ -14,7 +14,10 @@ nothing but the wire layout:
   calls skip Redis for ``recovery_time`` seconds, then one probe goes through.
 
 Failures are counted and logged once per outage; each command's telemetry span starts
-and ends here too.
+and ends here too (and only while someone traces). Every rule is on the hit path, so each
+is kept cheap: one timer per event loop checks the deadlines of all commands in flight,
+the bound is a counter, and plain reads (:meth:`CommandGate.fetch`) are sent on
+connections held between commands (:mod:`~viveka_db.cache.redis_connections`).
 """
 
 from __future__ import annotations
