@@ -99,7 +99,11 @@ class HeldConnections:
     def _discard(self, connection: Any) -> None:
         """Close ``connection`` and return it to the pool, in the background: the command
         that failed may be cancelled already, and must not wait for this."""
-        task = asyncio.get_running_loop().create_task(self._give_back(connection))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the coroutine is being closed without a loop: nothing to await
+            return
+        task = loop.create_task(self._give_back(connection))
         self._returning.add(task)
         task.add_done_callback(self._returning.discard)
 
