@@ -37,21 +37,19 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from viveka_db.cache.backend import CacheBackend, Stamp
+from viveka_db.cache.accounting import NOTHING, account, backend_failed, decoded_hit
+from viveka_db.cache.backend import CacheBackend
 from viveka_db.cache.current import get_cache
-from viveka_db.cache.keys import KeyBuilder, KeySpec
-from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
+from viveka_db.cache.filling import call_loader, encode, should_store, store
+from viveka_db.cache.serializer import CorruptPayloadError, loads
+from viveka_db.cache.specs import EXTRAS_KEY, CacheableSpec, EvictSpec, TransactionCacheState
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
-from viveka_db.replicas.consistency import primary_reads, reads_on_replica
-from viveka_db.telemetry.cache import CacheResult, record_cache_request
 
 __all__ = ["CacheableSpec", "EvictSpec", "TransactionCacheState", "cached", "evict"]
 
 logger = logging.getLogger("viveka_db.cache")
-
-EXTRAS_KEY = "viveka_db.cache"
 
 
 class _Flight:
@@ -70,79 +68,6 @@ _flights: dict[tuple[int, str, str], _Flight] = {}
 _epochs: dict[str, int] = {}
 """Per prefix, how many evictions this process has started (on any backend): a caller
 joins a read in progress only if no eviction of the prefix began since that read did."""
-
-_NOTHING: Any = object()
-"""A flight's leader had nothing to share (it failed, or its value does not serialise)."""
-
-_warned: set[tuple[int, str]] = set()
-"""Backends and prefixes whose corrupt entries were already logged (once each)."""
-
-
-class TransactionCacheState:
-    """What a transaction evicted, so its own reads skip the cache until it ends."""
-
-    __slots__ = ("keys", "prefixes")
-
-    def __init__(self) -> None:
-        self.prefixes: set[str] = set()
-        self.keys: set[tuple[str, str]] = set()
-
-
-class CacheableSpec:
-    """A ``@cacheable`` decoration's options, validated once."""
-
-    __slots__ = (
-        "cache_none",
-        "condition",
-        "keys",
-        "name",
-        "prefix",
-        "skip",
-        "ttl",
-        "unless",
-        "warned",
-    )
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        prefix: str,
-        ttl: float | None,
-        key: KeySpec | None,
-        condition: Callable[..., bool] | None,
-        unless: Callable[[Any], bool] | None,
-        cache_none: bool,
-    ) -> None:
-        self.prefix = prefix
-        self.ttl = ttl
-        self.keys = KeyBuilder(fn, key)
-        self.skip = self.keys.skip
-        self.condition = condition
-        self.unless = unless
-        self.cache_none = cache_none
-        self.name = getattr(fn, "__qualname__", repr(fn))
-        self.warned: set[type[Any]] = set()
-        """Result types already reported as unserialisable (each is logged once)."""
-
-
-class EvictSpec:
-    """A ``@cache_evict`` decoration's options; ``keys`` is ``None`` for the whole prefix."""
-
-    __slots__ = ("keys", "prefix", "skip")
-
-    def __init__(self, fn: Callable[..., Any], prefix: str, key: KeySpec | None) -> None:
-        self.prefix = prefix
-        builder = KeyBuilder(fn, key)
-        self.skip = builder.skip
-        self.keys = builder if key is not None else None
-
-    def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-        """The key to evict (``None``: the whole prefix), from the arguments as they are now.
-
-        Taken before the method runs: a method that changes its arguments (a rename) must
-        evict the entry cached under the old values, not one under the new values.
-        """
-        return self.keys.build(args, kwargs) if self.keys is not None else None
 
 
 def _scope_for(skip: int, args: tuple[Any, ...]) -> TransactionScope | None:
@@ -175,8 +100,8 @@ def cached(
                 return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
         held = backend.peek(prefix, key)  # a hit in process memory: nothing to wait for
         if held is not None:
-            value = _decoded_hit(backend, prefix, held, report=False)  # reported on the read
-            if value is not _NOTHING:
+            value = decoded_hit(backend, prefix, held, report=False)  # reported on the read
+            if value is not NOTHING:
                 return value
         flight_key = (id(backend), prefix, key)
         flight = _flights.get(flight_key)
@@ -184,7 +109,7 @@ def cached(
         if flight is not None and flight.epoch == epoch:
             return await _follow(flight, spec, fn, args, kwargs, backend, key, scope)
         mine = _flights[flight_key] = _Flight(epoch)
-        shared = _NOTHING
+        shared = NOTHING
         try:
             value, shared = await _read_through(spec, fn, args, kwargs, backend, key, scope)
         finally:
@@ -195,36 +120,6 @@ def cached(
         return value
 
     return call
-
-
-def _decoded_hit(backend: CacheBackend, prefix: str, payload: bytes, *, report: bool = True) -> Any:
-    """A hit's value, counted; ``_NOTHING`` if it cannot be read (counted and logged as
-    corrupt when ``report``)."""
-    try:
-        value = loads(payload, reuse=backend.stable_payloads)
-    except CorruptPayloadError as exc:
-        if report:
-            _corrupt(backend, prefix, exc)
-        return _NOTHING
-    _account(backend, "hit")
-    return value
-
-
-def _account(backend: CacheBackend, result: CacheResult) -> None:
-    """Count one ``@cacheable`` call by what served it: the one place hits and misses are
-    counted, for the backend's :meth:`~CacheBackend.stats` and the telemetry metric alike.
-
-    Every call served is counted once: a read from the cache, a coalesced follower that
-    took the value its leader read or loaded (a hit: it cost no load), a value another
-    process filled while this one waited (a hit), a miss that ran the loader, and a miss
-    because the backend failed (``"error"``, also counted as a miss).
-    """
-    counters = backend.counters
-    if result == "hit":
-        counters.hits += 1
-    else:
-        counters.misses += 1
-    record_cache_request(result)
 
 
 async def _follow(
@@ -243,15 +138,15 @@ async def _follow(
         waiters = flight.waiters = asyncio.get_running_loop().create_future()
     shared = await asyncio.shield(waiters)
     if shared is None:
-        _account(backend, "hit")  # served the leader's None without a load of its own
+        account(backend, "hit")  # served the leader's None without a load of its own
         return None
-    if shared is not _NOTHING:
+    if shared is not NOTHING:
         try:
             value = loads(shared)
         except CorruptPayloadError:  # a type whose round trip fails: load it ourselves
             pass
         else:
-            _account(backend, "hit")
+            account(backend, "hit")
             return value
     return (await _read_through(spec, fn, args, kwargs, backend, key, scope))[0]
 
@@ -268,7 +163,7 @@ async def _read_through(
     """Read the cache, load on a miss; returns the value and what followers may share.
 
     The shared form is the serialised value (each follower decodes its own copy), ``None``
-    for a ``None`` result, or ``_NOTHING`` when followers must load themselves.
+    for a ``None`` result, or ``NOTHING`` when followers must load themselves.
     """
     prefix = spec.prefix
     counters = backend.counters
@@ -276,11 +171,11 @@ async def _read_through(
     try:
         payload, stamp = await backend.read(prefix, key)
     except Exception as exc:  # a third-party backend that does not fail open itself
-        _backend_failed(backend, "read", exc)
+        backend_failed(backend, "read", exc)
         payload, stamp = None, None
     if payload is not None:
-        value = _decoded_hit(backend, prefix, payload)
-        if value is not _NOTHING:
+        value = decoded_hit(backend, prefix, payload)
+        if value is not NOTHING:
             return value, payload
     failed = counters.errors + counters.short_circuits != failures
     leased = None
@@ -290,19 +185,19 @@ async def _read_through(
             found = await _wait_for_fill(backend, prefix, key)
             if found is not None:
                 return found  # counted as a hit
-    _account(backend, "error" if failed else "miss")
+    account(backend, "error" if failed else "miss")
     try:
-        value = await _call_loader(spec, fn, args, kwargs)
-        store = _should_store(spec, value)
-        encoded = _encode(spec, value, store) if store or value is not None else None
-        if store and encoded is not None:
-            await _store(backend, spec, key, encoded, stamp, scope)
+        value = await call_loader(spec, fn, args, kwargs)
+        keep = should_store(spec, value)
+        encoded = encode(spec, value, keep) if keep or value is not None else None
+        if keep and encoded is not None:
+            await store(backend, spec, key, encoded, stamp, scope)
     finally:
         if leased:
             await backend.release_lease(prefix, key)
     if value is None:
         return None, None
-    return value, _NOTHING if encoded is None else encoded
+    return value, NOTHING if encoded is None else encoded
 
 
 async def _wait_for_fill(backend: CacheBackend, prefix: str, key: str) -> tuple[Any, Any] | None:
@@ -320,72 +215,9 @@ async def _wait_for_fill(backend: CacheBackend, prefix: str, key: str) -> tuple[
                 value = loads(payload)
             except CorruptPayloadError:
                 return None
-            _account(backend, "hit")
+            account(backend, "hit")
             return value, payload
     return None
-
-
-async def _call_loader(
-    spec: CacheableSpec,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    """Run the loader of a miss; its new read-only sessions read the primary, not a replica."""
-    data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
-    with primary_reads(data_source):
-        return await fn(*args, **kwargs)
-
-
-def _should_store(spec: CacheableSpec, value: Any) -> bool:
-    if value is None and not spec.cache_none:
-        return False
-    return spec.unless is None or not spec.unless(value)
-
-
-def _encode(spec: CacheableSpec, value: Any, logged: bool) -> bytes | None:
-    try:
-        return dumps(value)
-    except UnserializableError as exc:
-        if logged:
-            kind: type[Any] = type(value)  # pyright: ignore[reportUnknownVariableType]
-            if kind not in spec.warned:
-                spec.warned.add(kind)
-                logger.warning(
-                    "%s returned a value the cache cannot store, so it is not cached: %s",
-                    spec.name,
-                    exc,
-                )
-            get_cache().counters.errors += 1
-        return None
-
-
-async def _store(
-    backend: CacheBackend,
-    spec: CacheableSpec,
-    key: str,
-    payload: bytes,
-    stamp: Stamp | None,
-    scope: TransactionScope | None,
-) -> None:
-    if stamp is None:  # the backend is unavailable: nothing may be written
-        return
-    if scope is not None and scope.has_session and reads_on_replica(scope.session):
-        return  # read on a replica that may predate the eviction this miss saw
-    write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
-    if scope is None:
-        await write()
-    elif not scope.rollback_only:
-        scope.after_commit(write)
-
-
-async def _write(
-    backend: CacheBackend, prefix: str, key: str, payload: bytes, ttl: float | None, stamp: Stamp
-) -> None:
-    try:
-        await backend.write(prefix, key, payload, ttl, stamp)
-    except Exception as exc:
-        _backend_failed(backend, "write", exc)
 
 
 async def evict(spec: EvictSpec, args: tuple[Any, ...], key: str | None) -> None:
@@ -416,23 +248,4 @@ async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> Non
         else:
             await backend.evict_key(prefix, key)
     except Exception as exc:
-        _backend_failed(backend, "eviction", exc)
-
-
-def _backend_failed(backend: CacheBackend, what: str, exc: Exception) -> None:
-    backend.counters.errors += 1
-    logger.warning(
-        "cache %s failed on %r; continuing without the cache", what, backend, exc_info=exc
-    )
-
-
-def _corrupt(backend: CacheBackend, prefix: str, exc: CorruptPayloadError) -> None:
-    backend.counters.errors += 1
-    what = (id(backend), prefix)
-    if what not in _warned:
-        _warned.add(what)
-        logger.warning(
-            "ignoring a cache entry under %r that this library cannot read (%s); treated as a miss",
-            prefix,
-            exc,
-        )
+        backend_failed(backend, "eviction", exc)

@@ -1,4 +1,4 @@
-"""The seed's documented import path: ``from viveka_db.cache.db_cache import RedisCache``."""
+"""A documented import path: ``from viveka_db.cache.db_cache import RedisCache``."""
 
 from viveka_db.cache.backend import CacheBackend, CacheStats
 from viveka_db.cache.current import get_cache, use_cache

@@ -1,8 +1,9 @@
 """Cross-process invalidation of near-caches through Redis pub/sub.
 
 Every eviction ``RedisCache`` performs publishes the Redis key it changed on the
-namespace's channel (:func:`channel_for`), in the same server-side script as the change
-itself: the generation key ``ns:{prefix}:~g`` for a prefix, the entry key for one key.
+namespace's channel (:func:`~viveka_db.cache.redis_wire.channel_for`), in the same
+server-side script as the change itself (:mod:`~viveka_db.cache.redis_wire`): the
+generation key ``ns:{prefix}:~g`` for a prefix, the entry key for one key.
 A process with a near-cache subscribes (:class:`InvalidationListener`, one dedicated
 connection) and applies each message to its :class:`~viveka_db.cache.near.NearCache`.
 
@@ -30,6 +31,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.cache.near import NearCache
+from viveka_db.cache.redis_wire import GENERATION_TOKEN, channel_for, parse_invalidation
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -39,32 +41,11 @@ __all__ = ["GENERATION_TOKEN", "InvalidationListener", "channel_for", "parse_inv
 
 logger = logging.getLogger("viveka_db.cache")
 
-GENERATION_TOKEN = "~g"
-"""The key part of a prefix's generation key (never a key token: those tag ``~``)."""
-
 
 def _is_redis_error(exc: Exception) -> bool:
     from redis.exceptions import RedisError
 
     return isinstance(exc, RedisError)
-
-
-def channel_for(namespace: str) -> str:
-    """The pub/sub channel that carries the evictions of ``namespace``."""
-    return f"{namespace}:~invalidate"
-
-
-def parse_invalidation(namespace: str, data: bytes | str) -> tuple[str, str | None] | None:
-    """``(prefix, key)`` (``key`` ``None`` for the whole prefix) from a published Redis key."""
-    text = data.decode() if isinstance(data, bytes) else data
-    head = namespace + ":{"
-    if not text.startswith(head):
-        return None
-    end = text.find("}:", len(head))  # prefixes contain no braces
-    if end < 0:
-        return None
-    prefix, key = text[len(head) : end], text[end + 2 :]
-    return (prefix, None) if key == GENERATION_TOKEN else (prefix, key)
 
 
 class InvalidationListener:

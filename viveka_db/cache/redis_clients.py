@@ -1,8 +1,12 @@
 """Redis clients from a URL: one server, a Redis Cluster, or a master found through Sentinel.
 
 ``redis://`` / ``rediss://`` / ``unix://``
-    One server, on redis-py's ``BlockingConnectionPool``: a burst larger than
-    ``max_connections`` waits for a free connection instead of opening more.
+    One server, on redis-py's ``ConnectionPool``. A burst larger than ``max_connections``
+    waits for a turn in the cache's command gate (:mod:`~viveka_db.cache.redis_gate`), not
+    in the pool, so the pool itself never blocks. Its own cap is twice ``max_connections``
+    plus :data:`POOL_SLACK`: the commands in flight, the connections reads keep between
+    commands (:mod:`~viveka_db.cache.redis_connections`), and room for the near-cache's
+    listener, health pings and connections still closing after a timeout.
 ``redis+cluster://[user:password@]host:port[,host:port...][?options]``
     redis-py's ``RedisCluster``; the nodes listed are where it discovers the cluster.
 ``redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db][?options]``
@@ -28,6 +32,9 @@ if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["CLUSTER_SCHEMES", "SENTINEL_SCHEMES", "TopologyUrl", "client_from_url", "parse_url"]
+
+POOL_SLACK = 16
+"""Connections a single-server pool may open beyond what the gate lets through and holds."""
 
 CLUSTER_SCHEMES = frozenset({"redis+cluster", "rediss+cluster"})
 SENTINEL_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel"})
@@ -107,12 +114,11 @@ def client_from_url(
     *,
     connect_timeout: float,
     max_connections: int,
-    pool_timeout: float,
     options: dict[str, Any],
 ) -> Redis | RedisCluster:
     """The redis-py client ``url`` describes (see the module docstring)."""
     try:
-        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio import ConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -121,8 +127,8 @@ def client_from_url(
         ) from exc
 
     scheme = url.partition("://")[0].lower()
-    # Each command is bounded by RedisCache with one ``asyncio.timeout``; redis-py's own
-    # socket_timeout would wrap every read in ``asyncio.wait_for`` (a task per call).
+    # Each command is bounded by the command gate's deadlines; redis-py's own
+    # socket_timeout would add a timer to every read.
     options.setdefault("socket_timeout", None)
     options.setdefault("socket_connect_timeout", connect_timeout)
     if scheme in CLUSTER_SCHEMES:
@@ -130,8 +136,8 @@ def client_from_url(
     options.setdefault("retry", Retry(NoBackoff(), 0))
     if scheme in SENTINEL_SCHEMES:
         return _sentinel(parse_url(url), options)
-    pool = BlockingConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
-        url, max_connections=max_connections, timeout=pool_timeout, **options
+    pool = ConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
+        url, max_connections=2 * max_connections + POOL_SLACK, **options
     )
     refuse_cluster_node(url, connect_timeout)
     return Redis.from_pool(pool)  # the client owns (closes) the pool
