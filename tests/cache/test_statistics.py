@@ -9,12 +9,31 @@ real Redis with and without the near-cache).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
+
+from tests.cache.conftest import CACHE_KINDS, dispose_cache, make_cache
 from viveka_db import cacheable
+from viveka_db.cache import current
 from viveka_db.cache.backend import CacheBackend
 
 KEYS = 50
 CALLS = 500
+
+
+@pytest.fixture(params=CACHE_KINDS)
+async def cache(request: pytest.FixtureRequest, installed: None) -> AsyncIterator[CacheBackend]:
+    """Every cache kind, with a command timeout a loaded CI machine cannot reach: these tests
+    count hits, and a read that timed out (failing open, as it should) would be a miss."""
+    kind = str(request.param)
+    options = {} if kind == "memory" else {"socket_timeout": 5.0}
+    backend = await make_cache(kind, request, **options)
+    current.use_cache(backend)
+    try:
+        yield backend
+    finally:
+        await dispose_cache(backend)
 
 
 def _counting_loader(prefix: str) -> tuple[list[int], object]:
