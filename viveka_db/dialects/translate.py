@@ -6,12 +6,17 @@ errors: repository methods, ``@transactional`` and ``DbMiddleware`` need no code
 own for it, and the hook sees the failed statement's table, from which a constraint name
 becomes its columns. :func:`translate_error` is the same mapping for an exception met
 anywhere else (another engine, a boundary that wants to be sure): cheap on any exception,
-and a no-op on one already mapped.
+and a no-op on one already mapped. :class:`mapped_errors` is the one way code maps an error
+and raises it: every boundary that catches a failure (the transaction boundaries, the bulk
+and SQLite paths that talk to the driver directly) wraps its work in it, so the mapped
+class, its chain and its message are the same wherever an error surfaces.
 """
 
 from __future__ import annotations
 
 import logging
+from types import TracebackType
+from typing import Literal
 
 from sqlalchemy import Table, event
 from sqlalchemy import exc as sa_exc
@@ -23,8 +28,10 @@ from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
 from viveka_db.errors import DatabaseError
 
 __all__ = [
+    "MAPPED_ERRORS",
     "install_error_translation",
     "loggable",
+    "mapped_errors",
     "translate_driver_error",
     "translate_error",
 ]
@@ -77,6 +84,61 @@ def translate_driver_error(
     mapped.__cause__ = exc
     mapped.__suppress_context__ = True
     return mapped.with_traceback(exc.__traceback__)
+
+
+class mapped_errors:
+    """Map an error escaping the ``with`` block, and raise the mapped error in its place.
+
+    Without ``dialect`` the error is mapped as SQLAlchemy raised it (:func:`translate_error`);
+    with it, as a raw driver error of that dialect (:func:`translate_driver_error`, given the
+    ``table`` written and whether the statement asked for ``nowait``). ``only`` restricts the
+    mapping to those exception classes (a driver's own ``Error``). An error with nothing to
+    map escapes unchanged; a mapped one is raised ``from`` the driver error, which the mapper
+    set as its cause, so the chain and the message (no bound values) are the mapper's.
+
+    A class rather than a generator-based context manager: the transaction boundaries enter
+    one per joined call, and this costs two method calls on success.
+    """
+
+    __slots__ = ("_dialect", "_nowait", "_only", "_table")
+
+    def __init__(
+        self,
+        dialect: Dialect | None = None,
+        table: Table | None = None,
+        *,
+        nowait: bool = False,
+        only: type[BaseException] | tuple[type[BaseException], ...] = BaseException,
+    ) -> None:
+        self._dialect = dialect
+        self._table = table
+        self._nowait = nowait
+        self._only = only
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is None or not isinstance(exc, self._only):
+            return False
+        dialect = self._dialect
+        mapped = (
+            translate_error(exc)
+            if dialect is None
+            else translate_driver_error(exc, dialect, self._table, nowait=self._nowait)
+        )
+        if mapped is exc:
+            return False  # the original propagates as it is, traceback untouched
+        raise mapped from mapped.__cause__
+
+
+MAPPED_ERRORS = mapped_errors()
+"""The stateless instance for SQLAlchemy's errors: hot boundaries reuse it (no allocation)."""
 
 
 def loggable(exc: BaseException | None) -> BaseException | None:

@@ -33,7 +33,7 @@ from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.base import NOWAIT_OPTION
 from viveka_db.dialects.mysql import causal_reads_on_galera
-from viveka_db.dialects.translate import install_error_translation, translate_driver_error
+from viveka_db.dialects.translate import install_error_translation, mapped_errors
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.abandoned import (
     end_abandoned_block,
@@ -318,13 +318,9 @@ def _run_on_driver(connection: Any, sql: str, *, nowait: object = False) -> None
             if nowait:
                 await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
-    try:
+    dialect = connection.dialect
+    with mapped_errors(dialect, nowait=bool(nowait), only=dialect.loaded_dbapi.Error):
         connection.connection.dbapi_connection.run_async(execute)
-    except connection.dialect.loaded_dbapi.Error as error:
-        mapped = translate_driver_error(error, connection.dialect, nowait=bool(nowait))
-        if mapped is error:
-            raise
-        raise mapped from error
 
 
 def is_plain_select(context: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from viveka_db.context.db_context import active_scope, scope_var
 from viveka_db.context.scope import TransactionScope
+from viveka_db.dialects.translate import MAPPED_ERRORS
 from viveka_db.errors import (
     IllegalTransactionStateError,
     TransactionRequiredError,
@@ -21,7 +22,6 @@ from viveka_db.errors import (
 )
 from viveka_db.telemetry.transaction import TransactionSpan, transaction_span
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
-from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.retry import is_retryable, retry_policy
 from viveka_db.transaction.unit_of_work import UnitOfWork, join, with_timeout
 
@@ -146,16 +146,14 @@ async def _run_nested(
         scope.rollback_only = was_rollback_only
 
     try:
-        result = await _with_timeout(definition, work)
-    except BaseException as exc:
-        mapped = map_error(exc)
-        if definition.should_rollback(mapped) or not savepoint.is_active:
+        with MAPPED_ERRORS:
+            result = await _with_timeout(definition, work)
+    except BaseException as error:  # mapped
+        if definition.should_rollback(error) or not savepoint.is_active:
             await undo()
         else:
             await savepoint.commit()
-        if mapped is exc:
-            raise
-        raise mapped  # noqa: B904 (the mapper chains the cause)
+        raise
     if (scope.rollback_only and not was_rollback_only) or not savepoint.is_active:
         await undo()
         raise UnexpectedRollbackError(

@@ -28,12 +28,12 @@ from typing import TypeVar
 
 from viveka_db.context.db_context import current_task, scope_var
 from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
+from viveka_db.dialects.translate import MAPPED_ERRORS
 from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.shared_connection import Turn
 from viveka_db.telemetry.transaction import TransactionSpan
 from viveka_db.transaction.definition import TransactionDefinition
-from viveka_db.transaction.errors import map_error
 
 __all__ = ["UnitOfWork", "join", "with_timeout"]
 
@@ -126,15 +126,13 @@ class UnitOfWork:
             )
         if scope.has_session:
             try:
-                await scope.commit()  # rolls back by itself when COMMIT fails
-            except BaseException as exc:
-                mapped = map_error(exc)
-                if will_retry is not None and will_retry(mapped):
+                with MAPPED_ERRORS:
+                    await scope.commit()  # rolls back by itself when COMMIT fails
+            except BaseException as error:  # mapped
+                if will_retry is not None and will_retry(error):
                     scope.discard_hooks()  # a serialization failure at COMMIT, retried
                 await self._complete("rolled_back")
-                if mapped is exc:
-                    raise
-                raise mapped  # noqa: B904 (the mapper chains the cause)
+                raise
         await self._complete("committed")
 
     async def rollback(self, *, run_hooks: bool = True) -> None:
@@ -230,19 +228,17 @@ class UnitOfWork:
                     execution_options={"isolation_level": definition.isolation.value}
                 )
             try:
-                if definition.timeout is None:
-                    result = await work()
-                else:
-                    result = await with_timeout(definition.timeout, work())
-            except BaseException as exc:
-                mapped = map_error(exc)
-                if definition.should_rollback(mapped):
-                    await self.rollback(run_hooks=will_retry is None or not will_retry(mapped))
+                with MAPPED_ERRORS:
+                    if definition.timeout is None:
+                        result = await work()
+                    else:
+                        result = await with_timeout(definition.timeout, work())
+            except BaseException as error:  # mapped
+                if definition.should_rollback(error):
+                    await self.rollback(run_hooks=will_retry is None or not will_retry(error))
                 else:
                     await self.commit()
-                if mapped is exc:
-                    raise
-                raise mapped  # noqa: B904 (the mapper chains the cause)
+                raise
             if scope.rollback_only or scope.has_session or scope.has_hooks:
                 await self.commit(will_retry=will_retry)
             else:  # nothing to commit: end without a coroutine hop
@@ -262,16 +258,14 @@ async def join(scope: TransactionScope, definition: TransactionDefinition, work:
     swallows the error. This is the only place that marks a joined transaction.
     """
     try:
-        if definition.timeout is None:
-            return await work
-        return await with_timeout(definition.timeout, work)
-    except BaseException as exc:
-        mapped = map_error(exc)
-        if definition.should_rollback(mapped):
+        with MAPPED_ERRORS:
+            if definition.timeout is None:
+                return await work
+            return await with_timeout(definition.timeout, work)
+    except BaseException as error:  # mapped
+        if definition.should_rollback(error):
             scope.rollback_only = True
-        if mapped is exc:
-            raise
-        raise mapped  # noqa: B904 (the mapper chains the cause)
+        raise
 
 
 async def with_timeout(seconds: float, work: Awaitable[R]) -> R:
