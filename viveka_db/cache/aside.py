@@ -375,8 +375,8 @@ async def _store(
     write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
     if scope is None:
         await write()
-    elif not scope.rollback_only:
-        scope.after_commit(write)
+    elif not scope.hooks.rollback_only:
+        scope.hooks.after_commit(write)
 
 
 async def _write(
@@ -405,7 +405,7 @@ async def evict(spec: EvictSpec, args: tuple[Any, ...], key: str | None) -> None
         state.prefixes.add(spec.prefix)
     else:
         state.keys.add((spec.prefix, key))
-    scope.after_commit(functools.partial(_evict_now, backend, spec.prefix, key))
+    scope.hooks.after_commit(functools.partial(_evict_now, backend, spec.prefix, key))
 
 
 async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:

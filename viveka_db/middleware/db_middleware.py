@@ -150,7 +150,7 @@ class DbMiddleware:
             nonlocal replaced
             if replaced:
                 return
-            if message["type"] == "http.response.start" and not uow.completed:
+            if message["type"] == "http.response.start" and not uow.scope.hooks.completed:
                 try:
                     with MAPPED_ERRORS:
                         await _end_transaction(uow, message["status"], rollback_status)
@@ -200,7 +200,7 @@ async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -
     transaction was marked rollback-only (an inner failure the app swallowed) while the
     status claims success. An error status is already honest, so it is sent as it is.
     """
-    if status >= rollback_status or (uow.scope.rollback_only and status >= 400):
+    if status >= rollback_status or (uow.scope.hooks.rollback_only and status >= 400):
         await uow.rollback()
     else:
         await uow.commit()  # raises UnexpectedRollbackError when rollback-only

@@ -133,8 +133,9 @@ async def _run_nested(
     if scope.read_only:
         return await join(scope, definition, work())
     session = scope.session
-    hooks_before = len(scope.callbacks)
-    was_rollback_only = scope.rollback_only
+    hooks = scope.hooks
+    mark = hooks.mark()
+    _, was_rollback_only = mark
     savepoint = await session.begin_nested()
 
     async def undo() -> None:
@@ -142,8 +143,7 @@ async def _run_nested(
         # rollback, or the session refuses all further work ("PendingRollbackError").
         if _is_open(session, savepoint):
             await savepoint.rollback()
-        del scope.callbacks[hooks_before:]
-        scope.rollback_only = was_rollback_only
+        hooks.roll_back_to(mark)
 
     try:
         with MAPPED_ERRORS:
@@ -154,7 +154,7 @@ async def _run_nested(
         else:
             await savepoint.commit()
         raise
-    if (scope.rollback_only and not was_rollback_only) or not savepoint.is_active:
+    if (hooks.rollback_only and not was_rollback_only) or not savepoint.is_active:
         await undo()
         raise UnexpectedRollbackError(
             "the nested transaction (savepoint) was rolled back because an inner transactional "

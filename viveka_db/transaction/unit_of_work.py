@@ -26,8 +26,9 @@ from contextvars import Token
 from types import TracebackType
 from typing import TypeVar
 
+from viveka_db.context.completion import CompletionStatus
 from viveka_db.context.db_context import current_task, scope_var
-from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
+from viveka_db.context.scope import TransactionScope
 from viveka_db.dialects.translate import MAPPED_ERRORS
 from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
@@ -52,7 +53,7 @@ class UnitOfWork:
     response starts and releases when the app returns).
     """
 
-    __slots__ = ("_token", "_turn", "completed", "name", "scope", "span")
+    __slots__ = ("_token", "_turn", "name", "scope", "span")
 
     def __init__(
         self, scope: TransactionScope, *, name: str = "", span: TransactionSpan | None = None
@@ -61,8 +62,6 @@ class UnitOfWork:
         self.name = name
         self.span = span
         """The boundary's telemetry span, told the outcome (its owner starts and ends it)."""
-        self.completed = False
-        """Set once :meth:`commit` or :meth:`rollback` decided the outcome."""
         self._token: Token[TransactionScope | None] | None = None
         self._turn: Turn | None = None
 
@@ -117,7 +116,7 @@ class UnitOfWork:
         the rollback hooks run, unless ``will_retry(error)`` says the call runs again).
         """
         scope = self.scope
-        if scope.rollback_only:
+        if scope.hooks.rollback_only:
             await self.rollback()
             raise UnexpectedRollbackError(
                 f"{self.name or 'the transaction'} was rolled back because an inner "
@@ -130,7 +129,7 @@ class UnitOfWork:
                     await scope.commit()  # rolls back by itself when COMMIT fails
             except BaseException as error:  # mapped
                 if will_retry is not None and will_retry(error):
-                    scope.discard_hooks()  # a serialization failure at COMMIT, retried
+                    scope.hooks.discard()  # a serialization failure at COMMIT, retried
                 await self._complete("rolled_back")
                 raise
         await self._complete("committed")
@@ -140,25 +139,26 @@ class UnitOfWork:
 
         A no-op once the outcome was decided (a request whose response already started).
         """
-        if self.completed:
+        hooks = self.scope.hooks
+        if hooks.completed:
             return
         await self.scope.rollback()
         if not run_hooks:
-            self.scope.discard_hooks()
+            hooks.discard()
         await self._complete("rolled_back")
 
     async def release(self) -> None:
         """Close the session and reset the context; roll back first if nothing ended the work."""
         scope = self.scope
         try:
-            if not self.completed:
+            if not scope.hooks.completed:
                 await self.rollback()
         finally:
             try:
                 if scope.has_session:
                     await scope.close()
                 else:
-                    scope.finished = True
+                    scope.hooks.completed = True
             finally:
                 if self._token is not None:
                     scope_var(scope.data_source).reset(self._token)
@@ -168,23 +168,11 @@ class UnitOfWork:
                     turn.release()
 
     async def _complete(self, status: CompletionStatus) -> None:
-        self.completed = True
-        scope = self.scope
+        hooks = self.scope.hooks
         if self.span is not None:
-            marked = status == "rolled_back" and scope.rollback_only
+            marked = status == "rolled_back" and hooks.rollback_only
             self.span.set_outcome("rollback_only" if marked else status)
-        scope.finished = True
-        if not scope.has_hooks:
-            return
-        if status == "committed":
-            callbacks, scope.callbacks = scope.callbacks, []
-            await run_hooks("after-commit", callbacks)
-        else:
-            callbacks, scope.rollback_callbacks = scope.rollback_callbacks, []
-            await run_hooks("after-rollback", callbacks)
-        completions, scope.completion_callbacks = scope.completion_callbacks, []
-        await run_hooks("after-completion", completions, status)
-        scope.discard_hooks()
+        await hooks.complete(status)
 
     # -- the whole boundary ----------------------------------------------------------------
 
@@ -239,10 +227,11 @@ class UnitOfWork:
                 else:
                     await self.commit()
                 raise
-            if scope.rollback_only or scope.has_session or scope.has_hooks:
+            hooks = scope.hooks
+            if hooks.rollback_only or scope.has_session or hooks.pending:
                 await self.commit(will_retry=will_retry)
             else:  # nothing to commit: end without a coroutine hop
-                self.completed = scope.finished = True
+                hooks.completed = True
                 if self.span is not None:
                     self.span.set_outcome("committed")
             return result
@@ -264,7 +253,7 @@ async def join(scope: TransactionScope, definition: TransactionDefinition, work:
             return await with_timeout(definition.timeout, work)
     except BaseException as error:  # mapped
         if definition.should_rollback(error):
-            scope.rollback_only = True
+            scope.hooks.rollback_only = True
         raise
 
 
