@@ -41,7 +41,7 @@ from viveka_db.cache.backend import CacheBackend, Stamp
 from viveka_db.cache.current import get_cache
 from viveka_db.cache.keys import KeyBuilder, KeySpec
 from viveka_db.cache.serializer import CorruptPayloadError, UnserializableError, dumps, loads
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
+from viveka_db.context.data_source import data_source_of
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
 from viveka_db.replicas.consistency import primary_reads, reads_on_replica
@@ -147,7 +147,7 @@ class EvictSpec:
 
 def _scope_for(skip: int, args: tuple[Any, ...]) -> TransactionScope | None:
     if skip and args:
-        return active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT))
+        return active_scope(data_source_of(args[0]))
     return active_scope(DEFAULT)
 
 
@@ -165,7 +165,7 @@ def cached(
         if condition is not None and not condition(*args[skip:], **kwargs):
             return await fn(*args, **kwargs)
         key = build(args, kwargs)
-        scope = active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if skip else DEFAULT)
+        scope = active_scope(data_source_of(args[0] if skip else None))
         if scope is not None:
             state: TransactionCacheState | None = scope.extras.get(EXTRAS_KEY)
             if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
@@ -332,7 +332,7 @@ async def _call_loader(
     kwargs: dict[str, Any],
 ) -> Any:
     """Run the loader of a miss; its new read-only sessions read the primary, not a replica."""
-    data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
+    data_source = data_source_of(args[0] if spec.skip and args else None)
     with primary_reads(data_source):
         return await fn(*args, **kwargs)
 

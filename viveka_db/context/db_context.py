@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from viveka_db.context.data_source import DEFAULT
 from viveka_db.context.scope import TransactionScope
 from viveka_db.errors import NoSessionError
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
+    "DEFAULT",
     "active_scope",
     "bind_session",
     "current_session",
@@ -34,8 +36,6 @@ __all__ = [
     "scope_var",
     "set_scope",
 ]
-
-DEFAULT = "default"
 
 _scope_vars: dict[str, ContextVar[TransactionScope | None]] = {}
 """One context variable per data source name, created on first use."""

@@ -34,13 +34,11 @@ from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.shared_connection import Turn
 from viveka_db.telemetry.transaction import TransactionSpan
-from viveka_db.transaction.definition import TransactionDefinition
+from viveka_db.transaction.definition import REQUIRED, TransactionDefinition
 
 __all__ = ["UnitOfWork", "join", "with_timeout"]
 
 R = TypeVar("R")
-
-_REQUIRED = TransactionDefinition()
 
 
 class UnitOfWork:
@@ -196,7 +194,7 @@ class UnitOfWork:
     async def run(
         self,
         work: Callable[[], Awaitable[R]],
-        definition: TransactionDefinition = _REQUIRED,
+        definition: TransactionDefinition = REQUIRED,
         *,
         will_retry: Callable[[BaseException], bool] | None = None,
     ) -> R:
