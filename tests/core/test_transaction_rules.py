@@ -1,6 +1,6 @@
 """Each transaction rule has one home; these tests pin the rule where every caller meets it.
 
-- errors: :class:`~viveka_db.dialects.translate.mapped_errors` maps the same failure the
+- errors: :class:`~viveka_db.errors.mapped_errors` maps the same failure the
   same way at every boundary (class, message, cause, retry classification);
 - propagation: a mode dispatched through ``@transactional`` and through the manager ends
   the same way, and that way is Spring's;
@@ -38,7 +38,13 @@ from viveka_db.context.data_source import DATA_SOURCE_ATTR, DEFAULT, data_source
 from viveka_db.context.db_context import active_scope, scope_var, set_scope
 from viveka_db.context.scope import TransactionScope
 from viveka_db.decorator.transactional import SessionAccessor
-from viveka_db.dialects.translate import mapped_errors, translate_driver_error, translate_error
+from viveka_db.dialects.translate import (
+    MAPPED_ERRORS,
+    driver_errors,
+    translate_driver_error,
+    translate_error,
+)
+from viveka_db.errors import mapped_errors
 from viveka_db.repository.bulk_paths import mapped
 from viveka_db.transaction.definition import TransactionDefinition
 from viveka_db.transaction.manager import execute
@@ -151,7 +157,7 @@ async def at_bulk_driver_path(orig: Exception) -> BaseException:
 
 
 def at_the_construct(orig: Exception) -> BaseException:
-    with pytest.raises(Exception) as caught, mapped_errors():
+    with pytest.raises(Exception) as caught, MAPPED_ERRORS:
         raise raw(orig)
     return caught.value
 
@@ -191,16 +197,27 @@ async def test_every_boundary_maps_a_failure_the_same_way(
 
 def test_an_error_with_nothing_to_map_escapes_unchanged() -> None:
     error = ValueError("not a database error")
-    with pytest.raises(ValueError) as caught, mapped_errors():
+    with pytest.raises(ValueError) as caught, MAPPED_ERRORS:
         raise error
     assert caught.value is error and caught.value.__cause__ is None
 
 
+def test_the_construct_raises_what_its_mapper_gives_from_the_mappers_cause() -> None:
+    driver = duplicate_driver_error()
+    replacement = DuplicateKeyError("duplicate key")
+    replacement.__cause__ = driver
+    with pytest.raises(DuplicateKeyError) as caught, mapped_errors(lambda exc: replacement):
+        raise raw(driver)
+    assert caught.value is replacement and caught.value.__cause__ is driver
+    with pytest.raises(KeyError), mapped_errors(lambda exc: replacement, only=sa_exc.DBAPIError):
+        raise KeyError("not one of the classes it maps")
+
+
 def test_only_limits_what_a_driver_path_maps() -> None:
     dialect = sqlite_dialect.dialect()
-    with pytest.raises(DuplicateKeyError), mapped_errors(dialect, only=sqlite3.Error):
+    with pytest.raises(DuplicateKeyError), driver_errors(dialect, only=sqlite3.Error):
         raise duplicate_driver_error()
-    with pytest.raises(KeyError), mapped_errors(dialect, only=sqlite3.Error):
+    with pytest.raises(KeyError), driver_errors(dialect, only=sqlite3.Error):
         raise KeyError("x")
 
 

@@ -6,17 +6,16 @@ errors: repository methods, ``@transactional`` and ``DbMiddleware`` need no code
 own for it, and the hook sees the failed statement's table, from which a constraint name
 becomes its columns. :func:`translate_error` is the same mapping for an exception met
 anywhere else (another engine, a boundary that wants to be sure): cheap on any exception,
-and a no-op on one already mapped. :class:`mapped_errors` is the one way code maps an error
-and raises it: every boundary that catches a failure (the transaction boundaries, the bulk
-and SQLite paths that talk to the driver directly) wraps its work in it, so the mapped
+and a no-op on one already mapped. :class:`~viveka_db.errors.mapped_errors` is the one
+way code maps an error and raises it; :data:`MAPPED_ERRORS` and :func:`driver_errors` are
+its two forms. Every boundary that catches a failure (the transaction boundaries, the bulk
+and SQLite paths that talk to the driver directly) wraps its work in one, so the mapped
 class, its chain and its message are the same wherever an error surfaces.
 """
 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
-from typing import Literal
 
 from sqlalchemy import Table, event
 from sqlalchemy import exc as sa_exc
@@ -25,13 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from viveka_db.dialects.base import Site
 from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
-from viveka_db.errors import DatabaseError
+from viveka_db.errors import DatabaseError, mapped_errors
 
 __all__ = [
     "MAPPED_ERRORS",
+    "driver_errors",
     "install_error_translation",
     "loggable",
-    "mapped_errors",
     "translate_driver_error",
     "translate_error",
 ]
@@ -86,59 +85,24 @@ def translate_driver_error(
     return mapped.with_traceback(exc.__traceback__)
 
 
-class mapped_errors:
-    """Map an error escaping the ``with`` block, and raise the mapped error in its place.
-
-    Without ``dialect`` the error is mapped as SQLAlchemy raised it (:func:`translate_error`);
-    with it, as a raw driver error of that dialect (:func:`translate_driver_error`, given the
-    ``table`` written and whether the statement asked for ``nowait``). ``only`` restricts the
-    mapping to those exception classes (a driver's own ``Error``). An error with nothing to
-    map escapes unchanged; a mapped one is raised ``from`` the driver error, which the mapper
-    set as its cause, so the chain and the message (no bound values) are the mapper's.
-
-    A class rather than a generator-based context manager: the transaction boundaries enter
-    one per joined call, and this costs two method calls on success.
-    """
-
-    __slots__ = ("_dialect", "_nowait", "_only", "_table")
-
-    def __init__(
-        self,
-        dialect: Dialect | None = None,
-        table: Table | None = None,
-        *,
-        nowait: bool = False,
-        only: type[BaseException] | tuple[type[BaseException], ...] = BaseException,
-    ) -> None:
-        self._dialect = dialect
-        self._table = table
-        self._nowait = nowait
-        self._only = only
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
-        if exc is None or not isinstance(exc, self._only):
-            return False
-        dialect = self._dialect
-        mapped = (
-            translate_error(exc)
-            if dialect is None
-            else translate_driver_error(exc, dialect, self._table, nowait=self._nowait)
-        )
-        if mapped is exc:
-            return False  # the original propagates as it is, traceback untouched
-        raise mapped from mapped.__cause__
+MAPPED_ERRORS = mapped_errors(translate_error)
+"""The construct for errors met through SQLAlchemy: one stateless instance the hot
+boundaries reuse (a joined call enters it every time, so it allocates nothing)."""
 
 
-MAPPED_ERRORS = mapped_errors()
-"""The stateless instance for SQLAlchemy's errors: hot boundaries reuse it (no allocation)."""
+def driver_errors(
+    dialect: Dialect,
+    table: Table | None = None,
+    *,
+    nowait: bool = False,
+    only: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+) -> mapped_errors:
+    """The construct for code that talks to the driver past SQLAlchemy: its raw errors
+    (of the ``only`` classes) mapped as ``dialect``'s, with the ``table`` being written
+    and whether the statement asked for ``nowait``."""
+    return mapped_errors(
+        lambda exc: translate_driver_error(exc, dialect, table, nowait=nowait), only=only
+    )
 
 
 def loggable(exc: BaseException | None) -> BaseException | None:

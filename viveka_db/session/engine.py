@@ -33,7 +33,7 @@ from viveka_db.config.settings import DatabaseSettings
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.base import NOWAIT_OPTION
 from viveka_db.dialects.mysql import causal_reads_on_galera
-from viveka_db.dialects.translate import install_error_translation, mapped_errors
+from viveka_db.dialects.translate import driver_errors, install_error_translation
 from viveka_db.errors import OptimisticLockError, ReadOnlyTransactionError
 from viveka_db.session.abandoned import (
     end_abandoned_block,
@@ -319,7 +319,7 @@ def _run_on_driver(connection: Any, sql: str, *, nowait: object = False) -> None
                 await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
     dialect = connection.dialect
-    with mapped_errors(dialect, nowait=bool(nowait), only=dialect.loaded_dbapi.Error):
+    with driver_errors(dialect, nowait=bool(nowait), only=dialect.loaded_dbapi.Error):
         connection.connection.dbapi_connection.run_async(execute)
 
 
