@@ -44,8 +44,9 @@ passwords (URLs are masked before they are formatted into a message).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Literal
 
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -82,6 +83,7 @@ __all__ = [
     "UnexpectedRollbackError",
     "UnknownFieldError",
     "VivekaDbError",
+    "mapped_errors",
 ]
 
 
@@ -331,3 +333,46 @@ class SchemaError(DatabaseError):
     ) -> None:
         self.column = column
         super().__init__(message, table=table)
+
+
+class mapped_errors:
+    """Map an error escaping the ``with`` block, and raise the mapped error in its place.
+
+    ``mapper`` returns the mapped error or the error itself (the dialect layer's
+    ``translate_error``, or its driver-error form); ``only`` restricts the mapping to those
+    classes (a driver's own ``Error``). An error with nothing to map escapes unchanged; a
+    mapped one is raised ``from`` the cause the mapper gave it (the driver error), so its
+    class, chain and message (never bound values) are the mapper's wherever it surfaces.
+    Callers then decide rollback, rollback-only or retry on the mapped error.
+
+    It lives in the lowest layer, taking the mapper as an argument, so any module can use
+    it without importing the adapters that build the mapper. A class rather than a
+    generator-based context manager: it costs two method calls on success.
+    """
+
+    __slots__ = ("_mapper", "_only")
+
+    def __init__(
+        self,
+        mapper: Callable[[BaseException], BaseException],
+        *,
+        only: type[BaseException] | tuple[type[BaseException], ...] = BaseException,
+    ) -> None:
+        self._mapper = mapper
+        self._only = only
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is None or not isinstance(exc, self._only):
+            return False
+        mapped = self._mapper(exc)
+        if mapped is exc:
+            return False  # the original propagates as it is, traceback untouched
+        raise mapped from mapped.__cause__

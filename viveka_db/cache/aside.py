@@ -43,7 +43,7 @@ from viveka_db.cache.current import get_cache
 from viveka_db.cache.filling import call_loader, encode, should_store, store
 from viveka_db.cache.serializer import CorruptPayloadError, loads
 from viveka_db.cache.specs import EXTRAS_KEY, CacheableSpec, EvictSpec, TransactionCacheState
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
+from viveka_db.context.data_source import data_source_of
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.context.scope import TransactionScope
 
@@ -72,7 +72,7 @@ joins a read in progress only if no eviction of the prefix began since that read
 
 def _scope_for(skip: int, args: tuple[Any, ...]) -> TransactionScope | None:
     if skip and args:
-        return active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT))
+        return active_scope(data_source_of(args[0]))
     return active_scope(DEFAULT)
 
 
@@ -90,7 +90,7 @@ def cached(
         if condition is not None and not condition(*args[skip:], **kwargs):
             return await fn(*args, **kwargs)
         key = build(args, kwargs)
-        scope = active_scope(getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if skip else DEFAULT)
+        scope = active_scope(data_source_of(args[0] if skip else None))
         if scope is not None:
             state: TransactionCacheState | None = scope.extras.get(EXTRAS_KEY)
             if state is not None and (prefix in state.prefixes or (prefix, key) in state.keys):
@@ -237,7 +237,7 @@ async def evict(spec: EvictSpec, args: tuple[Any, ...], key: str | None) -> None
         state.prefixes.add(spec.prefix)
     else:
         state.keys.add((spec.prefix, key))
-    scope.after_commit(functools.partial(_evict_now, backend, spec.prefix, key))
+    scope.hooks.after_commit(functools.partial(_evict_now, backend, spec.prefix, key))
 
 
 async def _evict_now(backend: CacheBackend, prefix: str, key: str | None) -> None:

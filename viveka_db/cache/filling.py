@@ -18,8 +18,7 @@ from viveka_db.cache.backend import CacheBackend, Stamp
 from viveka_db.cache.current import get_cache
 from viveka_db.cache.serializer import UnserializableError, dumps
 from viveka_db.cache.specs import CacheableSpec
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
-from viveka_db.context.db_context import DEFAULT
+from viveka_db.context.data_source import data_source_of
 from viveka_db.context.scope import TransactionScope
 from viveka_db.replicas.consistency import primary_reads, reads_on_replica
 
@@ -35,7 +34,7 @@ async def call_loader(
     kwargs: dict[str, Any],
 ) -> Any:
     """Run the loader of a miss; its new read-only sessions read the primary, not a replica."""
-    data_source = getattr(args[0], DATA_SOURCE_ATTR, DEFAULT) if spec.skip and args else DEFAULT
+    data_source = data_source_of(args[0] if spec.skip and args else None)
     with primary_reads(data_source):
         return await fn(*args, **kwargs)
 
@@ -78,8 +77,8 @@ async def store(
     write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
     if scope is None:
         await write()
-    elif not scope.rollback_only:
-        scope.after_commit(write)
+    elif not scope.hooks.rollback_only:
+        scope.hooks.after_commit(write)
 
 
 async def _write(

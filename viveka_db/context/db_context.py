@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
+from viveka_db.context.data_source import DEFAULT
 from viveka_db.context.scope import TransactionScope
 from viveka_db.errors import NoSessionError
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
+    "DEFAULT",
     "active_scope",
     "bind_session",
     "current_session",
@@ -34,8 +36,6 @@ __all__ = [
     "scope_var",
     "set_scope",
 ]
-
-DEFAULT = "default"
 
 _scope_vars: dict[str, ContextVar[TransactionScope | None]] = {}
 """One context variable per data source name, created on first use."""
@@ -63,7 +63,7 @@ def active_scope(data_source: str = DEFAULT) -> TransactionScope | None:
     if var is None:
         return None
     scope = var.get()
-    if scope is None or scope.finished:
+    if scope is None or scope.hooks.completed:
         return None
     if scope.owner is not None and scope.owner is not current_task():
         return None
@@ -78,7 +78,7 @@ def scope_of_another_task(data_source: str = DEFAULT) -> TransactionScope | None
     """
     var = _scope_vars.get(data_source)
     scope = None if var is None else var.get()
-    if scope is None or scope.finished or scope.owner in (None, current_task()):
+    if scope is None or scope.hooks.completed or scope.owner in (None, current_task()):
         return None
     return scope
 
@@ -125,7 +125,7 @@ def bind_session(
     try:
         yield scope
     finally:
-        scope.finished = True
+        scope.hooks.completed = True
         scope_var(data_source).reset(token)
 
 
@@ -138,7 +138,7 @@ def _why_no_session(data_source: str) -> str:
             f"no database session is active{where}: call this from a @transactional method, "
             "a repository method, or a request handled by DbMiddleware"
         )
-    if scope.finished:
+    if scope.hooks.completed:
         return (
             f"the session{where} was already committed and closed by its owner (a request's "
             "session ends when the response starts); code running after that, such as a "

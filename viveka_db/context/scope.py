@@ -10,10 +10,15 @@ protocol.
 from __future__ import annotations
 
 import asyncio
-import inspect
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from viveka_db.context.completion import (
+    AfterCommitCallback,
+    AfterCompletionCallback,
+    CompletionStatus,
+    TransactionHooks,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,15 +30,10 @@ __all__ = [
     "AfterCompletionCallback",
     "CompletionStatus",
     "SessionSource",
+    "TransactionHooks",
     "TransactionScope",
     "run_uncancellable",
 ]
-
-logger = logging.getLogger("viveka_db.transaction")
-
-CompletionStatus = Literal["committed", "rolled_back"]
-AfterCommitCallback = Callable[[], "Awaitable[Any] | Any"]
-AfterCompletionCallback = Callable[[CompletionStatus], "Awaitable[Any] | Any"]
 
 
 class SessionSource(Protocol):
@@ -54,17 +54,13 @@ class TransactionScope:
 
     __slots__ = (
         "_session",
-        "callbacks",
-        "completion_callbacks",
         "data_source",
         "extras",
         "factory",
-        "finished",
+        "hooks",
         "owner",
         "read_engine",
         "read_only",
-        "rollback_callbacks",
-        "rollback_only",
     )
 
     def __init__(
@@ -87,13 +83,8 @@ class TransactionScope:
         self.owner = owner
         """The task allowed to use this scope; ``None`` lets any task use it (test fixtures)."""
         self._session = session
-        self.rollback_only = False
-        self.finished = False
-        """Set once the owner committed or rolled back: the scope must not start new work."""
-        self.callbacks: list[AfterCommitCallback] = []
-        """After-commit hooks (a savepoint that rolls back truncates this list)."""
-        self.rollback_callbacks: list[AfterCommitCallback] = []
-        self.completion_callbacks: list[AfterCompletionCallback] = []
+        self.hooks = TransactionHooks()
+        """The completion hooks, and the rollback-only and completed state."""
         self.extras: dict[str, Any] = {}
         """Per-transaction state of extensions (the cache keeps its evicted prefixes here)."""
 
@@ -112,25 +103,6 @@ class TransactionScope:
     @property
     def has_session(self) -> bool:
         return self._session is not None
-
-    @property
-    def has_hooks(self) -> bool:
-        return bool(self.callbacks or self.rollback_callbacks or self.completion_callbacks)
-
-    def after_commit(self, callback: AfterCommitCallback) -> None:
-        self.callbacks.append(callback)
-
-    def after_rollback(self, callback: AfterCommitCallback) -> None:
-        self.rollback_callbacks.append(callback)
-
-    def after_completion(self, callback: AfterCompletionCallback) -> None:
-        self.completion_callbacks.append(callback)
-
-    def discard_hooks(self) -> None:
-        """Forget every hook (an attempt that will be retried must not run any)."""
-        self.callbacks.clear()
-        self.rollback_callbacks.clear()
-        self.completion_callbacks.clear()
 
     async def commit(self) -> None:
         """Commit; a failed commit is rolled back before the error propagates.
@@ -154,37 +126,14 @@ class TransactionScope:
         would, and a detached, expired entity cannot be read any more).
         """
         session = self._session
-        self.callbacks.clear()
         if session is not None and not self.read_only and session.in_transaction():
             await run_uncancellable(session.rollback())
 
     async def close(self) -> None:
-        self.finished = True
+        self.hooks.completed = True
         session = self._session
         if session is not None:
             await run_uncancellable(session.close())
-
-    async def run_after_commit(self) -> None:
-        """Run the after-commit hooks registered so far (the test fixture's commit uses it)."""
-        callbacks, self.callbacks = self.callbacks, []
-        await run_hooks("after-commit", callbacks)
-
-
-async def run_hooks(
-    phase: str, callbacks: list[Callable[..., Any]], *args: CompletionStatus
-) -> None:
-    """Run ``callbacks`` in order; one that raises is logged and the others still run.
-
-    The transaction has already ended, so raising here would report a failure for work that
-    did (or did not) happen, and would skip the remaining hooks.
-    """
-    for callback in callbacks:
-        try:
-            result = callback(*args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("%s callback %r failed", phase, callback)
 
 
 async def run_uncancellable(awaitable: Awaitable[Any]) -> None:

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
-from viveka_db.context.db_context import DEFAULT, current_session
+from viveka_db.context.data_source import data_source_of
+from viveka_db.context.db_context import current_session
 from viveka_db.decorator.transactional import implicit_transactional
 from viveka_db.errors import EntityDefinitionError
 
@@ -87,7 +87,7 @@ def query(
             chosen = mode[0]
             if chosen is None:
                 chosen = mode[0] = _infer(fn, entity, is_select)
-            source = getattr(owner, DATA_SOURCE_ATTR, DEFAULT) if owner is not None else DEFAULT
+            source = data_source_of(owner)
             session = current_session(source)
             return typing.cast(R, await _execute(session, statement, values, chosen, entity, fn))
 

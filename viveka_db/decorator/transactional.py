@@ -1,8 +1,9 @@
 """``@transactional``: a thin decorator over :mod:`viveka_db.transaction`.
 
 It validates options once, at decoration time, and keeps the wrapped signature for type
-checkers (``ParamSpec``). Joining an existing transaction goes straight to
-:func:`~viveka_db.transaction.unit_of_work.join`; starting one goes to the unit of work.
+checkers (``ParamSpec``). What a call does (join, start, suspend, refuse) is not decided
+here: each decorated function gets a :class:`~viveka_db.transaction.manager.Boundary` at
+decoration time, and every call goes to it.
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
-from viveka_db.context.db_context import (
-    DEFAULT,
-    active_scope,
-    current_session,
-    scope_of_another_task,
+from viveka_db.context.data_source import data_source_of
+from viveka_db.context.db_context import current_session
+from viveka_db.transaction.definition import (
+    REQUIRED,
+    Isolation,
+    Propagation,
+    TransactionDefinition,
 )
-from viveka_db.transaction.definition import Isolation, Propagation, TransactionDefinition
-from viveka_db.transaction.implicit import implicit_call, implicit_policy
-from viveka_db.transaction.manager import execute, run_in_new_transaction
-from viveka_db.transaction.unit_of_work import join
+from viveka_db.transaction.manager import Boundary
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,10 +31,6 @@ __all__ = ["SessionAccessor", "implicit_transactional", "transactional"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-logger = logging.getLogger("viveka_db.transaction")
-
-_STARTING = (Propagation.REQUIRED, Propagation.REQUIRES_NEW, Propagation.NESTED)
-_JOINING = (Propagation.REQUIRED, Propagation.SUPPORTS, Propagation.MANDATORY)
 
 
 class SessionAccessor:
@@ -55,7 +49,7 @@ class SessionAccessor:
     ) -> AsyncSession | SessionAccessor:
         if instance is None:
             return self
-        return current_session(getattr(instance, DATA_SOURCE_ATTR, DEFAULT))
+        return current_session(data_source_of(instance))
 
 
 _session_accessor = SessionAccessor()
@@ -69,18 +63,6 @@ def _ensure_db_attribute(cls: type) -> None:
         with contextlib.suppress(TypeError, AttributeError):
             cls.db = _session_accessor  # type: ignore[attr-defined]
     _classes_with_db.add(cls)
-
-
-def _warn_not_joined(name: str) -> None:
-    """Say that a call could not join the transaction in its context (once per function)."""
-    logger.warning(
-        "%s runs in a task other than the one that owns the current request or transaction "
-        "(a task from asyncio.create_task/gather, or an app behind a BaseHTTPMiddleware such "
-        "as @app.middleware('http') that DbMiddleware wraps), so it gets a transaction of its "
-        "own that commits independently. Add DbMiddleware before such middleware so that "
-        "they wrap it, and use viveka_db.run_concurrently for concurrent work",
-        name,
-    )
 
 
 @overload
@@ -148,10 +130,9 @@ def implicit_transactional(fn: Callable[P, Awaitable[R]]) -> Callable[P, Corouti
     there is none, the transaction it starts is *implicit*, governed by
     ``[database] implicit_transactions`` (see :mod:`viveka_db.transaction.implicit`).
     """
-    return _decorate(fn, _IMPLICIT, implicit=True)
+    return _decorate(fn, REQUIRED, implicit=True)
 
 
-_IMPLICIT = TransactionDefinition()
 _REPOSITORY_PACKAGE = "viveka_db.repository."
 
 
@@ -168,59 +149,26 @@ def _decorate(
         )
     params = list(inspect.signature(fn).parameters)
     is_method = bool(params) and params[0] in ("self", "cls")
-    fixed_source = definition.data_source
-    fast_join = definition.propagation in _JOINING
-    starts = definition.propagation in _STARTING
-    name = getattr(fn, "__qualname__", repr(fn))
-    propagation = definition.propagation
-    announced = warned = False
+    named = definition.data_source
     if implicit is None:  # the repository package's own methods (not a user's wrapping)
         target: object = fn  # a bound method passed in by application code is explicit
         implicit = inspect.isfunction(target) and target.__module__.startswith(_REPOSITORY_PACKAGE)
-    implicit = implicit and propagation is Propagation.REQUIRED and not definition.read_only
+    run = Boundary(definition, getattr(fn, "__qualname__", repr(fn)), implicit=implicit).run
+
+    if not is_method:
+        source = data_source_of(None, named)
+
+        @functools.wraps(fn)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await run(source, fn, args, kwargs)
+
+        return call
 
     @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        nonlocal announced, warned
-        source = fixed_source or DEFAULT
-        if is_method and args:
-            owner = args[0]
-            if fixed_source is None:
-                source = getattr(owner, DATA_SOURCE_ATTR, DEFAULT)
-            if type(owner) not in _classes_with_db:
-                _ensure_db_attribute(type(owner))
-        scope = active_scope(source)
-        if scope is not None:
-            if fast_join:
-                return await join(scope, definition, fn(*args, **kwargs))
-        elif starts:
-            if (
-                not warned
-                and propagation is not Propagation.REQUIRES_NEW
-                and scope_of_another_task(source) is not None
-            ):
-                warned = True
-                _warn_not_joined(name)
-            elif not announced:
-                announced = True
-                logger.info(
-                    "%s opened a standalone session (no request or transaction in context); "
-                    "it commits or rolls back on its own",
-                    name,
-                )
-            elif logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s opened a standalone session", name)
-            if implicit:
-                policy = implicit_policy(source)
-                if policy != "allow":
-                    caller = f"{type(args[0]).__name__}.{fn.__name__}" if is_method else name
-                    with implicit_call(caller, policy, source):
-                        return await run_in_new_transaction(
-                            definition, source, lambda: fn(*args, **kwargs), name=name
-                        )
-            return await run_in_new_transaction(
-                definition, source, lambda: fn(*args, **kwargs), name=name
-            )
-        return await execute(definition, source, lambda: fn(*args, **kwargs), name=name)
+    async def call_method(*args: P.args, **kwargs: P.kwargs) -> R:
+        owner = args[0] if args else None
+        if owner is not None and type(owner) not in _classes_with_db:
+            _ensure_db_attribute(type(owner))
+        return await run(data_source_of(owner, named), fn, args, kwargs, owner)
 
-    return wrapper
+    return call_method

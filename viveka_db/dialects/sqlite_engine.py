@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from viveka_db.compat import requests_row_lock
 from viveka_db.dialects.abandoned import interrupt_abandoned_statement
 from viveka_db.dialects.base import NOWAIT_OPTION, DialectAdapter, Site
+from viveka_db.errors import mapped_errors
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "configure_sqlite", "is_memory_sqlite", "is_plain_select"]
 
@@ -134,11 +135,10 @@ def _run_on_driver(
             if nowait:
                 await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
-    try:
+    dialect = connection.dialect
+    site = Site(writes_rows=True, nowait=bool(nowait))
+    with mapped_errors(
+        lambda error: adapter.map_driver_error(error, dialect, site),
+        only=dialect.loaded_dbapi.Error,
+    ):
         connection.connection.dbapi_connection.run_async(execute)
-    except connection.dialect.loaded_dbapi.Error as error:
-        site = Site(writes_rows=True, nowait=bool(nowait))
-        mapped = adapter.map_driver_error(error, connection.dialect, site)
-        if mapped is error:
-            raise
-        raise mapped from error

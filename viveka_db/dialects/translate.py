@@ -6,7 +6,11 @@ errors: repository methods, ``@transactional`` and ``DbMiddleware`` need no code
 own for it, and the hook sees the failed statement's table, from which a constraint name
 becomes its columns. :func:`translate_error` is the same mapping for an exception met
 anywhere else (another engine, a boundary that wants to be sure): cheap on any exception,
-and a no-op on one already mapped.
+and a no-op on one already mapped. :class:`~viveka_db.errors.mapped_errors` is the one
+way code maps an error and raises it; :data:`MAPPED_ERRORS` and :func:`driver_errors` are
+its two forms. Every boundary that catches a failure (the transaction boundaries, the bulk
+and SQLite paths that talk to the driver directly) wraps its work in one, so the mapped
+class, its chain and its message are the same wherever an error surfaces.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from viveka_db.dialects.base import Site
 from viveka_db.dialects.registry import adapter_for, adapter_for_driver_error
-from viveka_db.errors import DatabaseError
+from viveka_db.errors import DatabaseError, mapped_errors
 
 __all__ = [
+    "MAPPED_ERRORS",
+    "driver_errors",
     "error_code",
     "install_error_translation",
     "loggable",
@@ -83,6 +89,26 @@ def error_code(error: BaseException) -> str | None:
             return str(args[0])
         seen = seen.__cause__ or getattr(seen, "orig", None)
     return None
+
+
+MAPPED_ERRORS = mapped_errors(translate_error)
+"""The construct for errors met through SQLAlchemy: one stateless instance the hot
+boundaries reuse (a joined call enters it every time, so it allocates nothing)."""
+
+
+def driver_errors(
+    dialect: Dialect,
+    table: Table | None = None,
+    *,
+    nowait: bool = False,
+    only: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+) -> mapped_errors:
+    """The construct for code that talks to the driver past SQLAlchemy: its raw errors
+    (of the ``only`` classes) mapped as ``dialect``'s, with the ``table`` being written
+    and whether the statement asked for ``nowait``."""
+    return mapped_errors(
+        lambda exc: translate_driver_error(exc, dialect, table, nowait=nowait), only=only
+    )
 
 
 def loggable(exc: BaseException | None) -> BaseException | None:

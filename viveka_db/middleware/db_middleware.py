@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.db_context import current_task
 from viveka_db.context.scope import TransactionScope
-from viveka_db.dialects.translate import loggable
+from viveka_db.dialects.translate import MAPPED_ERRORS, loggable
 from viveka_db.middleware.read_your_writes import read_your_writes
 from viveka_db.telemetry.transaction import request_span
 from viveka_db.tenancy.context import acting_as, tenant
-from viveka_db.transaction.errors import map_error
 from viveka_db.transaction.implicit import REQUEST_BOUNDARY_ATTR
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
@@ -147,13 +146,14 @@ class DbMiddleware:
             nonlocal replaced
             if replaced:
                 return
-            if message["type"] == "http.response.start" and not uow.completed:
+            if message["type"] == "http.response.start" and not uow.scope.hooks.completed:
                 try:
-                    await _end_transaction(uow, message["status"], rollback_status)
-                except Exception as exc:
+                    with MAPPED_ERRORS:
+                        await _end_transaction(uow, message["status"], rollback_status)
+                except Exception as exc:  # mapped
                     replaced = True
                     await _send_error(send)
-                    raise _CommitFailed from map_error(exc)
+                    raise _CommitFailed from exc
             await send(message)
 
         try:
@@ -196,7 +196,7 @@ async def _end_transaction(uow: UnitOfWork, status: int, rollback_status: int) -
     transaction was marked rollback-only (an inner failure the app swallowed) while the
     status claims success. An error status is already honest, so it is sent as it is.
     """
-    if status >= rollback_status or (uow.scope.rollback_only and status >= 400):
+    if status >= rollback_status or (uow.scope.hooks.rollback_only and status >= 400):
         await uow.rollback()
     else:
         await uow.commit()  # raises UnexpectedRollbackError when rollback-only

@@ -102,7 +102,7 @@ def publish(
     session.sync_session.info[_NOTIFY] = True
     listeners = listeners_for(type(event))
     if listeners:
-        scope.after_commit(lambda: dispatch(event, listeners))
+        scope.hooks.after_commit(lambda: dispatch(event, listeners))
     return Published(record, session)
 
 

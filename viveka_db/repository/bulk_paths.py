@@ -5,7 +5,8 @@ chosen here by the dialect's adapter decides *how*: ``COPY`` on PostgreSQL
 (:mod:`~viveka_db.repository.pg_copy`), driver-escaped multi-row ``INSERT`` on
 MySQL/MariaDB (:mod:`~viveka_db.repository.mysql_bulk`), and SQLAlchemy's executemany with
 ``RETURNING`` elsewhere. The native paths talk to the driver directly, past SQLAlchemy's
-error handling, so their errors are mapped here (:func:`viveka_db.dialects.translate_error`).
+error handling, so their errors are mapped here
+(:func:`~viveka_db.dialects.translate.driver_errors`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from viveka_db.dialects import adapter_for
-from viveka_db.dialects.translate import translate_driver_error
+from viveka_db.dialects.translate import driver_errors
 from viveka_db.repository.mysql_bulk import mysql_insert
 from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_draw
 from viveka_db.repository.rows import BulkPlan, ColumnBatch, attach_alongside, detach_attached
@@ -154,13 +155,8 @@ def inserter_for(dialect: Dialect) -> BulkInserter:
 
 async def mapped(native: Awaitable[bool], dialect: Dialect, plan: BulkPlan) -> bool:
     """Await a native path; a driver error leaves it mapped like a SQLAlchemy one."""
-    try:
+    with driver_errors(dialect, plan.table):
         return await native
-    except Exception as exc:
-        error = translate_driver_error(exc, dialect, plan.table)
-        if error is exc:
-            raise
-        raise error from exc
 
 
 def by_column_name(

@@ -38,7 +38,7 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 from sqlalchemy import Select
 
-from viveka_db.context.data_source import DATA_SOURCE_ATTR
+from viveka_db.context.data_source import data_source_of
 from viveka_db.context.db_context import DEFAULT, active_scope
 from viveka_db.dialects.base import NOWAIT_OPTION
 from viveka_db.errors import NoTransactionError, ReadOnlyTransactionError
@@ -95,7 +95,7 @@ def require_lock_scope(owner: object, lock: object, what: str) -> None:
     ``owner`` is the repository (its data source is used); ``what`` names the call.
     """
     check_lock(lock)
-    data_source = str(getattr(owner, DATA_SOURCE_ATTR, DEFAULT))
+    data_source = data_source_of(owner)
     scope = active_scope(data_source)
     where = "" if data_source == DEFAULT else f" on data source {data_source!r}"
     if scope is None:

@@ -22,4 +22,4 @@ class RollbackSession(AsyncSession):
     async def commit(self) -> None:
         await super().commit()
         if self.scope is not None:
-            await self.scope.run_after_commit()
+            await self.scope.hooks.run_after_commit()

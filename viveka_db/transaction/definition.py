@@ -8,7 +8,7 @@ from typing import cast
 
 from viveka_db.config.isolation import Isolation
 
-__all__ = ["MAX_RETRY", "Isolation", "Propagation", "TransactionDefinition"]
+__all__ = ["MAX_RETRY", "REQUIRED", "Isolation", "Propagation", "TransactionDefinition"]
 
 MAX_RETRY = 100
 """The most extra attempts ``@transactional(retry=...)`` accepts (a guard against typos)."""
@@ -129,3 +129,8 @@ class TransactionDefinition:
             return True
         rollback_depth = _match_depth(exc_type, self.rollback_for)
         return rollback_depth is not None and rollback_depth <= commit_depth
+
+
+REQUIRED = TransactionDefinition()
+"""The default definition (``Propagation.REQUIRED``, no options): repository methods' and
+the unit of work's, defined once here."""

@@ -57,7 +57,7 @@ def after_commit(callback: AfterCommitCallback, *, data_source: str = DEFAULT) -
     does). Raises :class:`TransactionRequiredError` when no transaction is active, since
     there would be no commit to wait for.
     """
-    _required("after_commit", data_source).after_commit(callback)
+    _required("after_commit", data_source).hooks.after_commit(callback)
 
 
 def after_rollback(callback: AfterCommitCallback, *, data_source: str = DEFAULT) -> None:
@@ -66,7 +66,7 @@ def after_rollback(callback: AfterCommitCallback, *, data_source: str = DEFAULT)
     That includes a failed COMMIT and a transaction rolled back because it was marked
     rollback-only.
     """
-    _required("after_rollback", data_source).after_rollback(callback)
+    _required("after_rollback", data_source).hooks.after_rollback(callback)
 
 
 def after_completion(callback: AfterCompletionCallback, *, data_source: str = DEFAULT) -> None:
@@ -75,4 +75,4 @@ def after_completion(callback: AfterCompletionCallback, *, data_source: str = DE
     ``status`` is ``"committed"`` or ``"rolled_back"``; it runs after the ``after_commit``
     or ``after_rollback`` hooks.
     """
-    _required("after_completion", data_source).after_completion(callback)
+    _required("after_completion", data_source).hooks.after_completion(callback)

@@ -1,19 +1,24 @@
-"""Propagation: which boundary a call gets, for each propagation mode.
+"""Propagation: which boundary a call gets, for each propagation mode, decided here only.
 
-``@transactional`` and the repository methods call :func:`execute`. Starting a
-transaction is :class:`~viveka_db.transaction.unit_of_work.UnitOfWork`'s job and joining
-one is :func:`~viveka_db.transaction.unit_of_work.join`'s; this module chooses between
-them and adds what only propagation needs: suspending, savepoints and retries.
+``@transactional`` (and so every repository method) hands each call to a :class:`Boundary`
+built once, at decoration time, from its definition: the boundary looked up its two
+handlers (one for a call made inside a transaction, one for a call outside any) in the
+tables below, so a call costs one context-variable read and one indirect call before the
+work runs. Starting a transaction is
+:class:`~viveka_db.transaction.unit_of_work.UnitOfWork`'s job and joining one is
+:func:`~viveka_db.transaction.unit_of_work.join`'s; this module chooses between them and
+adds what only propagation needs: suspending, savepoints and retries.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from viveka_db.context.db_context import active_scope, scope_var
+from viveka_db.context.db_context import DEFAULT, active_scope, scope_of_another_task, scope_var
 from viveka_db.context.scope import TransactionScope
+from viveka_db.dialects.translate import MAPPED_ERRORS
 from viveka_db.errors import (
     IllegalTransactionStateError,
     TransactionRequiredError,
@@ -21,57 +26,215 @@ from viveka_db.errors import (
 )
 from viveka_db.telemetry.transaction import TransactionSpan, transaction_span
 from viveka_db.transaction.definition import Propagation, TransactionDefinition
-from viveka_db.transaction.errors import map_error
+from viveka_db.transaction.implicit import implicit_call, implicit_policy
 from viveka_db.transaction.retry import is_retryable, retry_policy
 from viveka_db.transaction.unit_of_work import UnitOfWork, join, with_timeout
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
-__all__ = ["REQUIRED", "execute", "join", "run_in_new_transaction"]
+__all__ = ["Boundary", "execute", "join", "run_in_new_transaction"]
 
 R = TypeVar("R")
 logger = logging.getLogger("viveka_db.transaction")
 
-REQUIRED = TransactionDefinition()
-_JOINING = (Propagation.REQUIRED, Propagation.SUPPORTS, Propagation.MANDATORY)
-_STARTING = (Propagation.REQUIRED, Propagation.REQUIRES_NEW, Propagation.NESTED)
+Fn = Callable[..., Awaitable[Any]]
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
 
 
-async def execute(
+class Boundary:
+    """The transaction boundary of one decorated function, for every call it gets.
+
+    ``implicit``: the library wrote the method for the user (a repository method), so the
+    transaction it starts outside every boundary follows ``[database]
+    implicit_transactions`` (only for a writable ``REQUIRED``, the repository's default).
+    """
+
+    __slots__ = ("_inside", "_outside", "announced", "definition", "implicit", "name", "warned")
+
+    def __init__(
+        self, definition: TransactionDefinition, name: str = "", *, implicit: bool = False
+    ) -> None:
+        propagation = definition.propagation
+        self.definition = definition
+        self.name = name
+        self.implicit = (
+            implicit and propagation is Propagation.REQUIRED and not definition.read_only
+        )
+        self.announced = self.warned = False
+        """Whether a standalone session / a call that could not join was logged already."""
+        self._inside = _INSIDE[propagation]
+        self._outside = _OUTSIDE[propagation]
+
+    def run(
+        self,
+        data_source: str,
+        fn: Callable[..., Awaitable[R]],
+        args: Args = (),
+        kwargs: Kwargs | None = None,
+        owner: object = None,
+    ) -> Awaitable[R]:
+        """Run ``fn(*args, **kwargs)`` (called once per attempt) under this boundary.
+
+        ``owner``: the instance a method runs on, which names an implicit transaction. The
+        call is not wrapped in a closure unless a new transaction needs one to retry it.
+        """
+        scope = active_scope(data_source)
+        if scope is not None:
+            return self._inside(self, scope, data_source, fn, args, kwargs or _NO_KWARGS)
+        return self._outside(self, data_source, fn, args, kwargs or _NO_KWARGS, owner)
+
+
+def execute(
     definition: TransactionDefinition,
     data_source: str,
     work: Callable[[], Awaitable[R]],
     *,
     name: str = "",
-) -> R:
-    """Run ``work`` under ``definition`` for ``data_source``."""
-    propagation = definition.propagation
-    scope = active_scope(data_source)
-    if scope is not None:
-        if propagation in _JOINING:
-            return await join(scope, definition, work())
-        if propagation is Propagation.REQUIRES_NEW:
-            return await run_in_new_transaction(definition, data_source, work, name=name)
-        if propagation is Propagation.NESTED:
-            return await _run_nested(scope, definition, work)
-        if propagation is Propagation.NOT_SUPPORTED:
-            return await _run_suspended(definition, data_source, work)
-        raise IllegalTransactionStateError(
-            f"{name or 'this call'} uses Propagation.NEVER but a transaction is active"
-            + ("" if data_source == "default" else f" on data source {data_source!r}")
+) -> Awaitable[R]:
+    """Run ``work`` under ``definition`` for ``data_source`` (a boundary for one call)."""
+    return Boundary(definition, name).run(data_source, work)
+
+
+_NO_KWARGS: Kwargs = {}
+
+
+# -- the handlers: inside a transaction ------------------------------------------------------
+
+
+def _join(
+    b: Boundary, scope: TransactionScope, data_source: str, fn: Fn, args: Args, kwargs: Kwargs
+) -> Awaitable[Any]:
+    return join(scope, b.definition, fn(*args, **kwargs))
+
+
+def _new(
+    b: Boundary, scope: TransactionScope, data_source: str, fn: Fn, args: Args, kwargs: Kwargs
+) -> Awaitable[Any]:
+    return run_in_new_transaction(
+        b.definition, data_source, lambda: fn(*args, **kwargs), name=b.name
+    )
+
+
+def _nested(
+    b: Boundary, scope: TransactionScope, data_source: str, fn: Fn, args: Args, kwargs: Kwargs
+) -> Awaitable[Any]:
+    return _run_nested(scope, b.definition, lambda: fn(*args, **kwargs))
+
+
+def _suspend(
+    b: Boundary, scope: TransactionScope, data_source: str, fn: Fn, args: Args, kwargs: Kwargs
+) -> Awaitable[Any]:
+    return _run_suspended(b.definition, data_source, lambda: fn(*args, **kwargs))
+
+
+def _refuse_never(
+    b: Boundary, scope: TransactionScope, data_source: str, fn: Fn, args: Args, kwargs: Kwargs
+) -> Awaitable[Any]:
+    raise IllegalTransactionStateError(
+        f"{b.name or 'this call'} uses Propagation.NEVER but a transaction is active"
+        + ("" if data_source == DEFAULT else f" on data source {data_source!r}")
+    )
+
+
+# -- the handlers: outside every transaction -------------------------------------------------
+
+
+async def _start(
+    b: Boundary, data_source: str, fn: Fn, args: Args, kwargs: Kwargs, owner: object
+) -> Any:
+    """A transaction of the call's own: said once in the log, governed by the implicit policy."""
+    name = b.name
+    if (
+        not b.warned
+        and b.definition.propagation is not Propagation.REQUIRES_NEW
+        and scope_of_another_task(data_source) is not None
+    ):
+        b.warned = True
+        _warn_not_joined(name)
+    elif not b.announced:
+        b.announced = True
+        logger.info(
+            "%s opened a standalone session (no request or transaction in context); "
+            "it commits or rolls back on its own",
+            name,
         )
-    if propagation in _STARTING:
-        return await run_in_new_transaction(definition, data_source, work, name=name)
-    if propagation is Propagation.MANDATORY:
-        raise TransactionRequiredError(
-            f"{name or 'this call'} uses Propagation.MANDATORY but no transaction is active"
-            + ("" if data_source == "default" else f" on data source {data_source!r}")
-            + "; call it from a @transactional method or a request handled by DbMiddleware"
-        )
-    if propagation is Propagation.NOT_SUPPORTED and scope_var(data_source).get() is not None:
-        return await _run_suspended(definition, data_source, work)
-    return await _with_timeout(definition, work)
+    elif logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s opened a standalone session", name)
+
+    def work() -> Awaitable[Any]:
+        return fn(*args, **kwargs)
+
+    if b.implicit:
+        policy = implicit_policy(data_source)
+        if policy != "allow":
+            caller = name if owner is None else f"{type(owner).__name__}.{name.rpartition('.')[2]}"
+            with implicit_call(caller, policy, data_source):
+                return await run_in_new_transaction(b.definition, data_source, work, name=name)
+    return await run_in_new_transaction(b.definition, data_source, work, name=name)
+
+
+def _refuse_mandatory(
+    b: Boundary, data_source: str, fn: Fn, args: Args, kwargs: Kwargs, owner: object
+) -> Awaitable[Any]:
+    raise TransactionRequiredError(
+        f"{b.name or 'this call'} uses Propagation.MANDATORY but no transaction is active"
+        + ("" if data_source == DEFAULT else f" on data source {data_source!r}")
+        + "; call it from a @transactional method or a request handled by DbMiddleware"
+    )
+
+
+def _without(
+    b: Boundary, data_source: str, fn: Fn, args: Args, kwargs: Kwargs, owner: object
+) -> Awaitable[Any]:
+    return _with_timeout(b.definition, lambda: fn(*args, **kwargs))
+
+
+def _suspend_outside(
+    b: Boundary, data_source: str, fn: Fn, args: Args, kwargs: Kwargs, owner: object
+) -> Awaitable[Any]:
+    """Hide a scope this task may not use (another task's, or a finished one) from the work."""
+    if scope_var(data_source).get() is not None:
+        return _run_suspended(b.definition, data_source, lambda: fn(*args, **kwargs))
+    return _without(b, data_source, fn, args, kwargs, owner)
+
+
+_INSIDE: dict[
+    Propagation, Callable[[Boundary, TransactionScope, str, Fn, Args, Kwargs], Awaitable[Any]]
+] = {
+    Propagation.REQUIRED: _join,
+    Propagation.SUPPORTS: _join,
+    Propagation.MANDATORY: _join,
+    Propagation.REQUIRES_NEW: _new,
+    Propagation.NESTED: _nested,
+    Propagation.NOT_SUPPORTED: _suspend,
+    Propagation.NEVER: _refuse_never,
+}
+"""What a call does when its task is inside a transaction, per propagation."""
+
+_OUTSIDE: dict[Propagation, Callable[[Boundary, str, Fn, Args, Kwargs, object], Awaitable[Any]]] = {
+    Propagation.REQUIRED: _start,
+    Propagation.REQUIRES_NEW: _start,
+    Propagation.NESTED: _start,
+    Propagation.MANDATORY: _refuse_mandatory,
+    Propagation.SUPPORTS: _without,
+    Propagation.NOT_SUPPORTED: _suspend_outside,
+    Propagation.NEVER: _without,
+}
+"""What a call does when its task is in no transaction, per propagation."""
+
+
+def _warn_not_joined(name: str) -> None:
+    """Say that a call could not join the transaction in its context (once per function)."""
+    logger.warning(
+        "%s runs in a task other than the one that owns the current request or transaction "
+        "(a task from asyncio.create_task/gather, or an app behind a BaseHTTPMiddleware such "
+        "as @app.middleware('http') that DbMiddleware wraps), so it gets a transaction of its "
+        "own that commits independently. Add DbMiddleware before such middleware so that "
+        "they wrap it, and use viveka_db.run_concurrently for concurrent work",
+        name,
+    )
 
 
 async def run_in_new_transaction(
@@ -133,8 +296,9 @@ async def _run_nested(
     if scope.read_only:
         return await join(scope, definition, work())
     session = scope.session
-    hooks_before = len(scope.callbacks)
-    was_rollback_only = scope.rollback_only
+    hooks = scope.hooks
+    mark = hooks.mark()
+    _, was_rollback_only = mark
     savepoint = await session.begin_nested()
 
     async def undo() -> None:
@@ -142,21 +306,18 @@ async def _run_nested(
         # rollback, or the session refuses all further work ("PendingRollbackError").
         if _is_open(session, savepoint):
             await savepoint.rollback()
-        del scope.callbacks[hooks_before:]
-        scope.rollback_only = was_rollback_only
+        hooks.roll_back_to(mark)
 
     try:
-        result = await _with_timeout(definition, work)
-    except BaseException as exc:
-        mapped = map_error(exc)
-        if definition.should_rollback(mapped) or not savepoint.is_active:
+        with MAPPED_ERRORS:
+            result = await _with_timeout(definition, work)
+    except BaseException as error:  # mapped
+        if definition.should_rollback(error) or not savepoint.is_active:
             await undo()
         else:
             await savepoint.commit()
-        if mapped is exc:
-            raise
-        raise mapped  # noqa: B904 (the mapper chains the cause)
-    if (scope.rollback_only and not was_rollback_only) or not savepoint.is_active:
+        raise
+    if (hooks.rollback_only and not was_rollback_only) or not savepoint.is_active:
         await undo()
         raise UnexpectedRollbackError(
             "the nested transaction (savepoint) was rolled back because an inner transactional "

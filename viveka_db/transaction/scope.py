@@ -1,4 +1,4 @@
-"""The transaction scope, re-exported where earlier code imported it from.
+"""The transaction scope and its hooks, re-exported where earlier code imported them from.
 
 It lives in :mod:`viveka_db.context.scope`, below the session layer, so the context
 variable can hold it without the context layer importing the transaction layer.
@@ -10,6 +10,7 @@ from viveka_db.context.scope import (
     AfterCommitCallback,
     AfterCompletionCallback,
     CompletionStatus,
+    TransactionHooks,
     TransactionScope,
     run_uncancellable,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "AfterCommitCallback",
     "AfterCompletionCallback",
     "CompletionStatus",
+    "TransactionHooks",
     "TransactionScope",
     "run_uncancellable",
 ]

@@ -26,20 +26,19 @@ from contextvars import Token
 from types import TracebackType
 from typing import TypeVar
 
+from viveka_db.context.completion import CompletionStatus
 from viveka_db.context.db_context import current_task, scope_var
-from viveka_db.context.scope import CompletionStatus, TransactionScope, run_hooks
+from viveka_db.context.scope import TransactionScope
+from viveka_db.dialects.translate import MAPPED_ERRORS
 from viveka_db.errors import TransactionTimeoutError, UnexpectedRollbackError
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.shared_connection import Turn
 from viveka_db.telemetry.transaction import TransactionSpan
-from viveka_db.transaction.definition import TransactionDefinition
-from viveka_db.transaction.errors import map_error
+from viveka_db.transaction.definition import REQUIRED, TransactionDefinition
 
 __all__ = ["UnitOfWork", "join", "with_timeout"]
 
 R = TypeVar("R")
-
-_REQUIRED = TransactionDefinition()
 
 
 class UnitOfWork:
@@ -52,7 +51,7 @@ class UnitOfWork:
     response starts and releases when the app returns).
     """
 
-    __slots__ = ("_token", "_turn", "completed", "name", "scope", "span")
+    __slots__ = ("_token", "_turn", "name", "scope", "span")
 
     def __init__(
         self, scope: TransactionScope, *, name: str = "", span: TransactionSpan | None = None
@@ -61,8 +60,6 @@ class UnitOfWork:
         self.name = name
         self.span = span
         """The boundary's telemetry span, told the outcome (its owner starts and ends it)."""
-        self.completed = False
-        """Set once :meth:`commit` or :meth:`rollback` decided the outcome."""
         self._token: Token[TransactionScope | None] | None = None
         self._turn: Turn | None = None
 
@@ -117,7 +114,7 @@ class UnitOfWork:
         the rollback hooks run, unless ``will_retry(error)`` says the call runs again).
         """
         scope = self.scope
-        if scope.rollback_only:
+        if scope.hooks.rollback_only:
             await self.rollback()
             raise UnexpectedRollbackError(
                 f"{self.name or 'the transaction'} was rolled back because an inner "
@@ -126,15 +123,13 @@ class UnitOfWork:
             )
         if scope.has_session:
             try:
-                await scope.commit()  # rolls back by itself when COMMIT fails
-            except BaseException as exc:
-                mapped = map_error(exc)
-                if will_retry is not None and will_retry(mapped):
-                    scope.discard_hooks()  # a serialization failure at COMMIT, retried
+                with MAPPED_ERRORS:
+                    await scope.commit()  # rolls back by itself when COMMIT fails
+            except BaseException as error:  # mapped
+                if will_retry is not None and will_retry(error):
+                    scope.hooks.discard()  # a serialization failure at COMMIT, retried
                 await self._complete("rolled_back")
-                if mapped is exc:
-                    raise
-                raise mapped  # noqa: B904 (the mapper chains the cause)
+                raise
         await self._complete("committed")
 
     async def rollback(self, *, run_hooks: bool = True) -> None:
@@ -142,25 +137,26 @@ class UnitOfWork:
 
         A no-op once the outcome was decided (a request whose response already started).
         """
-        if self.completed:
+        hooks = self.scope.hooks
+        if hooks.completed:
             return
         await self.scope.rollback()
         if not run_hooks:
-            self.scope.discard_hooks()
+            hooks.discard()
         await self._complete("rolled_back")
 
     async def release(self) -> None:
         """Close the session and reset the context; roll back first if nothing ended the work."""
         scope = self.scope
         try:
-            if not self.completed:
+            if not scope.hooks.completed:
                 await self.rollback()
         finally:
             try:
                 if scope.has_session:
                     await scope.close()
                 else:
-                    scope.finished = True
+                    scope.hooks.completed = True
             finally:
                 if self._token is not None:
                     scope_var(scope.data_source).reset(self._token)
@@ -170,23 +166,11 @@ class UnitOfWork:
                     turn.release()
 
     async def _complete(self, status: CompletionStatus) -> None:
-        self.completed = True
-        scope = self.scope
+        hooks = self.scope.hooks
         if self.span is not None:
-            marked = status == "rolled_back" and scope.rollback_only
+            marked = status == "rolled_back" and hooks.rollback_only
             self.span.set_outcome("rollback_only" if marked else status)
-        scope.finished = True
-        if not scope.has_hooks:
-            return
-        if status == "committed":
-            callbacks, scope.callbacks = scope.callbacks, []
-            await run_hooks("after-commit", callbacks)
-        else:
-            callbacks, scope.rollback_callbacks = scope.rollback_callbacks, []
-            await run_hooks("after-rollback", callbacks)
-        completions, scope.completion_callbacks = scope.completion_callbacks, []
-        await run_hooks("after-completion", completions, status)
-        scope.discard_hooks()
+        await hooks.complete(status)
 
     # -- the whole boundary ----------------------------------------------------------------
 
@@ -210,7 +194,7 @@ class UnitOfWork:
     async def run(
         self,
         work: Callable[[], Awaitable[R]],
-        definition: TransactionDefinition = _REQUIRED,
+        definition: TransactionDefinition = REQUIRED,
         *,
         will_retry: Callable[[BaseException], bool] | None = None,
     ) -> R:
@@ -230,23 +214,22 @@ class UnitOfWork:
                     execution_options={"isolation_level": definition.isolation.value}
                 )
             try:
-                if definition.timeout is None:
-                    result = await work()
-                else:
-                    result = await with_timeout(definition.timeout, work())
-            except BaseException as exc:
-                mapped = map_error(exc)
-                if definition.should_rollback(mapped):
-                    await self.rollback(run_hooks=will_retry is None or not will_retry(mapped))
+                with MAPPED_ERRORS:
+                    if definition.timeout is None:
+                        result = await work()
+                    else:
+                        result = await with_timeout(definition.timeout, work())
+            except BaseException as error:  # mapped
+                if definition.should_rollback(error):
+                    await self.rollback(run_hooks=will_retry is None or not will_retry(error))
                 else:
                     await self.commit()
-                if mapped is exc:
-                    raise
-                raise mapped  # noqa: B904 (the mapper chains the cause)
-            if scope.rollback_only or scope.has_session or scope.has_hooks:
+                raise
+            hooks = scope.hooks
+            if hooks.rollback_only or scope.has_session or hooks.pending:
                 await self.commit(will_retry=will_retry)
             else:  # nothing to commit: end without a coroutine hop
-                self.completed = scope.finished = True
+                hooks.completed = True
                 if self.span is not None:
                     self.span.set_outcome("committed")
             return result
@@ -262,16 +245,14 @@ async def join(scope: TransactionScope, definition: TransactionDefinition, work:
     swallows the error. This is the only place that marks a joined transaction.
     """
     try:
-        if definition.timeout is None:
-            return await work
-        return await with_timeout(definition.timeout, work)
-    except BaseException as exc:
-        mapped = map_error(exc)
-        if definition.should_rollback(mapped):
-            scope.rollback_only = True
-        if mapped is exc:
-            raise
-        raise mapped  # noqa: B904 (the mapper chains the cause)
+        with MAPPED_ERRORS:
+            if definition.timeout is None:
+                return await work
+            return await with_timeout(definition.timeout, work)
+    except BaseException as error:  # mapped
+        if definition.should_rollback(error):
+            scope.hooks.rollback_only = True
+        raise
 
 
 async def with_timeout(seconds: float, work: Awaitable[R]) -> R:
