@@ -109,6 +109,7 @@ def _asks_nowait(statement: object) -> bool:
 class MysqlAdapter(DialectAdapter):
     name = "mysql"
     version_query = "SELECT VERSION()"
+    bulk_insert = "multi_row_values"
 
     def product(self, version: str) -> str:
         return "MariaDB" if "mariadb" in version.lower() else "MySQL"

@@ -35,9 +35,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.compat import copy_with_codecs
+from viveka_db.repository.bulk_plan import BulkPlan, all_same
 from viveka_db.repository.column_types import base_type
 from viveka_db.repository.pg_copy_codecs import codec_statement, shared_timestamp_columns
-from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
+from viveka_db.repository.rows import ColumnBatch
 from viveka_db.telemetry.statements import driver_statement
 
 __all__ = [
@@ -144,7 +145,7 @@ async def copy_insert(
     ``drawn``: keys from :func:`start_key_draw`, used if there is one per missing key.
     ``False`` (nothing written) when the generated key has no sequence to draw from.
     ``alongside``: work to run while the ``COPY`` waits for the server (the entities'
-    bookkeeping, :func:`~viveka_db.repository.rows.attach_alongside`); ``undo`` reverts
+    bookkeeping, :func:`~viveka_db.repository.bulk_attach.attach_alongside`); ``undo`` reverts
     it if the ``COPY`` fails.
     """
     dialect = conn.dialect
