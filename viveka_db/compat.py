@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
-from operator import attrgetter, contains
+from operator import attrgetter, contains, is_
 from typing import Any
 
 import sqlalchemy
@@ -163,11 +163,8 @@ def has_limit_private(statement: Select[Any]) -> bool:
 
 
 def has_limit_public(statement: Select[Any]) -> bool:
-    """The same answer from public API: the generic compiler renders ``LIMIT``/``OFFSET``.
-
-    A subquery's own ``LIMIT`` answers yes too; the stream then reads the result in one
-    buffered query: the same rows, in one piece.
-    """
+    """The same from public API: the generic compiler renders ``LIMIT``/``OFFSET`` (also a
+    subquery's: the stream then reads the same rows in one buffered query)."""
     compiled = str(statement.compile())
     return " LIMIT " in compiled or " OFFSET " in compiled
 
@@ -180,28 +177,21 @@ has_limit: Callable[[Select[Any]], bool] = (
 
 # -- entities of inserted rows, built and made persistent without a flush (insert_all) --------
 
-_consume = deque[Any](maxlen=0).extend
-"""Runs an iterator to its end at C speed (``map`` over ``dict`` methods: at 100,000 rows
-each Python-level step per row costs about as much as ``COPY`` spends on the row)."""
+_consume = deque[Any](maxlen=0).extend  # runs a ``map`` over all rows at C speed
 _Row = dict[str, Any]
 _set: Callable[[_Row, str, Any], None] = _Row.__setitem__
 _update: Callable[[_Row, Any], None] = _Row.update
 _dict_of = attrgetter("__dict__")
 _STATE_FIELDS = ("session_id", "_instance_dict", "modified", "expired", "_strong_obj", "key")
-"""The instance-state fields a flush writes and :func:`attach_states` writes too."""
 
 
 def fast_attach_verified(version: str = sqlalchemy.__version__) -> bool:
-    """Whether :func:`attach_states` and :func:`new_entities_private` fit this SQLAlchemy.
-
-    Verified on 2.0.43+ and 2.1 (the flush's bookkeeping is the same in both); the names it
-    writes must also all be there, so a patch release that renames one falls back too.
-    """
+    """Whether :func:`attach_states` and :func:`new_entities_private` fit this SQLAlchemy:
+    2.0.43+ and 2.1 (the flush's bookkeeping is the same in both), with every name they
+    touch there (a patch release that renames one falls back too)."""
     match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
-    if match is None:
-        return False
-    major, minor, patch = map(int, match.groups())
-    if not (((major, minor) == (2, 0) and patch >= 43) or (major, minor) == (2, 1)):
+    release = tuple(map(int, match.groups())) if match else (0, 0, 0)
+    if not ((2, 0, 43) <= release < (2, 2, 0)):
         return False
     imap: Any = Session().identity_map
     return (
@@ -214,8 +204,7 @@ def fast_attach_verified(version: str = sqlalchemy.__version__) -> bool:
 
 
 FAST_ATTACH: bool = fast_attach_verified()
-"""Whether the bulk paths may write the flush's private bookkeeping directly (this
-SQLAlchemy version was verified); otherwise they take the public route."""
+"""Whether the bulk paths may write the flush's private bookkeeping directly."""
 
 
 def identity_keys(mapper: Mapper[Any], key_columns: list[list[Any]]) -> list[Any]:
@@ -244,13 +233,8 @@ def attach_states(
         _attach_one_by_one(session.hash_key, identity_map, states, keys)
         return
     state_dicts: list[_Row] = list(map(_dict_of, states))
-    common = {
-        "session_id": session.hash_key,
-        "_instance_dict": identity_map._wr,
-        "modified": False,
-        "expired": False,
-        "_strong_obj": None,
-    }
+    common = {"session_id": session.hash_key, "_instance_dict": identity_map._wr}
+    common.update(modified=False, expired=False, _strong_obj=None)
     _consume(map(_update, state_dicts, repeat(common)))
     _consume(map(_set, state_dicts, repeat("key"), keys))
     by_key.update(zip(keys, states, strict=True))
@@ -308,7 +292,7 @@ def new_entities_private(
     count = len(columns[0]) if columns else 0
     instances = list(map(cls.__new__, repeat(cls, count)))
     states = list(map(InstanceState, instances, repeat(manager)))
-    dicts: list[_Row] = list(map(dict, map(zip, repeat(keys), zip(*columns, strict=True))))
+    dicts = _with_columns(list(map(dict, repeat((), count))), keys, columns)
     _consume(map(_set, dicts, repeat("_sa_instance_state"), states))
     _consume(map(setattr, instances, repeat("__dict__"), dicts))
     return instances
@@ -317,12 +301,26 @@ def new_entities_private(
 def new_entities_public(
     mapper: Mapper[Any], keys: list[str], columns: list[list[Any]]
 ) -> list[Any]:
-    """The same through ``ClassManager.new_instance`` and one ``dict.update`` per entity."""
+    """The same through ``ClassManager.new_instance``, writing into each ``__dict__``."""
     new_instance = mapper.class_manager.new_instance
     instances = [new_instance() for _ in range(len(columns[0]) if columns else 0)]
-    rows = map(zip, repeat(keys), zip(*columns, strict=True))
-    _consume(map(_update, map(_dict_of, instances), rows))
+    _with_columns(list(map(_dict_of, instances)), keys, columns)
     return instances
+
+
+def _with_columns(dicts: list[_Row], keys: list[str], columns: list[list[Any]]) -> list[_Row]:
+    """``dicts`` given the values of ``columns``, a column at a time (a column whose rows all
+    hold the same object, a shared timestamp, in one ``dict.update`` with the others)."""
+    same: _Row = {}
+    for key, column in zip(keys, columns, strict=True):
+        first = column[0] if column else None
+        if column and column[-1] is first and all(map(is_, column, repeat(first))):
+            same[key] = first
+        else:
+            _consume(map(_set, dicts, repeat(key), column))
+    if same:
+        _consume(map(_update, dicts, repeat(same)))
+    return dicts
 
 
 def new_entities(mapper: Mapper[Any], keys: list[str], columns: list[list[Any]]) -> list[Any]:

@@ -28,7 +28,12 @@ from sqlalchemy import insert
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
-from viveka_db.repository.bulk_attach import attach_persistent, collector_paused, materialize
+from viveka_db.repository.bulk_attach import (
+    attach_persistent,
+    build_entities,
+    collector_paused,
+    materialize,
+)
 from viveka_db.repository.bulk_paths import COPY_THRESHOLD, by_column_name, inserter_for
 from viveka_db.repository.bulk_plan import BulkPlan, plan_for
 from viveka_db.repository.crud import CrudRepository
@@ -61,6 +66,8 @@ class BulkRepository(CrudRepository[T]):
                 with contextlib.suppress(Exception):
                     await draw
             raise
+        if draw is not None and batch.fast:
+            build_entities(plan, batch)  # while the server draws the keys
         drawn: Sequence[int] | None = None if draw is None else await draw
         if not batch.instances:
             return []
