@@ -290,9 +290,9 @@ def new_entities_private(
     ):
         return None
     count = len(columns[0]) if columns else 0
-    instances = list(map(cls.__new__, repeat(cls, count)))
-    states = list(map(InstanceState, instances, repeat(manager)))
-    dicts = _with_columns(list(map(dict, repeat((), count))), keys, columns)
+    instances: list[Any] = list(map(cls.__new__, repeat(cls, count)))
+    states: list[Any] = list(map(InstanceState, instances, repeat(manager)))
+    dicts = _with_columns([{} for _ in range(count)], keys, columns)
     _consume(map(_set, dicts, repeat("_sa_instance_state"), states))
     _consume(map(setattr, instances, repeat("__dict__"), dicts))
     return instances

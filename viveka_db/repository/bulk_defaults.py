@@ -99,7 +99,7 @@ def fill_columns(plan: BulkPlan, sources: list[_Row]) -> FilledColumns:
         elif missing and key not in plan.defaults and key in plan.server_side:
             out.server_gaps[key] = _absent(sources, key, missing)
         elif missing:
-            default = plan.defaults.get(key)
+            default: Any = plan.defaults.get(key)
             written = True
             if per_row(default) and not ignores_context(default):
                 needs_context.append((position, default, _absent(sources, key, missing)))

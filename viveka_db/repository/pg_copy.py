@@ -110,7 +110,7 @@ async def start_key_draw(
     column = plan.generated_pk
     key = plan.pk_key
     first: Any = items[0] if items else None
-    source: Any = first if type(first) is dict else getattr(first, "__dict__", None)
+    source: Any = getattr(first, "__dict__", first)  # an entity's values, or the dict
     if (
         column is None
         or key is None

@@ -258,7 +258,7 @@ def _read_sources(plan: BulkPlan, items: list[Any]) -> tuple[list[_Row], list[An
         elif isinstance(item, Mapping):
             mapping = typing.cast("Mapping[str, Any]", item)
             _check_fields(plan, [mapping])
-            sources.append(mapping if type(mapping) is dict else dict(mapping))
+            sources.append(dict(mapping))
             instances.append(None)
         else:
             raise TypeError(
