@@ -178,3 +178,14 @@ def test_entities_built_the_fast_way_equal_the_public_way() -> None:
     assert [seen(e) for e in fast] == [seen(e) for e in public]
     assert fast[2].name == "name2" and fast[2].created_at is stamp
     assert compat.new_entities(mapper, keys, [[] for _ in keys]) == []
+
+
+async def test_the_public_route_gives_the_same_entities(
+    db: DatabaseSessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a SQLAlchemy release the fast route was not verified against, entities of dicts are
+    built and attached through public API only, with the same result."""
+    fast, _ = await run(User, user_rows(600, "qf"), "qf", orm=False)
+    monkeypatch.setattr(compat, "FAST_ATTACH", False)
+    public, _ = await run(User, user_rows(600, "qp"), "qp", orm=False)
+    assert fast == public and public["persistent"] == {True}

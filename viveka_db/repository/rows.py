@@ -6,8 +6,8 @@ column, which is what ``COPY`` records and multi-row ``VALUES`` lists are built 
 without changing it (the caller may still choose the unit of work) and complete it with
 the one default-filling algorithm of the bulk paths,
 :func:`~viveka_db.repository.bulk_defaults.fill_columns`. Dicts are read as they are,
-never copied per row; their entities are built after the insert
-(:mod:`~viveka_db.repository.bulk_attach`).
+never copied per row; their entities are built by the library, while the server draws keys
+or after the insert (:mod:`~viveka_db.repository.bulk_attach`).
 
 The rest of the bulk machinery is re-exported here, where it lived before it was split:
 the per-class plan (:mod:`~viveka_db.repository.bulk_plan`) and the steps that make the
@@ -27,13 +27,11 @@ from sqlalchemy import Column
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.attributes import instance_state
 
-from viveka_db.compat import FAST_ATTACH
 from viveka_db.errors import UnknownFieldError
 from viveka_db.repository.bulk_defaults import FilledColumns, fill_columns, row_dicts
 from viveka_db.repository.bulk_plan import BulkPlan, DefaultContext, all_same, plan_for
 
 __all__ = [
-    "FAST_ATTACH",
     "BulkPlan",
     "ColumnBatch",
     "DefaultContext",
