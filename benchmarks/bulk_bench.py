@@ -211,11 +211,15 @@ async def postgres_psycopg() -> None:
     arms: dict[str, tuple[Prepare, Run]] = {
         "psycopg COPY": (tuples, copy),
         "Core insert() dicts": (dict_rows_with_times, core),
+        "insert_all dicts": (dict_rows, repo.insert_all),
         "insert_all entities": (entities, repo.insert_all),
     }
     results = await run_arms(engine, n, arms)
     title = f"insert_all on PostgreSQL with psycopg 3 ({n:,} rows per insert, {ROUNDS} rounds)"
-    print(format_table(title, results, "insert_all entities", unit="rows/s"), flush=True)
+    print(format_table(title, results, "insert_all dicts", unit="rows/s"), flush=True)
+    print_ratio(
+        results, "insert_all dicts", "psycopg COPY", "psycopg insert_all of dicts vs its COPY"
+    )
     print_ratio(results, "insert_all entities", "psycopg COPY", "psycopg insert_all vs its COPY")
     print_ratio(results, "insert_all entities", "Core insert() dicts", "psycopg insert_all vs Core")
     await DatabaseSessionFactory.close_all()
