@@ -85,20 +85,27 @@ def materialize(plan: BulkPlan, batch: ColumnBatch) -> list[Any]:
     return out
 
 
-def build_entities(plan: BulkPlan, batch: ColumnBatch) -> None:
+async def build_entities(plan: BulkPlan, batch: ColumnBatch) -> None:
     """Build the entities of a batch of dicts now, before their keys are known.
 
     Called while the server draws the keys for ``COPY``: the client would only wait then,
-    and building 100,000 entities takes about that long. The batch becomes one of entities
-    whose key column is still to be written (:meth:`ColumnBatch.fill_keys`); a path that
-    turns the batch down leaves them to the unit of work as they are.
+    and building 100,000 entities takes about that long. Built a chunk at a time, with the
+    event loop let in between: the draw needs a few turns of it (its statement is prepared,
+    then run) and would otherwise start only once all are built. The batch becomes one of
+    entities whose key column is still to be written (:meth:`ColumnBatch.fill_keys`); a
+    path that turns the batch down leaves them to the unit of work as they are.
     """
     if not batch.mappings:
         return
-    with collector_paused(len(batch)):
-        batch.instances = compat.new_entities(plan.mapper, plan.keys, batch.columns)
-        batch.dicts = list(map(_dict_of, batch.instances))
-        batch.states = list(map(instance_state, batch.instances))
+    built: list[Any] = []
+    for start in range(0, len(batch), ATTACH_CHUNK):
+        part = [column[start : start + ATTACH_CHUNK] for column in batch.columns]
+        with collector_paused(len(part[0]) if part else 0):
+            built += compat.new_entities(plan.mapper, plan.keys, part)
+        await asyncio.sleep(0)
+    batch.instances = built
+    batch.dicts = list(map(_dict_of, built))
+    batch.states = list(map(instance_state, built))
     batch.written = [False] * len(batch.columns)  # every value is in the entities now
     batch.mappings = False
 
