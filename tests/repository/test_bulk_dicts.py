@@ -14,7 +14,9 @@ that inserts row by row may give each its own.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,9 @@ from sqlalchemy import inspect as sa_inspect
 
 from tests.repository.models import Doc, Item, Label, Tier, User
 from viveka_db import DatabaseSessionFactory, DbRepo, compat, current_session, transactional
+from viveka_db.repository import bulk, bulk_attach
+from viveka_db.repository.bulk_plan import plan_for
+from viveka_db.repository.rows import prepare_batch
 
 COUNTS = [3, 600, 6_000]
 """A multi-row ``INSERT``; a ``COPY`` (PostgreSQL); a ``COPY`` with entities built and
@@ -189,3 +194,47 @@ async def test_the_public_route_gives_the_same_entities(
     monkeypatch.setattr(compat, "FAST_ATTACH", False)
     public, _ = await run(User, user_rows(600, "qp"), "qp", orm=False)
     assert fast == public and public["persistent"] == {True}
+
+
+def after_one_chunk(
+    real: Callable[..., Awaitable[None]],
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    """``build_entities`` as if the key draw finished after one chunk was built."""
+
+    async def build(plan: Any, batch: Any, until: Any) -> None:
+        done = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(done.set_result, None)  # runs at the first yield
+        await real(plan, batch, done)
+        assert batch.built == bulk_attach.ATTACH_CHUNK < len(batch)
+
+    return build
+
+
+async def test_entities_built_in_part_before_the_insert_are_completed_after_it() -> None:
+    """What the key draw left unbuilt is built after the insert (or alongside ``COPY``)."""
+    rows = user_rows(450, "qb")
+    batch = prepare_batch(plan_for(sa_inspect(User)), rows)
+    plan = plan_for(sa_inspect(User))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk_attach, "ATTACH_CHUNK", 200)
+        await after_one_chunk(bulk_attach.build_entities)(plan, batch, None)
+        first = batch.instances[:200]
+        batch.fill_keys(plan, range(1, 451))
+        entities = bulk_attach.materialize(plan, batch)
+    assert entities[:200] == first and all(isinstance(e, User) for e in entities)
+    assert [e.id for e in entities] == list(range(1, 451))
+    assert [e.email for e in entities] == [row["email"] for row in rows]
+    assert [e.age for e in entities[:4]] == [None, 1, 2, None]
+
+
+async def test_a_part_built_batch_gives_the_same_entities(
+    db: DatabaseSessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the rest is built alongside the ``COPY``; the entities are the same."""
+    reference, _ = await run(User, user_rows(600, "qo"), "qo", orm=True)
+    monkeypatch.setattr(bulk_attach, "ATTACH_CHUNK", 200)
+    monkeypatch.setattr(bulk, "build_entities", after_one_chunk(bulk_attach.build_entities))
+    fast, _ = await run(User, user_rows(600, "qf"), "qf", orm=False)
+    fast.pop("instants")
+    reference.pop("instants")
+    assert fast == reference

@@ -67,7 +67,7 @@ class BulkRepository(CrudRepository[T]):
                     await draw
             raise
         if draw is not None and batch.fast:
-            await build_entities(plan, batch)  # while the server draws the keys
+            await build_entities(plan, batch, draw)  # while the server draws the keys
         drawn: Sequence[int] | None = None if draw is None else await draw
         if not batch.instances:
             return []

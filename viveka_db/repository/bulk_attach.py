@@ -69,11 +69,14 @@ ATTACH_CHUNK = 5_000
 def materialize(plan: BulkPlan, batch: ColumnBatch) -> list[Any]:
     """The entities of inserted rows: given ones get their generated values, mappings
     become entities built the way a query result builds them (no ``__init__``)."""
+    if batch.mappings:  # those built already get their keys, the others are built
+        built = batch.built
+        _write_back(plan, batch, 0, built)
+        rest = [column[built:] for column in batch.columns]
+        batch.instances[built:] = compat.new_entities(plan.mapper, plan.keys, rest)
+        return batch.instances
     if batch.dicts is not None:  # entities only: write what they lack, column by column
         _write_back(plan, batch, 0, len(batch))
-        return batch.instances
-    if batch.mappings:
-        batch.instances = compat.new_entities(plan.mapper, plan.keys, batch.columns)
         return batch.instances
     keys = plan.keys
     manager = plan.mapper.class_manager
@@ -85,29 +88,32 @@ def materialize(plan: BulkPlan, batch: ColumnBatch) -> list[Any]:
     return out
 
 
-async def build_entities(plan: BulkPlan, batch: ColumnBatch) -> None:
-    """Build the entities of a batch of dicts now, before their keys are known.
+async def build_entities(plan: BulkPlan, batch: ColumnBatch, until: asyncio.Future[Any]) -> None:
+    """Build entities of a batch of dicts now, before their keys are known, until ``until``
+    (the server drawing the keys for ``COPY``) is done.
 
-    Called while the server draws the keys for ``COPY``: the client would only wait then,
-    and building 100,000 entities takes about that long. Built a chunk at a time, with the
-    event loop let in between: the draw needs a few turns of it (its statement is prepared,
-    then run) and would otherwise start only once all are built. The batch becomes one of
-    entities whose key column is still to be written (:meth:`ColumnBatch.fill_keys`); a
-    path that turns the batch down leaves them to the unit of work as they are.
+    The client would only wait for the draw, and building 100,000 entities takes about as
+    long; what is left is built alongside the ``COPY`` (:func:`attach_alongside`). Built a
+    chunk at a time, with the event loop let in between: the draw needs a few turns of it
+    (its statement is prepared, then run) and would otherwise start only once all are
+    built. Built entities get their key with the other generated values
+    (:meth:`ColumnBatch.fill_keys`); a path that turns the batch down leaves them to the
+    unit of work as they are.
     """
     if not batch.mappings:
         return
-    built: list[Any] = []
-    for start in range(0, len(batch), ATTACH_CHUNK):
-        part = [column[start : start + ATTACH_CHUNK] for column in batch.columns]
-        with collector_paused(len(part[0]) if part else 0):
-            built += compat.new_entities(plan.mapper, plan.keys, part)
+    batch.dicts, batch.states = [], []
+    batch.written = [False] * len(batch.columns)  # built entities hold every value
+    while batch.built < len(batch) and not until.done():
+        start, stop = batch.built, min(batch.built + ATTACH_CHUNK, len(batch))
+        with collector_paused(stop - start):
+            part = [column[start:stop] for column in batch.columns]
+            built = compat.new_entities(plan.mapper, plan.keys, part)
+            batch.instances[start:stop] = built
+            batch.dicts += map(_dict_of, built)
+            batch.states += map(instance_state, built)
+        batch.built = stop
         await asyncio.sleep(0)
-    batch.instances = built
-    batch.dicts = list(map(_dict_of, built))
-    batch.states = list(map(instance_state, built))
-    batch.written = [False] * len(batch.columns)  # every value is in the entities now
-    batch.mappings = False
 
 
 def _write_back(plan: BulkPlan, batch: ColumnBatch, start: int, stop: int) -> None:
@@ -134,6 +140,7 @@ async def attach_alongside(session: AsyncSession, plan: BulkPlan, batch: ColumnB
     key_columns = batch.key_columns(plan)
     if key_columns is None or (batch.dicts is None and not batch.mappings):
         return
+    built = batch.built if batch.mappings else len(batch)
     total = len(batch)
     # the keys are unique (the table's primary key); only a pre-existing entry can clash,
     # so an identity map empty at the start needs no check per chunk
@@ -142,7 +149,7 @@ async def attach_alongside(session: AsyncSession, plan: BulkPlan, batch: ColumnB
         stop = min(start + ATTACH_CHUNK, total)
         with collector_paused(stop - start):
             states: list[InstanceState[Any]] | None = None
-            if batch.mappings:
+            if start >= built:
                 part = [column[start:stop] for column in batch.columns]
                 batch.instances[start:stop] = compat.new_entities(plan.mapper, plan.keys, part)
             else:

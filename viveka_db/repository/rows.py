@@ -79,7 +79,11 @@ class ColumnBatch:
     states: list[InstanceState[Any]] | None = None
     """The entities' states (as ``dicts``)."""
     mappings: bool = False
-    """Every row came from a mapping: its entity is built from the columns after the insert."""
+    """Every row came from a mapping: its entity is built from the columns after the insert
+    (but for the first ``built``)."""
+    built: int = 0
+    """How many leading rows of a batch of ``mappings`` have their entity built already
+    (``instances``, ``dicts`` and ``states`` hold those)."""
     attached: int = 0
     """How many leading rows :func:`~viveka_db.repository.bulk_attach.attach_alongside`
     made persistent already."""
