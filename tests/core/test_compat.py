@@ -227,3 +227,23 @@ def test_the_public_fallback_pauses_as_long(monkeypatch: pytest.MonkeyPatch) -> 
     started = time.monotonic()
     compat.sleep_in_greenlet(0.1)
     assert time.monotonic() - started >= 0.09
+
+
+@pytest.mark.parametrize(
+    ("statement", "bounded"),
+    [
+        (select(CompatAuthor), False),
+        (select(CompatAuthor).where(CompatAuthor.name == "LIMIT 3"), False),
+        (select(CompatAuthor).order_by(CompatAuthor.name).limit(3), True),
+        (select(CompatAuthor).offset(10), True),
+        (select(CompatAuthor.id).limit(5).offset(5), True),
+        (select(CompatAuthor).join(CompatAuthor.books).where(CompatBook.title != ""), False),
+    ],
+    ids=lambda s: str(s).replace("\n", " ")[:60],
+)
+def test_limit_paths_agree(statement: Any, bounded: bool) -> None:
+    """Keyset streaming asks whether a SELECT is bounded already (``compat.has_limit``)."""
+    assert compat.has_limit_private(statement) is bounded
+    assert compat.has_limit_public(statement) is bounded
+    expected = "private" if compat.PRIVATE_FAST_PATHS else "public"
+    assert compat.has_limit.__name__.endswith(expected)

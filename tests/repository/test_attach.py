@@ -1,7 +1,7 @@
 """``insert_all``'s attach step: the version-gated fast route, the public route and a flush
 leave the session in the same state.
 
-The fast route (:data:`viveka_db.repository.rows.FAST_ATTACH`) writes SQLAlchemy's
+The fast route (:data:`viveka_db.compat.FAST_ATTACH`) writes SQLAlchemy's
 bookkeeping directly; the public one uses ``make_transient_to_detached`` + ``Session.add``
 and session events. Both are compared with the unit of work itself (``add_all`` +
 ``flush``): identity map, ``new``/``dirty``, attribute history, change tracking, commit,
@@ -11,7 +11,6 @@ with their values, as after a rolled-back flush).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,9 +19,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from tests.repository.models import Item, ItemRepo
-from viveka_db import DatabaseSessionFactory, Propagation, current_session, transactional
-
-rows: Any = importlib.import_module("viveka_db.repository.rows")
+from viveka_db import DatabaseSessionFactory, Propagation, compat, current_session, transactional
 
 ROUTES = ["flush", "fast", "public"]
 
@@ -50,11 +47,11 @@ COLUMNS = ("id", "sku", "shop", "qty", "note", "seen_at")
 
 
 def test_the_fast_route_is_gated_on_verified_versions() -> None:
-    verified = rows._fast_attach_verified
+    verified = compat.fast_attach_verified
     assert verified("2.0.43") and verified("2.0.44") and verified("2.1.0")
     assert not verified("2.0.42") and not verified("2.2.0") and not verified("3.0.0")
     assert not verified("nonsense")
-    assert verified() == rows.FAST_ATTACH
+    assert verified() == compat.FAST_ATTACH
 
 
 def use_route(
@@ -62,9 +59,9 @@ def use_route(
 ) -> Callable[..., Coroutine[Any, Any, list[Item]]]:
     """``insert(repo, rows)`` the way ``route`` attaches (the inserts themselves are the same)."""
     if route == "public":
-        monkeypatch.setattr(rows, "FAST_ATTACH", False)
+        monkeypatch.setattr(compat, "FAST_ATTACH", False)
     elif route == "fast":
-        assert rows.FAST_ATTACH, "this SQLAlchemy should take the fast route"
+        assert compat.FAST_ATTACH, "this SQLAlchemy should take the fast route"
 
     async def insert(repo: ItemRepo, values: list[dict[str, Any]]) -> list[Item]:
         if route == "flush":

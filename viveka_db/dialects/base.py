@@ -137,6 +137,13 @@ class DialectAdapter:
 
         return DateTime(timezone=True)
 
+    bulk_insert = "executemany_returning"
+    """How ``insert_all`` sends plain rows here (the repository layer maps the name to its
+    inserter): ``copy`` (PostgreSQL), ``multi_row_values`` (driver-escaped multi-row
+    ``INSERT``, MySQL/MariaDB), ``keys_after_first`` (the first row alone, the others' keys
+    follow its key: SQLite), ``executemany_returning`` (SQLAlchemy's executemany, keys by
+    ``RETURNING`` in parameter order where the dialect supports it)."""
+
     def ping_to_detect_close(self, driver: str) -> bool:
         """Whether only a ping at checkout finds a connection the server closed while it sat
         in the pool (``connect_wait``/``failover_urls`` turn ``pool_pre_ping`` on then):

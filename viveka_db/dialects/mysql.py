@@ -116,6 +116,7 @@ class MysqlAdapter(DialectAdapter):
     cursor_blocks_connection = True
     double_quotes_are_strings = True
     backslash_escapes = True
+    bulk_insert = "multi_row_values"
 
     def product(self, version: str) -> str:
         return "MariaDB" if "mariadb" in version.lower() else "MySQL"

@@ -39,6 +39,7 @@ _SCHEMA_NAMES = (
 class PostgresqlAdapter(DialectAdapter):
     name = "postgresql"
     version_query = "SHOW server_version"
+    bulk_insert = "copy"
     cursor_transaction = ("BEGIN READ ONLY", "COMMIT")
     detects_closed_connections = True
     supports_skip_locked = True

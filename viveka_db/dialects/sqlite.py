@@ -52,6 +52,7 @@ _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes keep them in 
 class SqliteAdapter(DialectAdapter):
     name = "sqlite"
     version_query = "SELECT sqlite_version()"
+    bulk_insert = "keys_after_first"
     batch_migrations = True
     single_writer = True
     all_integers_64_bit = True

@@ -2,7 +2,7 @@
 
 The path is chosen per call:
 
-1. PostgreSQL + asyncpg, plain rows (see :mod:`~viveka_db.repository.rows`) of
+1. PostgreSQL + asyncpg, plain rows (see :mod:`~viveka_db.repository.bulk_plan`) of
    ``COPY``-able types: ``COPY`` (:mod:`~viveka_db.repository.pg_copy`); MySQL/MariaDB:
    driver-escaped multi-row ``INSERT`` with ``RETURNING`` on MariaDB
    (:mod:`~viveka_db.repository.mysql_bulk`).
@@ -28,17 +28,16 @@ from sqlalchemy import insert
 
 from viveka_db.decorator.transactional import transactional
 from viveka_db.repository.base import T
-from viveka_db.repository.bulk_paths import COPY_THRESHOLD, by_column_name, inserter_for
-from viveka_db.repository.crud import CrudRepository
-from viveka_db.repository.rows import (
-    BulkPlan,
-    ColumnBatch,
+from viveka_db.repository.bulk_attach import (
     attach_persistent,
+    build_entities,
     collector_paused,
     materialize,
-    plan_for,
-    prepare_batch,
 )
+from viveka_db.repository.bulk_paths import COPY_THRESHOLD, by_column_name, inserter_for
+from viveka_db.repository.bulk_plan import BulkPlan, plan_for
+from viveka_db.repository.crud import CrudRepository
+from viveka_db.repository.rows import ColumnBatch, prepare_batch
 from viveka_db.session.engine import READ_ONLY_KEY
 from viveka_db.transaction.implicit import note_write
 
@@ -67,6 +66,8 @@ class BulkRepository(CrudRepository[T]):
                 with contextlib.suppress(Exception):
                     await draw
             raise
+        if draw is not None and batch.fast:
+            await build_entities(plan, batch, draw)  # while the server draws the keys
         drawn: Sequence[int] | None = None if draw is None else await draw
         if not batch.instances:
             return []
@@ -83,7 +84,7 @@ class BulkRepository(CrudRepository[T]):
                     key_columns=batch.key_columns(plan),
                 )
             return instances
-        return await self._insert_unit_of_work(batch)
+        return await self._insert_unit_of_work(plan, batch)
 
     async def _start_key_draw(self, plan: BulkPlan, items: list[Any]) -> asyncio.Future[Any] | None:
         """On PostgreSQL, have the server draw the keys for ``COPY`` while the rows are
@@ -112,9 +113,9 @@ class BulkRepository(CrudRepository[T]):
             return False  # mixed given and generated keys: let the unit of work sort it out
         return await inserter.insert_generated(conn, plan, batch)
 
-    async def _insert_unit_of_work(self, batch: ColumnBatch) -> list[T]:
+    async def _insert_unit_of_work(self, plan: BulkPlan, batch: ColumnBatch) -> list[T]:
         model = self.model
-        rows = batch.rows
+        rows = batch.unit_of_work_rows(plan)
         items: list[T] = (
             batch.instances
             if rows is None

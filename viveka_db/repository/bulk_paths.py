@@ -1,7 +1,10 @@
-"""How ``insert_all`` sends plain rows, one small inserter per dialect family.
+"""How ``insert_all`` sends plain rows, one small inserter per bulk protocol.
 
 :mod:`~viveka_db.repository.bulk` decides *whether* rows take a fast path; the inserter
-chosen here by the dialect's adapter decides *how*: ``COPY`` on PostgreSQL
+decides *how*. Which protocol a database takes is the dialect adapter's to say (its
+``bulk_insert``, :class:`~viveka_db.dialects.DialectAdapter`); the adapters sit below the
+repository layer, so they name the protocol and :func:`inserter_for` maps the name to the
+inserter here: ``COPY`` on PostgreSQL
 (:mod:`~viveka_db.repository.pg_copy`), driver-escaped multi-row ``INSERT`` on
 MySQL/MariaDB (:mod:`~viveka_db.repository.mysql_bulk`), and SQLAlchemy's executemany with
 ``RETURNING`` elsewhere. The native paths talk to the driver directly, past SQLAlchemy's
@@ -22,9 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.translate import driver_errors
+from viveka_db.repository.bulk_attach import attach_alongside, detach_attached
+from viveka_db.repository.bulk_plan import BulkPlan
 from viveka_db.repository.mysql_bulk import mysql_insert
 from viveka_db.repository.pg_copy import copy_insert, copy_supported, start_key_draw
-from viveka_db.repository.rows import BulkPlan, ColumnBatch, attach_alongside, detach_attached
+from viveka_db.repository.rows import ColumnBatch
 
 __all__ = ["COPY_THRESHOLD", "BulkInserter", "by_column_name", "inserter_for"]
 
@@ -141,16 +146,17 @@ class SqliteInserter(BulkInserter):
 
 
 _GENERIC = BulkInserter()
-_INSERTERS: dict[str, BulkInserter] = {
-    "postgresql": PostgresqlInserter(),
-    "mysql": MysqlInserter(),
-    "sqlite": SqliteInserter(),
+_BY_PROTOCOL: dict[str, BulkInserter] = {
+    "copy": PostgresqlInserter(),
+    "multi_row_values": MysqlInserter(),
+    "keys_after_first": SqliteInserter(),
+    "executemany_returning": _GENERIC,
 }
 
 
 def inserter_for(dialect: Dialect) -> BulkInserter:
-    """The inserter of ``dialect``'s family (the adapter decides the family)."""
-    return _INSERTERS.get(adapter_for(dialect).name, _GENERIC)
+    """The inserter of the protocol ``dialect``'s adapter names (``bulk_insert``)."""
+    return _BY_PROTOCOL.get(adapter_for(dialect).bulk_insert, _GENERIC)
 
 
 async def mapped(native: Awaitable[bool], dialect: Dialect, plan: BulkPlan) -> bool:

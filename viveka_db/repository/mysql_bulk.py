@@ -27,8 +27,9 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from viveka_db.repository.bulk_plan import BulkPlan
 from viveka_db.repository.pg_copy import apply_column, processed_columns
-from viveka_db.repository.rows import BulkPlan, ColumnBatch
+from viveka_db.repository.rows import ColumnBatch
 from viveka_db.telemetry.statements import driver_statement
 
 __all__ = ["mysql_insert"]

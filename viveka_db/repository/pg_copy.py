@@ -35,9 +35,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from viveka_db.compat import copy_with_codecs
+from viveka_db.repository.bulk_plan import BulkPlan, all_same
 from viveka_db.repository.column_types import base_type
 from viveka_db.repository.pg_copy_codecs import codec_statement, shared_timestamp_columns
-from viveka_db.repository.rows import BulkPlan, ColumnBatch, all_same
+from viveka_db.repository.rows import ColumnBatch
 from viveka_db.telemetry.statements import driver_statement
 
 __all__ = [
@@ -99,24 +100,24 @@ async def start_key_draw(
 
     The query runs on the server while the caller prepares the rows (about as long, at
     100,000 rows); :func:`copy_insert` takes the result. Only for entities of the plan's
-    class none of which has its key set (the usual bulk insert), judged by the first item
-    only: the draw is a guess that :func:`copy_insert` uses only if it has exactly one key
-    per row that needs one (checking all 100,000 rows here would cost as much as two
+    class or plain dicts none of which has its key set (the usual bulk insert), judged by
+    the first item only: the draw is a guess that :func:`copy_insert` uses only if it has
+    exactly one key per row that needs one (checking all 100,000 rows here would cost as much as two
     passes of the preparation it overlaps). ``None`` otherwise. Unused keys are a gap in
     the sequence, as a rolled-back insert leaves.
     """
     dialect = conn.dialect
     column = plan.generated_pk
     key = plan.pk_key
+    first: Any = items[0] if items else None
+    source: Any = getattr(first, "__dict__", first)  # an entity's values, or the dict
     if (
         column is None
         or key is None
         or plan.unfit is not None
-        or not plan.context_free
         or not copy_supported(plan, dialect)
-        or not items
-        or type(items[0]) is not plan.mapper.class_
-        or key in items[0].__dict__
+        or type(first) not in (dict, plan.mapper.class_)
+        or key in source
         or dialect.driver != "asyncpg"  # the overlap needs asyncpg's own fetchrow
     ):
         return None
@@ -144,7 +145,7 @@ async def copy_insert(
     ``drawn``: keys from :func:`start_key_draw`, used if there is one per missing key.
     ``False`` (nothing written) when the generated key has no sequence to draw from.
     ``alongside``: work to run while the ``COPY`` waits for the server (the entities'
-    bookkeeping, :func:`~viveka_db.repository.rows.attach_alongside`); ``undo`` reverts
+    bookkeeping, :func:`~viveka_db.repository.bulk_attach.attach_alongside`); ``undo`` reverts
     it if the ``COPY`` fails.
     """
     dialect = conn.dialect

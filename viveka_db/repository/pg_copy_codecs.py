@@ -28,8 +28,8 @@ from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Dialect
 
 from viveka_db.compat import asyncpg_copy_codecs_verified
+from viveka_db.repository.bulk_plan import all_same
 from viveka_db.repository.column_types import base_type
-from viveka_db.repository.rows import all_same
 
 __all__ = ["codec_statement", "shared_timestamp_columns", "timestamp_microseconds"]
 

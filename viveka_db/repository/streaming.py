@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from viveka_db.compat import order_by_clauses
+from viveka_db.compat import has_limit, order_by_clauses
 from viveka_db.context.db_context import get_current_session
 from viveka_db.context.scope import run_uncancellable
 from viveka_db.dialects import adapter_for
@@ -44,13 +44,6 @@ from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.transaction.unit_of_work import UnitOfWork
 
 __all__ = ["StreamRepository"]
-
-
-def _has_limit(stmt: Select[Any]) -> bool:
-    """Whether ``stmt`` has a ``LIMIT`` or ``OFFSET`` (keyset chunks would replace them)."""
-    limit: object = stmt._limit_clause  # pyright: ignore[reportPrivateUsage]
-    offset: object = stmt._offset_clause  # pyright: ignore[reportPrivateUsage]
-    return limit is not None or offset is not None
 
 
 class StreamRepository(QueryRepository[T]):
@@ -132,7 +125,7 @@ class StreamRepository(QueryRepository[T]):
     async def _keyset_chunks(
         self, session: AsyncSession, stmt: Select[Any], loaded: Select[Any], chunk_size: int
     ) -> AsyncIterator[Any]:
-        if _has_limit(stmt):  # the caller bounded the result already: one buffered read
+        if has_limit(stmt):  # the caller bounded the result already: one buffered read
             result = await session.scalars(loaded)
             for entity in result.unique().all() if loaded is not stmt else result.all():
                 yield entity
