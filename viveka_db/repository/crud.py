@@ -1,4 +1,4 @@
-"""The original repository methods (same names and semantics as the seed's ``DbRepo``).
+"""CRUD by primary key and by field: ``insert_all``, ``get_by_id``, ``update``, ``delete``, ...
 
 Each runs under ``@transactional``: called from a transactional method or a request it
 joins that transaction; called directly it runs in a transaction of its own. Reads honour
