@@ -10,7 +10,6 @@ from pathlib import Path
 
 import viveka_db
 
-
 #: exported type aliases (annotations for ``load=`` and ``lock=``)
 TYPE_ALIASES = {"LoadSpec", "LockMode"}
 

@@ -88,7 +88,7 @@ def test_each_alias_is_the_package_level_object(module_name: str, names: list[st
 
 def test_the_product_page_imports_run_as_written() -> None:
     namespace: dict[str, object] = {}
-    exec(PRODUCT_PAGE_IMPORTS, namespace)  # noqa: S102 - fixed source, the documented imports
+    exec(PRODUCT_PAGE_IMPORTS, namespace)
     for name, value in namespace.items():
         if not name.startswith("__"):
             assert value is getattr(viveka_db, name), name
@@ -101,7 +101,7 @@ def test_the_product_page_imports_are_listed_as_aliases() -> None:
 
 
 def test_the_alias_paths_work_in_a_fresh_interpreter() -> None:
-    """Importing an alias module first (no ``import viveka_db`` before it) gives the same objects."""
+    """An alias module imported first (before ``import viveka_db``) gives the same objects."""
     for module_name, names in ALIASES.items():
         check = (
             f"from {module_name} import {', '.join(names)}\n"

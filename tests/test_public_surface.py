@@ -82,7 +82,8 @@ DIRECTIVE = re.compile(r"^::: (viveka_db[\w.]*)$", re.M)
 
 
 def _directives() -> list[str]:
-    return [m for page in sorted(REFERENCE.glob("*.md")) for m in DIRECTIVE.findall(page.read_text())]
+    pages = sorted(REFERENCE.glob("*.md"))
+    return [path for page in pages for path in DIRECTIVE.findall(page.read_text())]
 
 
 @pytest.mark.parametrize(("package", "exports"), sorted(PACKAGE_EXPORTS.items()))
