@@ -121,3 +121,79 @@ def test_the_reference_shows_no_public_name_at_its_defining_module() -> None:
         if path.count(".") > 1 and path.rsplit(".", 1)[1] in viveka_db.__all__
     ]
     assert deep == []
+
+
+#: a user repository's public attributes, exactly as docs/how-to/repositories.md lists them
+REPOSITORY_ATTRIBUTES = {
+    # CRUD by key and field
+    "insert_all",
+    "get_by_id",
+    "get_or_raise",
+    "get_all",
+    "update",
+    "delete",
+    "delete_entity",
+    "exists",
+    "count",
+    "find_by_field",
+    "find_all_by_field",
+    # saving and upserts
+    "save",
+    "save_all",
+    "upsert_all",
+    "get_or_create_all",
+    # finding and queries
+    "find_by",
+    "find_all_by",
+    "where",
+    "select",
+    "all",
+    "first",
+    "count_grouped_by",
+    "project",
+    "stream",
+    # pages
+    "get_page",
+    "get_slice",
+    # soft delete
+    "soft_delete",
+    "restore",
+    "with_deleted",
+    "only_deleted",
+    # work queues
+    "claim_batch",
+    # context
+    "db",
+    "model",
+    "data_source",
+    # settings a subclass may set
+    "default_load",
+    "sortable",
+    "max_page_size",
+}
+
+
+def _public(obj: object) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+def test_a_user_repository_exposes_exactly_the_documented_attributes() -> None:
+    from tests.core.models import Item
+
+    class ItemRepo(viveka_db.DbRepo[Item]):
+        pass
+
+    repo = ItemRepo()
+    assert _public(repo) == REPOSITORY_ATTRIBUTES
+    assert _public(ItemRepo) == REPOSITORY_ATTRIBUTES - {"model"}  # set per instance
+    assert _public(viveka_db.DbRepo(Item)) == REPOSITORY_ATTRIBUTES
+    assert _public(repo.with_deleted()) == REPOSITORY_ATTRIBUTES  # views too
+
+
+def test_the_repository_page_lists_exactly_these_attributes() -> None:
+    page = (ROOT / "docs" / "how-to" / "repositories.md").read_text(encoding="utf-8")
+    section = page.split("## What a repository exposes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| [^|]+ \| (.+) \|$", section, re.M)
+    listed = [name for row in rows[1:] for name in re.findall(r"`(\w+)`", row)]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == REPOSITORY_ATTRIBUTES
