@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backends import MARIADB_URL, PG_URL, server_up
 from viveka_db import DatabaseSessionFactory, OutboxEvent, OutboxRelay, publish, transactional
 from viveka_db.base.types import utc_now
-from viveka_db.outbox import OutboxRecord
+from viveka_db.outbox.table import OutboxRecord
 
 EVENTS = int(os.environ.get("VIVEKA_BENCH_OUTBOX_EVENTS", "5000"))
 KEYS = int(os.environ.get("VIVEKA_BENCH_OUTBOX_KEYS", "10000"))

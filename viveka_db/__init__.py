@@ -68,6 +68,8 @@ from viveka_db.locks import AdvisoryLock, advisory_lock
 from viveka_db.middleware.db_middleware import DbMiddleware
 from viveka_db.outbox import OutboxEvent, OutboxRelay, on_event, publish
 from viveka_db.replicas import ReplicaState
+from viveka_db.repository.loading import LoadSpec
+from viveka_db.repository.row_locks import LockMode
 from viveka_db.repository.spec import Spec
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.startup import verify_data_sources
@@ -116,6 +118,8 @@ __all__ = [
     "InvalidCursorError",
     "Isolation",
     "LazyLoadError",
+    "LoadSpec",
+    "LockMode",
     "LockTimeoutError",
     "MemoryCache",
     "NoSessionError",

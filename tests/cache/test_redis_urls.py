@@ -7,7 +7,7 @@ import pytest
 from viveka_db.cache.redis_cache import RedisCache
 from viveka_db.cache.redis_clients import parse_url
 from viveka_db.cache.registry import registered_schemes
-from viveka_db.config import mask_url
+from viveka_db.config.urls import mask_url
 from viveka_db.errors import ConfigurationError
 
 

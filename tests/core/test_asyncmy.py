@@ -1,4 +1,4 @@
-"""D10: MySQL/MariaDB through asyncmy works as through aiomysql (the suite's MariaDB driver)."""
+"""MySQL/MariaDB through asyncmy works as through aiomysql (the suite's MariaDB driver)."""
 
 from __future__ import annotations
 

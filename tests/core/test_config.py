@@ -18,7 +18,8 @@ from viveka_db import (
     VivekaSettings,
     load_settings,
 )
-from viveka_db.config import DatabaseSettings, build_url, mask_url
+from viveka_db.config import DatabaseSettings
+from viveka_db.config.urls import build_url, mask_url
 
 PASSWORD = "Xy7-Hunter2-NeverShowMe"
 

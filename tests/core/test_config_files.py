@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from viveka_db import ConfigurationError, DatabaseSessionFactory, load_settings
-from viveka_db.config import build_url
+from viveka_db.config.urls import build_url
 
 PASSWORD = "Xy7-Hunter2-NeverShowMe"
 

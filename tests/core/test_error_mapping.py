@@ -1,4 +1,4 @@
-"""D12: database errors leave repository methods and boundaries mapped per dialect.
+"""Database errors leave repository methods and boundaries mapped per dialect.
 
 Each violation is provoked for real on every backend, through a repository method, through
 the COMMIT of a ``@transactional`` call and through an HTTP request, and must arrive as the

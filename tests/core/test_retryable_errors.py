@@ -1,4 +1,4 @@
-"""D12: serialization failures and deadlocks arrive as ``RetryableTransactionError``s.
+"""Serialization failures and deadlocks arrive as ``RetryableTransactionError``s.
 
 Each is provoked for real: two SERIALIZABLE transactions that read what the other writes
 (PostgreSQL 40001), two transactions locking two rows in opposite order (PostgreSQL 40P01,

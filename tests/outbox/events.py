@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from viveka_db import DatabaseSessionFactory
-from viveka_db.outbox import OutboxRecord
+from viveka_db.outbox.table import OutboxRecord
 
 
 class Colour(Enum):

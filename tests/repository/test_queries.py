@@ -114,7 +114,7 @@ async def test_soft_deleted_rows_are_hidden_by_default(db: DatabaseSessionFactor
     assert (await everyone.get_by_id(bob.id)).deleted_at is not None
     assert [u.name for u in await repo.only_deleted().all()] == ["Bob"]
     assert await repo.only_deleted().count() == 1
-    assert repo.deleted_rows == "exclude"  # views never change the shared repository
+    assert repo._deleted_rows == "exclude"  # views never change the shared repository
 
     # the row is still there, with deleted_at set and updated_at moved; every ORM
     # statement hides it unless include_deleted() is active

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import event
 
 from viveka_db import DatabaseSessionFactory
-from viveka_db.telemetry import instrument_engine, providers, statements
+from viveka_db.telemetry import providers, statements
+from viveka_db.telemetry.statements import instrument_engine
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Every URL the library prints is masked, passwords given as query parameters included.
 
-One function (``viveka_db.config.mask_url``) masks database and cache URLs alike; these
+One function (``viveka_db.config.urls.mask_url``) masks database and cache URLs alike; these
 tests go through what users see: ``check_health`` and the health endpoint, ``RedisCache``
 reprs, configuration errors, and every log line written meanwhile.
 """
@@ -23,7 +23,7 @@ from viveka_db import (
     health_endpoint,
 )
 from viveka_db.cache import current
-from viveka_db.config import mask_url
+from viveka_db.config.urls import mask_url
 
 SECRET = "Qs3cr3t-in-the-query"
 USER_SECRET = "Us3r-info-secret"

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from tests.telemetry.conftest import Telemetry
 from tests.telemetry.models import Gadget, GadgetRepo
 from viveka_db import DatabaseSessionFactory, current_session, transactional
-from viveka_db.telemetry import transaction_span
+from viveka_db.telemetry.transaction import transaction_span
 
 SYSTEM = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mariadb"}
 repo = GadgetRepo()

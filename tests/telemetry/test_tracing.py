@@ -27,7 +27,8 @@ from viveka_db import (
     transactional,
 )
 from viveka_db.middleware.db_middleware import DbMiddleware
-from viveka_db.telemetry import active_tracer, providers
+from viveka_db.telemetry import providers
+from viveka_db.telemetry.providers import active_tracer
 
 SECRET_NAME = "gizmo-Zq81x"  # a bound parameter value
 SECRET_LITERAL = "lit-Wv27k"  # a literal written into text() SQL

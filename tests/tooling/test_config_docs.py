@@ -13,9 +13,9 @@ from viveka_db.config import (
     CacheSettings,
     DatabaseSettings,
     VivekaSettings,
-    build_url,
     load_settings,
 )
+from viveka_db.config.urls import build_url
 
 SECTIONS: dict[str, type[BaseModel]] = {"database": DatabaseSettings, "cache": CacheSettings}
 

@@ -1,7 +1,7 @@
-"""``DbRepo[T]``: the generic repository (the seed's import path).
+"""``DbRepo[T]``: the generic repository (also importable from here, a stable alias path).
 
-It is composed of one module per concern in :mod:`viveka_db.repository`: ``crud`` (the
-original methods), ``query`` (fluent queries, ``load=``), ``save``, ``soft_delete``,
+It is composed of one module per concern in :mod:`viveka_db.repository`: ``crud`` (by
+key and field), ``query`` (fluent queries, ``load=``), ``save``, ``soft_delete``,
 ``pagination``, ``bulk`` (``insert_all``), ``upsert``, ``get_or_create``, ``streaming``,
 ``projection``, ``derived`` (methods implemented from their name) and ``claim``
 (``claim_batch``, a work queue); ``row_locks`` gives every read its ``lock=``.

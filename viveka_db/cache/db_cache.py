@@ -1,11 +1,14 @@
-"""A documented import path: ``from viveka_db.cache.db_cache import RedisCache``."""
+"""A stable alias module: ``from viveka_db.cache.db_cache import RedisCache`` keeps working.
+
+The names are the package-level ones (``viveka_db.RedisCache``); see the import paths in
+``docs/reference/index.md``.
+"""
 
 from viveka_db.cache.backend import CacheBackend, CacheStats
 from viveka_db.cache.current import get_cache, use_cache
 from viveka_db.cache.memory import MemoryCache
 from viveka_db.cache.null import NullCache
 from viveka_db.cache.redis_cache import RedisCache
-from viveka_db.cache.registry import cache_from_url, register_backend
 
 __all__ = [
     "CacheBackend",
@@ -13,8 +16,6 @@ __all__ = [
     "MemoryCache",
     "NullCache",
     "RedisCache",
-    "cache_from_url",
     "get_cache",
-    "register_backend",
     "use_cache",
 ]

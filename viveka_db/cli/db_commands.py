@@ -41,8 +41,8 @@ def init(models: ModelsOption = None) -> None:
     yet (never drops)."""
     from viveka_db.base.discovery import entities_in, import_models
     from viveka_db.cache.setup import close_cache
-    from viveka_db.config import build_url, mask_url
-    from viveka_db.outbox import OutboxRecord
+    from viveka_db.config.urls import build_url, mask_url
+    from viveka_db.outbox.table import OutboxRecord
     from viveka_db.session.db_session import DatabaseSessionFactory
 
     names = model_names(models)

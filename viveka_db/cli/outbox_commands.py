@@ -57,7 +57,7 @@ def _with_factory(work: Callable[[DatabaseSessionFactory], Awaitable[T]]) -> T:
 
 def init() -> None:
     """Create the outbox table (viveka_outbox) if it does not exist (never drops)."""
-    from viveka_db.outbox import OutboxRecord
+    from viveka_db.outbox.table import OutboxRecord
 
     created = _with_factory(lambda factory: factory.create_all([OutboxRecord]))
     name = OutboxRecord.__tablename__

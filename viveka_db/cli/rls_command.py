@@ -34,7 +34,7 @@ def _tenant_tables(models: list[str] | None) -> list[Any]:
 
 async def _lacking(tables: list[Any]) -> list[str]:
     from viveka_db.cache.setup import close_cache
-    from viveka_db.config import build_url
+    from viveka_db.config.urls import build_url
     from viveka_db.dialects import adapter_for
     from viveka_db.session.db_session import DatabaseSessionFactory
     from viveka_db.tenancy.rls import tables_without_policy

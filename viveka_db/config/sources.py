@@ -46,7 +46,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 @runtime_checkable
 class SupportsGet(Protocol):
-    """Anything with a ``get`` method, like the original ``ConfigService``."""
+    """Anything with a ``get`` method, such as a ``ConfigService``."""
 
     def get(self, *args: Any, **kwargs: Any) -> Any: ...
 

@@ -1,4 +1,4 @@
-"""The decorators users write, at the seed's documented import path.
+"""The decorators users write, gathered at a stable alias path (``viveka_db`` exports them too).
 
 Each decorator is thin and lives in its own module; this module gathers them.
 """

@@ -2,12 +2,12 @@
 
 ``adapter_for(dialect)`` returns the adapter (PostgreSQL, MySQL/MariaDB, SQLite, or the
 generic fallback); :func:`translate_error` maps a driver error to the
-:mod:`viveka_db.errors` family, and :func:`install_error_translation` makes an engine raise
-mapped errors by itself.
+:mod:`viveka_db.errors` family (every engine viveka_db creates raises mapped errors by
+itself).
 """
 
 from viveka_db.dialects.base import DialectAdapter
 from viveka_db.dialects.registry import adapter_for
-from viveka_db.dialects.translate import install_error_translation, translate_error
+from viveka_db.dialects.translate import translate_error
 
-__all__ = ["DialectAdapter", "adapter_for", "install_error_translation", "translate_error"]
+__all__ = ["DialectAdapter", "adapter_for", "translate_error"]

@@ -54,8 +54,8 @@ class _CommitFailed(Exception):
 class DbMiddleware:
     """Open a session per HTTP request and commit or roll it back around the response.
 
-    ``app.add_middleware(DbMiddleware, engine=engine)`` as in the original README, or with
-    no argument to use the default data source. ``data_source`` picks a named one.
+    ``app.add_middleware(DbMiddleware, engine=engine)`` for a given engine, or with no
+    argument to use the default data source. ``data_source`` picks a named one.
     ``rollback_status`` is the lowest status code that rolls back (default 500).
     ``tenant_resolver(scope)`` / ``actor_resolver(scope)`` (plain or ``async``) return the
     request's tenant id / actor, or ``None``; read them from a verified token, never from

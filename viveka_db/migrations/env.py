@@ -94,7 +94,8 @@ def run_migrations(
 
     from viveka_db.base.db_base import VivekaDbBase
     from viveka_db.base.discovery import import_models
-    from viveka_db.config import VivekaSettings, build_url, load_settings
+    from viveka_db.config import VivekaSettings, load_settings
+    from viveka_db.config.urls import build_url
     from viveka_db.dialects import adapter_for
     from viveka_db.migrations.render import render_item
 

@@ -33,7 +33,7 @@ def migration_status(config: Config, settings: VivekaSettings) -> MigrationStatu
     from alembic.script import ScriptDirectory
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from viveka_db.config import build_url
+    from viveka_db.config.urls import build_url
 
     script = ScriptDirectory.from_config(config)
 

@@ -11,11 +11,9 @@ from viveka_db.outbox.listeners import on_event
 from viveka_db.outbox.publish import Published, publish
 from viveka_db.outbox.relay import OutboxRelay
 from viveka_db.outbox.settings import RelayOptions
-from viveka_db.outbox.table import OutboxRecord
 
 __all__ = [
     "OutboxEvent",
-    "OutboxRecord",
     "OutboxRelay",
     "Published",
     "RelayOptions",

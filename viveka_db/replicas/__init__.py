@@ -1,7 +1,11 @@
 """Read replicas: routing read-only work, replica health, and read-your-writes (the token's
-HTTP transport is :mod:`viveka_db.middleware.read_your_writes`)."""
+HTTP transport is :mod:`viveka_db.middleware.read_your_writes`).
 
-from viveka_db.replicas.consistency import ReadFloor, current_floor
-from viveka_db.replicas.replica_set import ReplicaSet, ReplicaState
+Users see replicas through configuration (``[database] read_urls``) and
+:meth:`~viveka_db.DatabaseSessionFactory.replica_states`, whose items are
+:class:`ReplicaState`; routing and the read-your-writes tokens are internal.
+"""
 
-__all__ = ["ReadFloor", "ReplicaSet", "ReplicaState", "current_floor"]
+from viveka_db.replicas.replica_set import ReplicaState
+
+__all__ = ["ReplicaState"]

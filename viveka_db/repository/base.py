@@ -65,7 +65,7 @@ class RepositoryBase(Generic[T]):
             )
         self.model = typing.cast("type[T]", resolved)
         self._key_columns = tuple(mapper.primary_key)
-        watch_entity(self.mapper)
+        watch_entity(self._mapper)
         setattr(self, DATA_SOURCE_ATTR, data_source)
 
     @property
@@ -73,17 +73,17 @@ class RepositoryBase(Generic[T]):
         return typing.cast(str, getattr(self, DATA_SOURCE_ATTR))
 
     @property
-    def mapper(self) -> Mapper[Any]:
+    def _mapper(self) -> Mapper[Any]:
         return typing.cast("Mapper[Any]", sa_inspect(self.model))
 
-    def column_for(self, field: object) -> ColumnElement[Any]:
+    def _column_for(self, field: object) -> ColumnElement[Any]:
         """The mapped column attribute that ``field`` names.
 
         ``field`` may be an attribute name, a column name, or the mapped attribute itself
         (``User.email``). Anything else raises :class:`UnknownFieldError` listing the valid
         names, before any SQL is built.
         """
-        mapper = self.mapper
+        mapper = self._mapper
         asked: object = field  # for the error message (not narrowed below)
         if isinstance(field, InstrumentedAttribute):
             owner: object = field.class_
@@ -99,7 +99,7 @@ class RepositoryBase(Generic[T]):
                     return typing.cast("ColumnElement[Any]", getattr(self.model, prop.key))
         raise UnknownFieldError(self.model, asked, (prop.key for prop in mapper.column_attrs))
 
-    def dialect(self, session: AsyncSession | None = None) -> Dialect | None:
+    def _dialect(self, session: AsyncSession | None = None) -> Dialect | None:
         """The database dialect of ``session`` (default: the current one; ``None`` if it has
         no engine)."""
         if session is None:
@@ -108,11 +108,11 @@ class RepositoryBase(Generic[T]):
         if bind is not None:
             return bind.dialect
         try:
-            return session.get_bind(self.mapper).dialect
+            return session.get_bind(self._mapper).dialect
         except UnboundExecutionError:
             return None
 
-    def primary_key_values(self, ident: Any, dialect: Dialect | None = None) -> list[Any] | None:
+    def _primary_key_values(self, ident: Any, dialect: Dialect | None = None) -> list[Any] | None:
         """The primary key values ``ident`` (a value, tuple or dict) names, as the columns
         store them; ``None`` when no row can have them (an id outside the column's range,
         ``"abc"`` for an integer key: see :mod:`~viveka_db.repository.column_types`).
@@ -120,7 +120,7 @@ class RepositoryBase(Generic[T]):
         columns = self._key_columns
         raw: Any = ident  # not narrowed below, so its items stay Any
         if dialect is None:
-            dialect = self.dialect()
+            dialect = self._dialect()
         if len(columns) == 1 and not isinstance(ident, dict | tuple | list):  # the usual case
             stored = storable(columns[0], raw, dialect)
             return None if stored is NO_MATCH else [stored]
@@ -139,22 +139,22 @@ class RepositoryBase(Generic[T]):
         stored = [storable(col, value, dialect) for col, value in zip(columns, values, strict=True)]
         return None if any(value is NO_MATCH for value in stored) else stored
 
-    async def load_by_key(
+    async def _load_by_key(
         self, ident: Any, execution_options: dict[str, Any] | None = None
     ) -> T | None:
         """``session.get`` of primary key ``ident`` (no view criteria; the identity map
         first); ``None`` without SQL when no row can have that key. ``execution_options``
         reach the session's row filter (a view that shows soft-deleted rows says so)."""
         session = self.db
-        key = self.primary_key_values(ident, self.dialect(session))
+        key = self._primary_key_values(ident, self._dialect(session))
         if key is None:
             return None
         ident_key = key[0] if len(key) == 1 else tuple(key)
         return await session.get(self.model, ident_key, execution_options=execution_options or {})
 
-    def primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
+    def _primary_key_criteria(self, ident: Any) -> list[ColumnElement[bool]]:
         """``WHERE`` criteria matching primary key ``ident`` (``FALSE`` if no row can)."""
-        values = self.primary_key_values(ident)
+        values = self._primary_key_values(ident)
         if values is None:
             return [false()]
         return [col == value for col, value in zip(self._key_columns, values, strict=True)]

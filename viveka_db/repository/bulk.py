@@ -54,7 +54,7 @@ class BulkRepository(CrudRepository[T]):
         Generated keys and defaults are filled in and the entities are persistent in the
         current session, exactly as after ``add_all`` + ``flush``.
         """
-        plan = plan_for(self.mapper)
+        plan = plan_for(self._mapper)
         items = list(entities)
         if items:
             note_write()  # the fast paths write through the connection, past session events
@@ -78,7 +78,7 @@ class BulkRepository(CrudRepository[T]):
                 instances = materialize(plan, batch)
                 attach_persistent(
                     self.db,
-                    self.mapper,
+                    self._mapper,
                     instances,
                     states=batch.states,
                     key_columns=batch.key_columns(plan),

@@ -39,6 +39,6 @@ class ClaimRepository(QueryRepository[T]):
         1 to ``max_page_size``.
         """
         check_int("size", size, 1, self.max_page_size)
-        base = self.statement(query)  # a Spec or a statement; None: every visible entity
-        stmt = base.order_by(*self.mapper.primary_key).limit(size)  # after query's own order
-        return await self.fetch_entities(stmt, None, "update_skip_locked")
+        base = self._statement_for(query)  # a Spec or a statement; None: every visible entity
+        stmt = base.order_by(*self._mapper.primary_key).limit(size)  # after query's own order
+        return await self._fetch_entities(stmt, None, "update_skip_locked")

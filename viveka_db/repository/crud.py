@@ -1,4 +1,4 @@
-"""The original repository methods (same names and semantics as the seed's ``DbRepo``).
+"""CRUD by primary key and by field: ``insert_all``, ``get_by_id``, ``update``, ``delete``, ...
 
 Each runs under ``@transactional``: called from a transactional method or a request it
 joins that transaction; called directly it runs in a transaction of its own. Reads honour
@@ -50,13 +50,13 @@ class CrudRepository(QueryRepository[T]):
         costs no SQL. An ``id`` no row can have (outside the column's range, ``"abc"`` for an
         integer key) is ``None`` without any SQL; a string of digits is taken as the integer.
         """
-        if lock is None and not self.loader_options(load):
-            instance = await self.load_by_key(id, self.view_options())
+        if lock is None and not self._loader_options(load):
+            instance = await self._load_by_key(id, self._view_options())
         else:  # a SELECT, so the relationships load even for an entity already in the session
-            stmt = self.select().where(*self.primary_key_criteria(id))
-            found = await self.fetch_entities(stmt, load, lock)
+            stmt = self.select().where(*self._primary_key_criteria(id))
+            found = await self._fetch_entities(stmt, load, lock)
             instance = found[0] if found else None
-        if instance is None or not self.is_visible(instance):
+        if instance is None or not self._is_visible(instance):
             return None
         return instance
 
@@ -94,9 +94,9 @@ class CrudRepository(QueryRepository[T]):
         """
         check_int("skip", skip, 0, MAX_OFFSET)
         check_int("limit", limit, 0, self.max_page_size)
-        base = self.statement(query)
-        stmt = base.order_by(*self.mapper.primary_key).offset(skip).limit(limit)
-        return await self.fetch_entities(stmt, load, lock)
+        base = self._statement_for(query)
+        stmt = base.order_by(*self._mapper.primary_key).offset(skip).limit(limit)
+        return await self._fetch_entities(stmt, load, lock)
 
     @transactional
     async def update(self, entity: T) -> T:
@@ -127,10 +127,10 @@ class CrudRepository(QueryRepository[T]):
     @transactional
     async def exists(self, id: Any) -> bool:
         """Whether this view has a row with primary key ``id`` (no row is loaded)."""
-        if self.primary_key_values(id) is None:  # no row can have it: no SQL
+        if self._primary_key_values(id) is None:  # no row can have it: no SQL
             return False
-        condition = sa_exists().where(*self.primary_key_criteria(id), *self.exists_criteria())
-        return bool(await self.db.scalar(select(condition), execution_options=self.view_options()))
+        condition = sa_exists().where(*self._primary_key_criteria(id), *self._exists_criteria())
+        return bool(await self.db.scalar(select(condition), execution_options=self._view_options()))
 
     @lockable
     @transactional
@@ -138,10 +138,10 @@ class CrudRepository(QueryRepository[T]):
         self, field: Any, value: Any, *, load: LoadSpec = None, lock: LockMode | None = None
     ) -> T | None:
         """The first entity whose ``field`` equals ``value`` (``field``: name or attribute)."""
-        column = self.column_for(field)
-        match = equal_to(column, value, self.dialect())
-        stmt = self.where(match).order_by(*self.mapper.primary_key).limit(1)
-        found = await self.fetch_entities(stmt, load, lock)
+        column = self._column_for(field)
+        match = equal_to(column, value, self._dialect())
+        stmt = self.where(match).order_by(*self._mapper.primary_key).limit(1)
+        found = await self._fetch_entities(stmt, load, lock)
         return found[0] if found else None
 
     @lockable
@@ -150,8 +150,8 @@ class CrudRepository(QueryRepository[T]):
         self, field: Any, value: Any, *, load: LoadSpec = None, lock: LockMode | None = None
     ) -> list[T]:
         """Every entity whose ``field`` equals ``value``, in primary-key order."""
-        column = self.column_for(field)
-        stmt = self.where(equal_to(column, value, self.dialect())).order_by(
-            *self.mapper.primary_key
+        column = self._column_for(field)
+        stmt = self.where(equal_to(column, value, self._dialect())).order_by(
+            *self._mapper.primary_key
         )
-        return await self.fetch_entities(stmt, load, lock)
+        return await self._fetch_entities(stmt, load, lock)

@@ -133,7 +133,7 @@ def _build(
             raise TypeError(f"{stub.__name__}() reads no rows; it takes no load= or lock=")
         bound = positional.bind(self, *args, **kwargs)
         values = list(bound.arguments.values())[1:]
-        return await self.run_derived(plan, values, load, lock)
+        return await self._run_derived(plan, values, load, lock)  # pyright: ignore[reportPrivateUsage]
 
     return lockable(implicit_transactional(derived))
 
@@ -263,7 +263,7 @@ class DerivedQueryRepository(ProjectionRepository[T]):
 
     def _where(self, plan: _Plan, values: list[Any], joins: JoinPlan | None) -> ColumnElement[bool]:
         """The ``WHERE`` of ``plan`` with ``values`` bound to its conditions in order."""
-        dialect = self.dialect()
+        dialect = self._dialect()
         args = iter(values)
         paths = iter(plan.paths)
         disjuncts: list[ColumnElement[bool]] = []
@@ -273,46 +273,46 @@ class DerivedQueryRepository(ProjectionRepository[T]):
                 build = _with_dialect(cond.operator, dialect)
                 operands = [next(args) for _ in range(cond.arity)]
                 conjuncts.append(
-                    path_criterion(self.model, self.mapper, next(paths), build, operands, joins)
+                    path_criterion(self.model, self._mapper, next(paths), build, operands, joins)
                 )
             disjuncts.append(conjuncts[0] if len(conjuncts) == 1 else and_(*conjuncts))
         return disjuncts[0] if len(disjuncts) == 1 else or_(*disjuncts)
 
-    async def run_derived(
+    async def _run_derived(
         self, plan: _Plan, values: list[Any], load: Any = None, lock: LockMode | None = None
     ) -> Any:
         """Run a derived query with ``values`` bound to its conditions in order."""
         query = plan.query
-        joins = None if query.kind == "delete_by" else JoinPlan(self.model, self.mapper)
+        joins = None if query.kind == "delete_by" else JoinPlan(self.model, self._mapper)
         where = self._where(plan, values, joins)
         if joins is None:
             return await self._delete_where(where)
         session = self.db
-        shown = self.view_options()
+        shown = self._view_options()
         if query.kind == "count_by":
             counting = joins.apply(select(func.count()).select_from(self.model))
-            counting = counting.where(*self.visibility_criteria(), where)
+            counting = counting.where(*self._visibility_criteria(), where)
             return int(await session.scalar(counting, execution_options=shown) or 0)
         if query.kind == "exists_by":
             probe = joins.apply(select(literal(1)).select_from(self.model))
-            probe = probe.where(*self.exists_criteria(), where)
+            probe = probe.where(*self._exists_criteria(), where)
             return bool(await session.scalar(select(probe.exists()), execution_options=shown))
         sort = [f"-{attr}" if desc else attr for attr, desc in query.order]
         stmt = joins.apply(self.select()).where(where)
-        stmt = stmt.order_by(*order_clauses(resolve_sort(self.model, self.mapper, sort)))
+        stmt = stmt.order_by(*order_clauses(resolve_sort(self.model, self._mapper, sort)))
         if query.kind in ("find_by", "find_first_by"):
             stmt = stmt.limit(1)
         elif query.limit is not None:
             stmt = stmt.limit(query.limit)
         projection = None if plan.returns is None else plan.returns.get()
         if projection is not None:
-            found = await self.project_statement(projection, stmt, load, lock)
+            found = await self._project_statement(projection, stmt, load, lock)
         else:
-            found = await self.fetch_entities(stmt, load, lock)
+            found = await self._fetch_entities(stmt, load, lock)
         if query.kind in ("find_by", "find_first_by"):
             return found[0] if found else None
         return found
 
     async def _delete_where(self, where: ColumnElement[bool]) -> int:
-        criteria = [*self.visibility_criteria(), where]
-        return await delete_where(self.db, self.mapper, criteria, soft=self.soft_deletes)
+        criteria = [*self._visibility_criteria(), where]
+        return await delete_where(self.db, self._mapper, criteria, soft=self._soft_deletes)

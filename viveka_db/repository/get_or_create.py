@@ -75,8 +75,8 @@ class GetOrCreateRepository(UpsertRepository[T]):
         self, items: list[T | Mapping[str, Any]], key: Sequence[str] | str
     ) -> list[T]:
         names = (key,) if isinstance(key, str) else tuple(key)
-        self._conflict_columns(plan_for(self.mapper), names)  # refuses a non-unique key
-        columns = [self.column_for(name) for name in names]
+        self._conflict_columns(plan_for(self._mapper), names)  # refuses a non-unique key
+        columns = [self._column_for(name) for name in names]
         attrs = [
             str(getattr(column, "key", name)) for column, name in zip(columns, names, strict=True)
         ]

@@ -96,7 +96,7 @@ class PagingRepository(QueryRepository[T]):
                 raise EntityDefinitionError(f"{cls.__name__}.{exc}") from None
 
     def _sort_keys(self, sort: object) -> list[SortKey]:
-        return resolve_sort(self.model, self.mapper, sort, self.sortable)
+        return resolve_sort(self.model, self._mapper, sort, self.sortable)
 
     @lockable
     @transactional
@@ -118,11 +118,11 @@ class PagingRepository(QueryRepository[T]):
         check_int("size", size, 1, self.max_page_size)
         if (page - 1) * size > MAX_OFFSET:
             raise PaginationError(f"page {page} of size {size} is past the largest offset")
-        base = self.statement(query)
+        base = self._statement_for(query)
         keys = self._sort_keys(sort)
         stmt = apply_joins(base.order_by(None), sort_joins(keys)).order_by(*order_clauses(keys))
         offset = (page - 1) * size
-        items = await self.fetch_entities(stmt.offset(offset).limit(size), load, lock)
+        items = await self._fetch_entities(stmt.offset(offset).limit(size), load, lock)
         if 0 < len(items) < size or (offset == 0 and not items):
             total = offset + len(items)  # the last page: no COUNT needed
         else:
@@ -152,7 +152,7 @@ class PagingRepository(QueryRepository[T]):
             f"{self.model.__module__}.{self.model.__qualname__}",
             [(k.key, k.descending) for k in keys],
         )
-        base = self.statement(query)
+        base = self._statement_for(query)
         stmt = apply_joins(base.order_by(None), sort_joins(keys))
         if after is not None:
             values = decode_cursor(after, fingerprint, len(keys))
@@ -179,11 +179,11 @@ class PagingRepository(QueryRepository[T]):
         """
         joined = [k.column for k in keys if k.joins]
         if not joined:
-            items = await self.fetch_entities(stmt, load, lock)
+            items = await self._fetch_entities(stmt, load, lock)
             if len(items) <= size:
                 return items, []
             return items, [getattr(items[size - 1], k.key) for k in keys]
-        loaded = self.with_load(stmt, load)
+        loaded = self._with_load(stmt, load)
         result = await self.db.execute(lock_rows(loaded.add_columns(*joined), lock, self.model))
         rows = list((result.unique() if loaded is not stmt else result).all())
         items = [row[0] for row in rows]

@@ -132,12 +132,12 @@ class ProjectionRepository(QueryRepository[T]):
         (``author: AuthorRead``) make it load the entities, those relationships and
         ``load``, and build ``cls`` from them.
         """
-        projection = projection_for(self.mapper, cls)
-        stmt = self.statement(query, ordered=True)
-        found = await self.project_statement(projection, stmt, load, lock)
+        projection = projection_for(self._mapper, cls)
+        stmt = self._statement_for(query, ordered=True)
+        found = await self._project_statement(projection, stmt, load, lock)
         return typing.cast("list[X]", found)
 
-    async def project_statement(
+    async def _project_statement(
         self,
         projection: Projection,
         stmt: Select[Any],
@@ -150,5 +150,5 @@ class ProjectionRepository(QueryRepository[T]):
             rows = await self.db.execute(columns)
             return [projection.from_mapping(mapping) for mapping in rows.mappings()]
         wanted = [*_as_list(load), *projection.relationships]
-        entities = await self.fetch_entities(stmt, wanted, lock)
+        entities = await self._fetch_entities(stmt, wanted, lock)
         return [projection.from_entity(entity) for entity in entities]

@@ -67,10 +67,10 @@ class QueryRepository(SoftDeleteRepository[T]):
         """``SELECT`` of the entity as this view sees it (the session's row filter hides
         other tenants' and soft-deleted rows when it runs)."""
         stmt = select(self.model)
-        criteria = self.visibility_criteria()
+        criteria = self._visibility_criteria()
         if criteria:
             stmt = stmt.where(*criteria)
-        options = self.view_options()
+        options = self._view_options()
         return stmt.execution_options(**options) if options else stmt
 
     def where(self, *criteria: ColumnExpressionArgument[bool] | Spec[Any]) -> Select[T]:
@@ -81,7 +81,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         clauses = [c.criterion(self.model) if isinstance(c, Spec) else c for c in criteria]
         return self.select().where(*(c for c in clauses if not isinstance(c, True_)))
 
-    def statement(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
+    def _statement_for(self, query: Query | None, *, ordered: bool = False) -> Select[Any]:
         """The statement ``query`` stands for (``ordered``: key order unless it is a statement).
 
         ``None`` is every visible entity; a :class:`Spec` becomes ``WHERE`` criteria on
@@ -98,19 +98,19 @@ class QueryRepository(SoftDeleteRepository[T]):
             return query
         return self._in_key_order(stmt) if ordered else stmt
 
-    def equals_criteria(self, equals: dict[str, Any]) -> list[ColumnElement[bool]]:
+    def _equals_criteria(self, equals: dict[str, Any]) -> list[ColumnElement[bool]]:
         """``field == value`` for each item (``None`` means ``IS NULL``); names are checked, and
         a value the column cannot hold matches no row (see ``column_types``)."""
-        dialect = self.dialect()
-        return [equal_to(self.column_for(name), value, dialect) for name, value in equals.items()]
+        dialect = self._dialect()
+        return [equal_to(self._column_for(name), value, dialect) for name, value in equals.items()]
 
-    def loader_options(self, load: LoadSpec) -> list[ORMOption]:
+    def _loader_options(self, load: LoadSpec) -> list[ORMOption]:
         """The options ``load`` asks for (``None``: this repository's ``default_load``)."""
         return load_options(self.model, self.default_load if load is None else load)
 
-    def with_load(self, stmt: Select[Any], load: LoadSpec) -> Select[Any]:
+    def _with_load(self, stmt: Select[Any], load: LoadSpec) -> Select[Any]:
         """``stmt`` with the loader options of ``load`` (entity statements only)."""
-        options = self.loader_options(load)
+        options = self._loader_options(load)
         if not options:
             return stmt
         if result_shape(stmt) != "entities":
@@ -119,18 +119,18 @@ class QueryRepository(SoftDeleteRepository[T]):
             raise TypeError("load= applies to statements that select the entity, not columns")
         return stmt.options(*options)
 
-    async def fetch_entities(
+    async def _fetch_entities(
         self, stmt: Select[Any], load: LoadSpec, lock: LockMode | None = None
     ) -> list[T]:
         """Run ``stmt`` with ``load`` and row lock ``lock`` applied; its entities, each once."""
-        loaded = self.with_load(stmt, load)
+        loaded = self._with_load(stmt, load)
         result = await self.db.scalars(lock_rows(loaded, lock, self.model))
         if loaded is not stmt:  # (unique() only when options were added)
             result = result.unique()  # a joined collection load repeats the parent row
         return list(result.all())
 
     def _in_key_order(self, stmt: Select[T]) -> Select[T]:
-        return stmt.order_by(*self.mapper.primary_key)
+        return stmt.order_by(*self._mapper.primary_key)
 
     @overload
     async def all(
@@ -175,13 +175,13 @@ class QueryRepository(SoftDeleteRepository[T]):
         several columns (``select(Post.id, Post.title)``).
         """
         check_limit(limit)
-        stmt = self.statement(query, ordered=True)
+        stmt = self._statement_for(query, ordered=True)
         if limit is not None:
             stmt = stmt.limit(limit)
         shape = "entities" if not isinstance(query, Select) else result_shape(stmt)
         if shape == "entities":
-            return await self.fetch_entities(stmt, load, lock)
-        self.with_load(stmt, load)  # refuses an explicit load= on columns
+            return await self._fetch_entities(stmt, load, lock)
+        self._with_load(stmt, load)  # refuses an explicit load= on columns
         result: Result[Any] = await self.db.execute(lock_rows(stmt, lock, self.model))
         if shape == "scalars":
             return list(result.scalars().all())
@@ -209,7 +209,7 @@ class QueryRepository(SoftDeleteRepository[T]):
         lock: LockMode | None = None,
     ) -> Any:
         """The first entity (or value, or ``Row``) ``query`` selects, or ``None``."""
-        stmt = self.statement(query, ordered=True)
+        stmt = self._statement_for(query, ordered=True)
         found = await self.all(stmt.limit(1), load=load, lock=lock)
         return found[0] if found else None
 
@@ -217,10 +217,10 @@ class QueryRepository(SoftDeleteRepository[T]):
     async def count(self, query: Query | None = None) -> int:
         """The number of rows ``query`` selects (default: the rows this view sees)."""
         if query is None:
-            stmt = select(func.count()).select_from(self.model).where(*self.visibility_criteria())
-            options = self.view_options()
+            stmt = select(func.count()).select_from(self.model).where(*self._visibility_criteria())
+            options = self._view_options()
         else:
-            counted = self.statement(query).order_by(None)
+            counted = self._statement_for(query).order_by(None)
             stmt = select(func.count()).select_from(counted.subquery())
             options = counted.get_execution_options()  # a view's statement keeps its view
         return int(await self.db.scalar(stmt, execution_options=options) or 0)
@@ -233,8 +233,8 @@ class QueryRepository(SoftDeleteRepository[T]):
         ``column`` is a field name or mapped attribute (``Favorite.article_id``); values
         with no rows are absent from the result.
         """
-        grouped = self.column_for(column)
-        base = self.statement(query)
+        grouped = self._column_for(column)
+        base = self._statement_for(query)
         stmt = base.order_by(None).with_only_columns(grouped, func.count()).group_by(grouped)
         rows = await self.db.execute(stmt)
         return {value: int(counted) for value, counted in rows}
@@ -246,7 +246,7 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> T | None:
         """The first entity (in key order) whose fields equal ``equals``, or ``None``."""
         stmt = self._equals_statement("find_by", equals)
-        found = await self.fetch_entities(stmt.limit(1), load, lock)
+        found = await self._fetch_entities(stmt.limit(1), load, lock)
         return found[0] if found else None
 
     @lockable
@@ -256,9 +256,9 @@ class QueryRepository(SoftDeleteRepository[T]):
     ) -> list[T]:
         """Every entity whose fields equal ``equals``, in key order."""
         stmt = self._equals_statement("find_all_by", equals)
-        return await self.fetch_entities(stmt, load, lock)
+        return await self._fetch_entities(stmt, load, lock)
 
     def _equals_statement(self, name: str, equals: dict[str, Any]) -> Select[T]:
         if not equals:
             raise TypeError(f"{name}() needs at least one field=value argument")
-        return self._in_key_order(self.where(*self.equals_criteria(equals)))
+        return self._in_key_order(self.where(*self._equals_criteria(equals)))

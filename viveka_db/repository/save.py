@@ -53,7 +53,7 @@ class SaveRepository(CrudRepository[T]):
         if owner is session.sync_session:
             return entity
         if state.key is None:
-            pk = self.mapper.primary_key_from_instance(entity)
+            pk = self._mapper.primary_key_from_instance(entity)
             if all(value is None for value in pk):
                 session.add(entity)
                 return entity

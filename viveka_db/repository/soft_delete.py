@@ -34,11 +34,11 @@ DeletedRows = Literal["exclude", "include", "only"]
 class SoftDeleteRepository(RepositoryBase[T]):
     """Row visibility for entities with :class:`~viveka_db.SoftDeleteMixin`."""
 
-    deleted_rows: DeletedRows = "exclude"
+    _deleted_rows: DeletedRows = "exclude"
     """Which rows this view sees; change it with :meth:`with_deleted` / :meth:`only_deleted`."""
 
     @property
-    def soft_deletes(self) -> bool:
+    def _soft_deletes(self) -> bool:
         """Whether the entity has ``deleted_at`` (``SoftDeleteMixin``)."""
         return issubclass(self.model, SoftDeleteMixin)
 
@@ -53,43 +53,43 @@ class SoftDeleteRepository(RepositoryBase[T]):
 
     def _view(self, mode: DeletedRows) -> Self:
         view = copy.copy(self)
-        view.deleted_rows = mode
+        view._deleted_rows = mode
         return view
 
-    def visibility_criteria(self) -> list[ColumnElement[bool]]:
+    def _visibility_criteria(self) -> list[ColumnElement[bool]]:
         """The ``WHERE`` criteria this view adds to the session's row filter.
 
         Only ``only_deleted()`` needs one (``deleted_at IS NOT NULL``); hiding deleted rows
         is the row filter's job.
         """
-        if self.deleted_rows != "only" or not self.soft_deletes:
+        if self._deleted_rows != "only" or not self._soft_deletes:
             return []
         column: InstrumentedAttribute[Any] = getattr(self.model, "deleted_at")  # noqa: B009
         return [column.is_not(None)]
 
-    def view_options(self) -> dict[str, Any]:
+    def _view_options(self) -> dict[str, Any]:
         """The execution options of this view's statements (shows deleted rows if it does)."""
-        return {} if self.deleted_rows == "exclude" else {DELETED_ROWS_OPTION: "include"}
+        return {} if self._deleted_rows == "exclude" else {DELETED_ROWS_OPTION: "include"}
 
-    def exists_criteria(self) -> list[ColumnElement[bool]]:
+    def _exists_criteria(self) -> list[ColumnElement[bool]]:
         """Every criterion of this view as plain ``WHERE`` terms, tenant included, for an
         ``EXISTS`` the row filter may not reach (build and run it in one go)."""
-        shown = self.deleted_rows != "exclude"
-        return [*related_criteria(self.model, include_deleted=shown), *self.visibility_criteria()]
+        shown = self._deleted_rows != "exclude"
+        return [*related_criteria(self.model, include_deleted=shown), *self._visibility_criteria()]
 
-    def is_visible(self, instance: object) -> bool:
+    def _is_visible(self, instance: object) -> bool:
         """Whether a loaded ``instance`` belongs to this view (and the current tenant)."""
         if not visible_to_tenant(instance):
             return False
-        if self.deleted_rows == "include" or not self.soft_deletes:
+        if self._deleted_rows == "include" or not self._soft_deletes:
             return True
         deleted = getattr(instance, "deleted_at", None) is not None
-        if self.deleted_rows == "only":
+        if self._deleted_rows == "only":
             return deleted
         return not deleted or deleted_rows_visible()
 
     def _require_soft_delete(self, what: str) -> None:
-        if not self.soft_deletes:
+        if not self._soft_deletes:
             raise EntityDefinitionError(
                 f"{what} needs soft delete, but {self.model.__name__} has no deleted_at; "
                 "add SoftDeleteMixin to the entity"
@@ -103,7 +103,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
         checked and bumped like any update.
         """
         self._require_soft_delete("soft_delete()")
-        instance: Any = await self.load_by_key(id)
+        instance: Any = await self._load_by_key(id)
         if instance is None or instance.deleted_at is not None:
             return False
         instance.deleted_at = utc_now()
@@ -114,7 +114,7 @@ class SoftDeleteRepository(RepositoryBase[T]):
     async def restore(self, id: Any) -> bool:
         """Undo :meth:`soft_delete`; ``False`` if the row is absent or not deleted."""
         self._require_soft_delete("restore()")
-        instance: Any = await self.load_by_key(id, {DELETED_ROWS_OPTION: "include"})
+        instance: Any = await self._load_by_key(id, {DELETED_ROWS_OPTION: "include"})
         if instance is None or instance.deleted_at is None:
             return False
         instance.deleted_at = None

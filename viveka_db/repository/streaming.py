@@ -67,8 +67,8 @@ class StreamRepository(QueryRepository[T]):
         check_int("chunk_size", chunk_size, 1, self.max_page_size)
         if lock is not None:
             require_lock_scope(self, lock, "stream()")
-        stmt = self.statement(query, ordered=True)
-        loaded = lock_rows(self.with_load(stmt, load), lock, self.model)  # checks load= first
+        stmt = self._statement_for(query, ordered=True)
+        loaded = lock_rows(self._with_load(stmt, load), lock, self.model)  # checks load= first
         return self._iterate(stmt, loaded, chunk_size)
 
     async def _iterate(
@@ -131,7 +131,7 @@ class StreamRepository(QueryRepository[T]):
                 yield entity
             return
         ordering = list(order_by_clauses(stmt))
-        keys = resolve_sort(self.model, self.mapper, ordering)
+        keys = resolve_sort(self.model, self._mapper, ordering)
         base = loaded.order_by(None)
         after: list[Any] | None = None
         while True:

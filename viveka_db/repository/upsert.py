@@ -64,7 +64,7 @@ class UpsertRepository(BulkRepository[T]):
         """
         if on_conflict not in _POLICIES:
             raise ValueError(f"on_conflict must be one of {_POLICIES}, got {on_conflict!r}")
-        plan = plan_for(self.mapper)
+        plan = plan_for(self._mapper)
         target = self._conflict_columns(plan, conflict)
         prepared = prepare_rows(plan, rows)
         if not prepared.rows:
@@ -94,14 +94,14 @@ class UpsertRepository(BulkRepository[T]):
         self, plan: BulkPlan, conflict: Sequence[str] | str | None
     ) -> list[Column[Any]]:
         if conflict is None:
-            return [col for col in self.mapper.primary_key if isinstance(col, Column)]
+            return [col for col in self._mapper.primary_key if isinstance(col, Column)]
         names = (conflict,) if isinstance(conflict, str) else tuple(conflict)
         if not names:
             raise ValueError("conflict needs at least one column name")
         columns: list[Column[Any]] = []
         for name in names:
-            key = getattr(self.column_for(name), "key", name)  # unknown: UnknownFieldError
-            columns.append(typing.cast("Column[Any]", self.mapper.column_attrs[key].columns[0]))
+            key = getattr(self._column_for(name), "key", name)  # unknown: UnknownFieldError
+            columns.append(typing.cast("Column[Any]", self._mapper.column_attrs[key].columns[0]))
         wanted = {col.name for col in columns}
         if wanted not in _unique_sets(plan):
             raise ValueError(
@@ -140,16 +140,16 @@ class UpsertRepository(BulkRepository[T]):
         if policy == "nothing":
             return []
         by_key = dict(zip(plan.keys, plan.columns, strict=True))
-        version = self.mapper.version_id_col
+        version = self._mapper.version_id_col
         timestamps = issubclass(self.model, TimestampMixin)
         audited = issubclass(self.model, AuditMixin)
         never = {plan.tenant_key}  # a row never moves to another tenant
         if update is not None:
             chosen: list[str] = []
             for name in update:
-                chosen.append(getattr(self.column_for(name), "key", name))
+                chosen.append(getattr(self._column_for(name), "key", name))
         else:
-            skip = {col.name for col in target} | {col.name for col in self.mapper.primary_key}
+            skip = {col.name for col in target} | {col.name for col in self._mapper.primary_key}
             if timestamps:
                 skip.add("created_at")
             if audited:

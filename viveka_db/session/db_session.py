@@ -48,7 +48,7 @@ class DatabaseSessionFactory:
 
     ``config_service`` may be a :class:`~viveka_db.config.VivekaSettings`, a mapping like
     ``{"database": {"url": ...}}``, a path to an ini file, or any object with a ``get``
-    method like the original ``ConfigService``; ``None`` means ``$VIVEKA_CONFIG``,
+    method (a ``ConfigService``); ``None`` means ``$VIVEKA_CONFIG``,
     ``./config.ini`` or, failing both, the embedded SQLite default. Keyword arguments are
     passed to :func:`~sqlalchemy.ext.asyncio.create_async_engine` and win over the config.
     """
