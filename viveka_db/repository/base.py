@@ -154,7 +154,7 @@ class RepositoryBase(Generic[T]):
             scope = active_scope(self.data_source)
             if reads_directly(scope):
                 assert scope is not None
-                found = await direct_get(self, scope, ident)
+                found = await direct_get(scope, self.mapper, ident, self.primary_key_values)
                 if found is not NotImplemented:
                     return typing.cast("T | None", found)
         session = self.db

@@ -19,9 +19,13 @@ from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.direct_read import plan_for, read_by_key
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from collections.abc import Callable
 
-    from viveka_db.repository.base import RepositoryBase
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.orm import Mapper
+
+    KeyValues = Callable[[Any, Dialect | None], list[Any] | None]
 
 __all__ = ["direct_get", "reads_directly"]
 
@@ -32,9 +36,7 @@ _LOADED = "viveka_direct_loaded"
 def reads_directly(scope: TransactionScope | None) -> bool:
     """Whether ``scope`` may read without a session: read-only, on the read engine, no
     session yet."""
-    return (
-        scope is not None and scope.read_engine and scope.read_only and not scope.has_session
-    )
+    return scope is not None and scope.read_engine and scope.read_only and not scope.has_session
 
 
 def _engine(scope: TransactionScope) -> AsyncEngine | None:
@@ -57,17 +59,19 @@ def _engine(scope: TransactionScope) -> AsyncEngine | None:
     return engine
 
 
-async def direct_get(repo: RepositoryBase[Any], scope: TransactionScope, ident: Any) -> Any:
+async def direct_get(
+    scope: TransactionScope, mapper: Mapper[Any], ident: Any, key_values: KeyValues
+) -> Any:
     """The entity with primary key ``ident`` or ``None``; ``NotImplemented`` where the
-    session must read it instead."""
+    session must read it instead. ``key_values(ident, dialect)``: the stored key values
+    (the repository's ``primary_key_values``)."""
     engine = _engine(scope)
     if engine is None:
         return NotImplemented
-    mapper = repo.mapper
     plan = plan_for(engine, mapper)
     if plan is None:
         return NotImplemented
-    key = repo.primary_key_values(ident, engine.dialect)
+    key = key_values(ident, engine.dialect)
     if key is None:
         return None
     loaded: dict[Any, Any] = scope.extras.setdefault(_LOADED, {})

@@ -39,11 +39,15 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.util import greenlet_spawn
 
 from viveka_db.compat import detached_entity
+from viveka_db.session.engine import VivekaSession
 from viveka_db.telemetry.statements import driver_statement
+from viveka_db.tenancy.filters import is_tenant_scoped, soft_deletes
 
 __all__ = ["DirectRead", "plan_for", "read_by_key"]
 
-Fetch = Callable[[Any, str, tuple[Any, ...]], Awaitable[Sequence[Sequence[Any]]]]
+Rows = tuple[Sequence[Sequence[Any]], list[Any] | None]
+"""The rows, and the driver's type code of each column when asked to describe them."""
+Fetch = Callable[[Any, str, tuple[Any, ...], bool], Awaitable[Rows]]
 Processor = Callable[[Any], Any] | None
 
 _OWN = "viveka_db."
@@ -56,18 +60,28 @@ _STATEMENT_EVENTS = (
 )
 
 
-async def _fetch_asyncpg(driver: Any, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
-    return await driver.fetch(sql, *params)  # type: ignore[no-any-return]
+async def _fetch_asyncpg(driver: Any, sql: str, params: tuple[Any, ...], describe: bool) -> Rows:
+    if not describe:
+        return await driver.fetch(sql, *params), None
+    statement = await driver.prepare(sql)  # from asyncpg's statement cache, as fetch() does
+    rows = await statement.fetch(*params)
+    return rows, [attribute.type.oid for attribute in statement.get_attributes()]
 
 
-async def _fetch_aiomysql(driver: Any, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
+async def _fetch_aiomysql(driver: Any, sql: str, params: tuple[Any, ...], describe: bool) -> Rows:
     async with driver.cursor() as cursor:
         await cursor.execute(sql, params)
-        return await cursor.fetchall()  # type: ignore[no-any-return]
+        rows = await cursor.fetchall()
+        return rows, [column[1] for column in cursor.description] if describe else None
 
 
-async def _fetch_aiosqlite(driver: Any, sql: str, params: tuple[Any, ...]) -> Sequence[Any]:
-    return await driver.execute_fetchall(sql, params)  # type: ignore[no-any-return]
+async def _fetch_aiosqlite(driver: Any, sql: str, params: tuple[Any, ...], describe: bool) -> Rows:
+    # one hop to aiosqlite's thread for the statement and its rows (a cursor takes three)
+    return await driver.execute_fetchall(sql, params), None
+
+
+async def _refuse(driver: Any, sql: str, params: tuple[Any, ...], describe: bool) -> Rows:
+    raise NotImplementedError  # a plan found unusable: every read goes through the session
 
 
 _FETCH: dict[str, Fetch] = {
@@ -80,7 +94,17 @@ _FETCH: dict[str, Fetch] = {
 class DirectRead:
     """The compiled read of one entity on one engine (built once, by :func:`plan_for`)."""
 
-    __slots__ = ("binds", "fetch", "keys", "mapper", "primary_key", "processors", "sql")
+    __slots__ = (
+        "binds",
+        "dialect",
+        "fetch",
+        "keys",
+        "mapper",
+        "primary_key",
+        "processors",
+        "sql",
+        "types",
+    )
 
     def __init__(self, mapper: Mapper[Any], dialect: Dialect, fetch: Fetch) -> None:
         props = list(mapper.column_attrs)
@@ -100,21 +124,30 @@ class DirectRead:
             )
             for name in order
         )
-        self.processors: tuple[Processor, ...] = tuple(
-            col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns
-        )
+        self.types = tuple(col.type.dialect_impl(dialect) for col in columns)
+        self.dialect = dialect
+        self.processors: tuple[Processor, ...] | None = None
+        """Set from the driver's column types at the first read (asyncpg's numeric
+        processor depends on them, as it does on the ORM path)."""
         self.keys = tuple(prop.key for prop in props)
         self.primary_key = tuple(mapper.get_property_by_column(col).key for col in key_columns)
         self.mapper = mapper
         self.fetch = fetch
 
     def params(self, key: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            key[index] if bind is None else bind(key[index]) for index, bind in self.binds
+        return tuple(key[index] if bind is None else bind(key[index]) for index, bind in self.binds)
+
+    def describe(self, coltypes: Sequence[Any] | None) -> None:
+        """Take the result processors for the driver's column types ``coltypes``."""
+        types = [None] * len(self.types) if coltypes is None else list(coltypes)
+        self.processors = tuple(
+            impl.result_processor(self.dialect, coltype)
+            for impl, coltype in zip(self.types, types, strict=True)
         )
 
     def entity(self, row: Sequence[Any]) -> Any:
         """The detached instance the ORM would leave after loading ``row`` and closing."""
+        assert self.processors is not None
         values = {
             key: value if process is None else process(value)
             for key, process, value in zip(self.keys, self.processors, row, strict=True)
@@ -122,22 +155,24 @@ class DirectRead:
         return detached_entity(self.mapper, self.primary_key, values)
 
 
-_plans: weakref.WeakKeyDictionary[Engine, dict[Mapper[Any], DirectRead | None]] = (
-    weakref.WeakKeyDictionary()
-)
+_Cached = tuple[DirectRead | None, tuple[int, ...]]
+_plans: weakref.WeakKeyDictionary[Engine, dict[Mapper[Any], _Cached]] = weakref.WeakKeyDictionary()
+_session_events: Any = None
+"""The ORM events of one idle session: their collections follow the class's listeners."""
 
 
 def plan_for(engine: AsyncEngine, mapper: Mapper[Any]) -> DirectRead | None:
     """The direct read of ``mapper``'s entities on ``engine``, or ``None`` where the ORM
-    path must run (decided on the first call, then remembered)."""
+    path must run. Decided on the first call and again whenever a listener was added to
+    or removed from an event this path would skip (counted on every call)."""
     sync_engine = engine.sync_engine
     plans = _plans.get(sync_engine)
     if plans is None:
         plans = _plans[sync_engine] = {}
-    try:
-        return plans[mapper]
-    except KeyError:
-        pass
+    signature = _listener_counts(sync_engine, mapper)
+    cached = plans.get(mapper)
+    if cached is not None and cached[1] == signature:
+        return cached[0]
     plan: DirectRead | None = None
     fetch = _FETCH.get(sync_engine.dialect.driver)
     if fetch is not None and _engine_eligible(sync_engine) and _entity_eligible(mapper):
@@ -145,8 +180,23 @@ def plan_for(engine: AsyncEngine, mapper: Mapper[Any]) -> DirectRead | None:
             plan = DirectRead(mapper, sync_engine.dialect, fetch)
         except Exception:  # a column type or statement this path does not know
             plan = None
-    plans[mapper] = plan
+    plans[mapper] = (plan, signature)
     return plan
+
+
+def _listener_counts(engine: Engine, mapper: Mapper[Any]) -> tuple[int, ...]:
+    global _session_events
+    if _session_events is None:
+        _session_events = VivekaSession().dispatch
+    session = _session_events
+    engine_dispatch, dialect_dispatch = engine.dispatch, engine.dialect.dispatch
+    return (
+        len(session.do_orm_execute),
+        len(session.loaded_as_persistent),
+        len(mapper.class_manager.dispatch.load),
+        *(len(getattr(engine_dispatch, name, ())) for name in _STATEMENT_EVENTS),
+        *(len(getattr(dialect_dispatch, name, ())) for name in _STATEMENT_EVENTS),
+    )
 
 
 def _only_own(listeners: Any) -> bool:
@@ -170,9 +220,6 @@ def _engine_eligible(engine: Engine) -> bool:
 
 
 def _entity_eligible(mapper: Mapper[Any]) -> bool:
-    from viveka_db.session.engine import VivekaSession
-    from viveka_db.tenancy.filters import is_tenant_scoped, soft_deletes
-
     cls = mapper.class_
     if mapper.inherits is not None or mapper.polymorphic_on is not None or mapper.relationships:
         return False
@@ -185,8 +232,8 @@ def _entity_eligible(mapper: Mapper[Any]) -> bool:
             return False
         if column.table is not table:
             return False
-    session = VivekaSession()
-    return _only_own(session.dispatch.do_orm_execute) and not session.dispatch.loaded_as_persistent
+    session = VivekaSession().dispatch
+    return _only_own(session.do_orm_execute) and not session.loaded_as_persistent
 
 
 async def read_by_key(engine: AsyncEngine, plan: DirectRead, key: Sequence[Any]) -> Any:
@@ -195,21 +242,33 @@ async def read_by_key(engine: AsyncEngine, plan: DirectRead, key: Sequence[Any])
     session instead, which reports the failure as usual)."""
     sync_engine = engine.sync_engine
     params = plan.params(key)
-    rows = await greenlet_spawn(_run, sync_engine, plan, params)
-    if rows is NotImplemented:
+    result = await greenlet_spawn(_run, sync_engine, plan, params)
+    if result is NotImplemented:
         return NotImplemented
+    rows, coltypes = result
+    if plan.processors is None:
+        try:
+            plan.describe(coltypes)
+        except Exception:  # a type whose processor this path cannot know: the ORM reads
+            plan.fetch = _refuse
+            return NotImplemented
     return plan.entity(rows[0]) if rows else None
 
 
 def _run(engine: Engine, plan: DirectRead, params: tuple[Any, ...]) -> Any:
     """In SQLAlchemy's greenlet: check out, run, check in (the pool may need to await)."""
-    connection = engine.raw_connection()
+
+    def fetch(driver: Any) -> Awaitable[Rows]:
+        return plan.fetch(driver, plan.sql, params, plan.processors is None)
+
+    try:
+        connection = engine.raw_connection()
+    except Exception:  # the session connects again and reports the failure as usual
+        return NotImplemented
     try:
         dbapi_connection: Any = connection.dbapi_connection
         with driver_statement(engine, plan.sql):
-            return dbapi_connection.run_async(
-                lambda driver: plan.fetch(driver, plan.sql, params)
-            )
+            return dbapi_connection.run_async(fetch)
     except Exception:
         connection.invalidate()
         return NotImplemented
