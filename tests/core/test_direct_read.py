@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import Boolean, Date, DateTime, Enum, Numeric, String, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tests.core.helpers import wait_until_released
+from tests.core.helpers import checked_out, wait_until_released
 from viveka_db import (
     DatabaseSessionFactory,
     DbRepo,
     ReadOnlyTransactionError,
     VivekaDbBase,
+    current_session,
     entity,
     table,
     transactional,
@@ -184,3 +185,56 @@ async def test_a_thousand_cancelled_reads_leave_no_connection_checked_out(
     assert await wait_until_released(db.primary_read_engine) == 0
     found, had_session = await read_only_get(5)
     assert found is not None and found.id == 5 and not had_session
+
+
+@transactional
+async def write_transaction_read(row_id: int) -> tuple[Row | None, int, bool]:
+    """``get_by_id`` as a write transaction's first read: the entity, how many write-engine
+    connections the transaction holds after it, and whether the entity is in its session."""
+    found = await repo.get_by_id(row_id)
+    factory = DatabaseSessionFactory.get_instance()
+    held = checked_out(factory.engine)
+    in_session = found is not None and found in current_session()
+    assert found is None or await repo.get_by_id(row_id) is found  # the identity map
+    return found, held, in_session
+
+
+async def test_a_write_transaction_reads_before_it_begins_where_that_is_the_same(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    await repo.insert_all([sample(1)])
+    await session_get(1)  # the write engine has connected: the server's level is known
+    found, held, in_session = await write_transaction_read(1)
+    assert found is not None and in_session
+    # MariaDB's REPEATABLE READ takes its snapshot at the first read: it must be inside
+    assert held == (1 if backend == "mariadb" else 0)
+    assert inspect(found).detached and column_values(found) == column_values(sample(1))
+    assert await write_transaction_read(2) == (None, int(backend == "mariadb"), False)
+
+
+async def test_an_entity_read_before_begin_is_written_by_the_transaction(
+    db: DatabaseSessionFactory,
+) -> None:
+    await repo.insert_all([sample(1)])
+
+    @transactional
+    async def rename() -> None:
+        found = await repo.get_by_id(1)
+        assert found is not None
+        found.name = "renamed"  # flushed at commit, as for an entity the session loaded
+
+    await rename()
+    orm = await session_get(1)
+    assert orm is not None and orm.name == "renamed"
+
+
+async def test_serializable_reads_inside_the_transaction(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    await repo.insert_all([sample(1)])
+    await DatabaseSessionFactory.close_all()
+    url = db.url.render_as_string(hide_password=False)
+    DatabaseSessionFactory({"database": {"url": url, "isolation_level": "SERIALIZABLE"}})
+    await session_get(1)
+    found, held, in_session = await write_transaction_read(1)
+    assert found is not None and in_session and held == 1

@@ -1,12 +1,21 @@
-"""``get_by_id`` in a read-only transaction without a session (see
+"""``get_by_id`` as a transaction's first read, without the session's round trips (see
 :mod:`viveka_db.session.direct_read`).
 
-The transaction's first read by primary key, when the transaction runs on the read engine
-(a replica, or the primary's autocommit engine) and no session exists yet, goes straight to
-the driver. The entities it returns are remembered for the rest of the transaction, so a
-second ``get_by_id`` of the same key returns the same instance without SQL, as the
-session's identity map would. Once the transaction has a session (any other read), every
-read goes through it.
+* In a read-only transaction on the read engine (a replica, or the primary's autocommit
+  engine) with no session yet, the read goes straight to the driver. The entities it
+  returns are remembered for the rest of the transaction, so a second ``get_by_id`` of the
+  same key returns the same instance without SQL, as the session's identity map would.
+* In a read-write transaction whose session has not begun, on a database where a plain
+  ``SELECT`` before the first write sees exactly what it would see inside the transaction
+  (READ COMMITTED, or SQLite, whose transactions begin at their first write anyway: see
+  :mod:`viveka_db.session.engine`), the read runs on the primary's autocommit engine and
+  the entity joins the session as persistent, without SQL. A transaction that only read
+  then commits without ``BEGIN`` or ``COMMIT``; one that writes begins at its first write.
+
+Once the transaction has a session, every read goes through it.
+
+Why, and where it applies: docs/contributing/decisions.md, "A transaction's first read by
+key may skip the session".
 """
 
 from __future__ import annotations
@@ -31,12 +40,27 @@ __all__ = ["direct_get", "reads_directly"]
 
 _ENGINE = "viveka_direct_engine"
 _LOADED = "viveka_direct_loaded"
+_BEFORE_BEGIN = ("READ COMMITTED", "READ UNCOMMITTED")
+"""Isolation levels at which a SELECT sees the same rows before BEGIN as after it."""
 
 
 def reads_directly(scope: TransactionScope | None) -> bool:
-    """Whether ``scope`` may read without a session: read-only, on the read engine, no
-    session yet."""
-    return scope is not None and scope.read_engine and scope.read_only and not scope.has_session
+    """Whether ``scope`` may read without its session: it has none yet, and it is either
+    read-only on the read engine or a read-write transaction."""
+    return (
+        scope is not None and not scope.has_session and (scope.read_engine or not scope.read_only)
+    )
+
+
+def _reads_before_begin(factory: DatabaseSessionFactory) -> bool:
+    """Whether a SELECT on the primary's autocommit engine is what the transaction would
+    have read itself (the server's default level is known after the first connection)."""
+    configured = factory.settings.database.isolation_level
+    level = None if configured is None else configured.value
+    dialect = factory.engine.sync_engine.dialect
+    if dialect.name == "sqlite":
+        return level != "SERIALIZABLE"
+    return (level or dialect.default_isolation_level) in _BEFORE_BEGIN
 
 
 def _engine(scope: TransactionScope) -> AsyncEngine | None:
@@ -50,7 +74,12 @@ def _engine(scope: TransactionScope) -> AsyncEngine | None:
         or factory.tenant_rls
     ):
         return None
-    engine, on_replica = factory.pick_read_engine()
+    if scope.read_only:
+        engine, on_replica = factory.pick_read_engine()
+    elif _reads_before_begin(factory):
+        engine, on_replica = factory.primary_read_engine, False
+    else:
+        return None
     if engine is factory.engine:  # in-memory SQLite: reads share the write engine
         return None
     scope.extras[_ENGINE] = engine
@@ -68,7 +97,7 @@ async def direct_get(
     engine = _engine(scope)
     if engine is None:
         return NotImplemented
-    plan = plan_for(engine, mapper)
+    plan = plan_for(engine, mapper, attaches=not scope.read_only)
     if plan is None:
         return NotImplemented
     key = key_values(ident, engine.dialect)
@@ -80,6 +109,10 @@ async def direct_get(
     if instance is not None:
         return instance
     instance = await read_by_key(engine, plan, key)
-    if instance is not None and instance is not NotImplemented:
+    if instance is None or instance is NotImplemented:
+        return instance
+    if scope.read_only:
         loaded[identity] = instance
+    else:  # persistent in the transaction's session, as if the session had loaded it
+        scope.session.sync_session.add(instance)
     return instance

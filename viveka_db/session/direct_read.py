@@ -24,6 +24,9 @@ A failed statement releases (invalidates) its connection and the read runs again
 the session, so errors, their mapping and their telemetry are those of the ORM path. A
 cancelled one invalidates its connection, as SQLAlchemy does, which also interrupts a
 running SQLite statement (see :mod:`~viveka_db.session.abandoned`).
+
+Why, and where it applies: docs/contributing/decisions.md, "A transaction's first read by
+key may skip the session".
 """
 
 from __future__ import annotations
@@ -159,17 +162,24 @@ _Cached = tuple[DirectRead | None, tuple[int, ...]]
 _plans: weakref.WeakKeyDictionary[Engine, dict[Mapper[Any], _Cached]] = weakref.WeakKeyDictionary()
 _session_events: Any = None
 """The ORM events of one idle session: their collections follow the class's listeners."""
+_attach_counts = (0, 0)
+"""``before_attach``/``after_attach`` listeners: none, or an attached entity would be seen."""
 
 
-def plan_for(engine: AsyncEngine, mapper: Mapper[Any]) -> DirectRead | None:
+def plan_for(
+    engine: AsyncEngine, mapper: Mapper[Any], *, attaches: bool = False
+) -> DirectRead | None:
     """The direct read of ``mapper``'s entities on ``engine``, or ``None`` where the ORM
     path must run. Decided on the first call and again whenever a listener was added to
-    or removed from an event this path would skip (counted on every call)."""
+    or removed from an event this path would skip (counted on every call). ``attaches``:
+    the entity then joins a session (``session.add``), so no attach listener may see it."""
     sync_engine = engine.sync_engine
     plans = _plans.get(sync_engine)
     if plans is None:
         plans = _plans[sync_engine] = {}
     signature = _listener_counts(sync_engine, mapper)
+    if attaches and signature[:2] != _attach_counts:
+        return None
     cached = plans.get(mapper)
     if cached is not None and cached[1] == signature:
         return cached[0]
@@ -191,6 +201,8 @@ def _listener_counts(engine: Engine, mapper: Mapper[Any]) -> tuple[int, ...]:
     session = _session_events
     engine_dispatch, dialect_dispatch = engine.dispatch, engine.dialect.dispatch
     return (
+        len(session.before_attach),
+        len(session.after_attach),
         len(session.do_orm_execute),
         len(session.loaded_as_persistent),
         len(mapper.class_manager.dispatch.load),
