@@ -238,3 +238,16 @@ async def test_serializable_reads_inside_the_transaction(
     await session_get(1)
     found, held, in_session = await write_transaction_read(1)
     assert found is not None and in_session and held == 1
+
+
+async def test_a_write_transaction_before_the_engine_ever_connected_reads_inside(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    await repo.insert_all([sample(1)])
+    await DatabaseSessionFactory.close_all()
+    DatabaseSessionFactory({"database": {"url": db.url.render_as_string(hide_password=False)}})
+    found, held, in_session = await write_transaction_read(1)  # the server's level unknown
+    assert found is not None and in_session
+    assert held == (0 if backend == "sqlite" else 1)
+    found, held, in_session = await write_transaction_read(1)  # known now
+    assert found is not None and in_session and held == int(backend == "mariadb")

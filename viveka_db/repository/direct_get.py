@@ -60,7 +60,8 @@ def _reads_before_begin(factory: DatabaseSessionFactory) -> bool:
     dialect = factory.engine.sync_engine.dialect
     if dialect.name == "sqlite":
         return level != "SERIALIZABLE"
-    return (level or dialect.default_isolation_level) in _BEFORE_BEGIN
+    # the server's default is known once the engine has connected (else: inside, to be safe)
+    return (level or getattr(dialect, "default_isolation_level", None)) in _BEFORE_BEGIN
 
 
 def _engine(scope: TransactionScope) -> AsyncEngine | None:
