@@ -251,3 +251,23 @@ async def test_a_write_transaction_before_the_engine_ever_connected_reads_inside
     assert held == (0 if backend == "sqlite" else 1)
     found, held, in_session = await write_transaction_read(1)  # known now
     assert found is not None and in_session and held == int(backend == "mariadb")
+
+
+async def test_a_listener_of_the_write_engine_sees_the_write_transactions_reads(
+    db: DatabaseSessionFactory, backend: str
+) -> None:
+    await repo.insert_all([sample(1)])
+    await session_get(1)
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        found, held, in_session = await write_transaction_read(1)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    assert found is not None and in_session and held == 1
+    assert any("core_direct_rows" in sql for sql in seen)
+    assert (await write_transaction_read(1))[1] == int(backend == "mariadb")  # back

@@ -98,7 +98,9 @@ async def direct_get(
     engine = _engine(scope)
     if engine is None:
         return NotImplemented
-    plan = plan_for(engine, mapper, attaches=not scope.read_only)
+    factory = scope.factory
+    assert isinstance(factory, DatabaseSessionFactory)  # checked by _engine
+    plan = plan_for(engine, mapper, for_engine=None if scope.read_only else factory.engine)
     if plan is None:
         return NotImplemented
     key = key_values(ident, engine.dialect)

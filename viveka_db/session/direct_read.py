@@ -159,7 +159,8 @@ class DirectRead:
 
 
 _Cached = tuple[DirectRead | None, tuple[int, ...]]
-_plans: weakref.WeakKeyDictionary[Engine, dict[Mapper[Any], _Cached]] = weakref.WeakKeyDictionary()
+_Plans = dict[tuple[Mapper[Any], Engine | None], _Cached]
+_plans: weakref.WeakKeyDictionary[Engine, _Plans] = weakref.WeakKeyDictionary()
 _session_events: Any = None
 """The ORM events of one idle session: their collections follow the class's listeners."""
 _attach_counts = (0, 0)
@@ -167,30 +168,38 @@ _attach_counts = (0, 0)
 
 
 def plan_for(
-    engine: AsyncEngine, mapper: Mapper[Any], *, attaches: bool = False
+    engine: AsyncEngine, mapper: Mapper[Any], *, for_engine: AsyncEngine | None = None
 ) -> DirectRead | None:
     """The direct read of ``mapper``'s entities on ``engine``, or ``None`` where the ORM
     path must run. Decided on the first call and again whenever a listener was added to
-    or removed from an event this path would skip (counted on every call). ``attaches``:
-    the entity then joins a session (``session.add``), so no attach listener may see it."""
+    or removed from an event this path would skip (counted on every call).
+
+    ``for_engine``: the read belongs to a transaction of that engine, whose session the
+    entity then joins (``session.add``): its statement listeners must be viveka_db's too
+    (they would have seen the read), and no attach listener may see the entity join.
+    """
     sync_engine = engine.sync_engine
+    owner = None if for_engine is None else for_engine.sync_engine
     plans = _plans.get(sync_engine)
     if plans is None:
         plans = _plans[sync_engine] = {}
     signature = _listener_counts(sync_engine, mapper)
-    if attaches and signature[:2] != _attach_counts:
-        return None
-    cached = plans.get(mapper)
+    if owner is not None:
+        if signature[:2] != _attach_counts:
+            return None
+        signature += _listener_counts(owner, mapper)[2:]
+    cached = plans.get((mapper, owner))
     if cached is not None and cached[1] == signature:
         return cached[0]
     plan: DirectRead | None = None
     fetch = _FETCH.get(sync_engine.dialect.driver)
-    if fetch is not None and _engine_eligible(sync_engine) and _entity_eligible(mapper):
+    eligible = _engine_eligible(sync_engine) and (owner is None or _engine_eligible(owner))
+    if fetch is not None and eligible and _entity_eligible(mapper):
         try:
             plan = DirectRead(mapper, sync_engine.dialect, fetch)
         except Exception:  # a column type or statement this path does not know
             plan = None
-    plans[mapper] = (plan, signature)
+    plans[(mapper, owner)] = (plan, signature)
     return plan
 
 
