@@ -8,9 +8,10 @@
 * In a read-write transaction whose session has not begun, on a database where a plain
   ``SELECT`` before the first write sees exactly what it would see inside the transaction
   (READ COMMITTED, or SQLite, whose transactions begin at their first write anyway: see
-  :mod:`viveka_db.session.engine`), the read runs on the primary's autocommit engine and
-  the entity joins the session as persistent, without SQL. A transaction that only read
-  then commits without ``BEGIN`` or ``COMMIT``; one that writes begins at its first write.
+  :mod:`viveka_db.session.engine`), the read runs on a connection of the write engine's
+  pool before any ``BEGIN``, and the entity joins the session as persistent, without SQL.
+  A transaction that only read then commits without ``BEGIN`` or ``COMMIT``; one that
+  writes begins at its first write.
 
 Once the transaction has a session, every read goes through it.
 
@@ -75,13 +76,13 @@ def _engine(scope: TransactionScope) -> AsyncEngine | None:
         or factory.tenant_rls
     ):
         return None
+    if factory.primary_read_engine is factory.engine:  # in-memory SQLite: one connection
+        return None
     if scope.read_only:
         engine, on_replica = factory.pick_read_engine()
-    elif _reads_before_begin(factory):
-        engine, on_replica = factory.primary_read_engine, False
+    elif _reads_before_begin(factory):  # the transaction's own pool, before its BEGIN
+        engine, on_replica = factory.engine, False
     else:
-        return None
-    if engine is factory.engine:  # in-memory SQLite: reads share the write engine
         return None
     scope.extras[_ENGINE] = engine
     if on_replica:

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, and_, bindparam, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapper
@@ -284,6 +285,8 @@ def _run(engine: Engine, plan: DirectRead, params: tuple[Any, ...]) -> Any:
 
     try:
         connection = engine.raw_connection()
+    except sa_exc.TimeoutError:  # the pool is exhausted: waiting again would not help
+        raise
     except Exception:  # the session connects again and reports the failure as usual
         return NotImplemented
     try:
