@@ -17,11 +17,18 @@ from starlette.routing import Route
 
 from tests.topology.models import Note
 from tests.topology.servers import PostgresPair
-from viveka_db import DatabaseSessionFactory, DbMiddleware, cache_evict, cacheable, transactional
+from viveka_db import (
+    DatabaseSessionFactory,
+    DbMiddleware,
+    DbRepo,
+    cache_evict,
+    cacheable,
+    transactional,
+)
 from viveka_db.cache import current
 from viveka_db.cache.current import use_cache
 from viveka_db.cache.memory import MemoryCache
-from viveka_db.context.db_context import current_session
+from viveka_db.context.db_context import active_scope, current_session
 
 pytestmark = [pytest.mark.topology, pytest.mark.postgresql]
 
@@ -292,3 +299,30 @@ async def test_a_read_only_stream_runs_on_the_replica_and_leaves_nothing_behind(
         "AND query LIKE '%topo_note%'"
     )
     assert pg_pair.psql(pg_pair.replica_port, left) == "0"
+
+
+class NoteRepo(DbRepo[Note]):
+    pass
+
+
+@transactional(read_only=True)
+async def get_body(note_id: int) -> tuple[str | None, bool]:
+    """``get_by_id`` in a read-only transaction, and whether it needed a session."""
+    note = await NoteRepo().get_by_id(note_id)
+    scope = active_scope()
+    assert scope is not None
+    return (None if note is None else note.body), scope.has_session
+
+
+async def test_a_read_by_key_without_a_session_honours_replicas_and_read_your_writes(
+    replicated: DatabaseSessionFactory, pg_pair: PostgresPair
+) -> None:
+    await replicated_write(1, "old")
+    pause_replay(pg_pair)
+    try:
+        await write_body(1, "new")
+        assert await get_body(1) == ("new", False)  # this task wrote: not the lagging replica
+        other = asyncio.create_task(get_body(1), context=contextvars.Context())
+        assert await other == ("old", False)  # the replica, without a session
+    finally:
+        resume_replay(pg_pair)

@@ -20,7 +20,7 @@ from viveka_db.cache.serializer import UnserializableError, dumps
 from viveka_db.cache.specs import CacheableSpec
 from viveka_db.context.data_source import data_source_of
 from viveka_db.context.scope import TransactionScope
-from viveka_db.replicas.consistency import primary_reads, reads_on_replica
+from viveka_db.replicas.consistency import ON_REPLICA_KEY, primary_reads, reads_on_replica
 
 __all__ = ["call_loader", "encode", "should_store", "store"]
 
@@ -72,7 +72,10 @@ async def store(
 ) -> None:
     if stamp is None:  # the backend is unavailable: nothing may be written
         return
-    if scope is not None and scope.has_session and reads_on_replica(scope.session):
+    if scope is not None and (
+        ON_REPLICA_KEY in scope.extras  # a read without a session (repository.direct_get)
+        or (scope.has_session and reads_on_replica(scope.session))
+    ):
         return  # read on a replica that may predate the eviction this miss saw
     write = functools.partial(_write, backend, spec.prefix, key, payload, spec.ttl, stamp)
     if scope is None:

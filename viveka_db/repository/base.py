@@ -18,9 +18,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
 from viveka_db.context.data_source import DATA_SOURCE_ATTR
+from viveka_db.context.db_context import active_scope
 from viveka_db.decorator.transactional import SessionAccessor
 from viveka_db.errors import EntityDefinitionError, UnknownFieldError
 from viveka_db.repository.column_types import NO_MATCH, storable
+from viveka_db.repository.direct_get import direct_get, reads_directly
 from viveka_db.repository.lazy_guard import watch_entity
 
 __all__ = ["RepositoryBase", "T", "model_from_generic"]
@@ -144,7 +146,17 @@ class RepositoryBase(Generic[T]):
     ) -> T | None:
         """``session.get`` of primary key ``ident`` (no view criteria; the identity map
         first); ``None`` without SQL when no row can have that key. ``execution_options``
-        reach the session's row filter (a view that shows soft-deleted rows says so)."""
+        reach the session's row filter (a view that shows soft-deleted rows says so).
+
+        In a read-only transaction that has no session yet, the read may skip the session
+        (see :mod:`~viveka_db.repository.direct_get`)."""
+        if not execution_options:
+            scope = active_scope(self.data_source)
+            if reads_directly(scope):
+                assert scope is not None
+                found = await direct_get(scope, self._mapper, ident, self._primary_key_values)
+                if found is not NotImplemented:
+                    return typing.cast("T | None", found)
         session = self.db
         key = self._primary_key_values(ident, self._dialect(session))
         if key is None:

@@ -258,19 +258,27 @@ class DatabaseSessionFactory:
             session = self.session_factory()
             self.mark_read_only(session)
             return session
+        engine, on_replica = self.pick_read_engine()
+        if on_replica:
+            makers = self._replica_session_factories
+            maker = makers.get(id(engine))
+            if maker is None:
+                maker = makers[id(engine)] = sessionmaker_for(engine, read_only=True)
+            session = maker()
+            session.info[ON_REPLICA_KEY] = True
+            return session
+        if self._read_session_factory is None:
+            self._read_session_factory = sessionmaker_for(engine, read_only=True)
+        return self._read_session_factory()
+
+    def pick_read_engine(self) -> tuple[AsyncEngine, bool]:
+        """The engine of the next read-only session and whether it is a replica's: a healthy
+        replica that satisfies read-your-writes, else the primary's read engine."""
         if self.replicas is not None:
             engine = self.replicas.pick(current_floor(self.data_source))
             if engine is not None:
-                makers = self._replica_session_factories
-                maker = makers.get(id(engine))
-                if maker is None:
-                    maker = makers[id(engine)] = sessionmaker_for(engine, read_only=True)
-                session = maker()
-                session.info[ON_REPLICA_KEY] = True
-                return session
-        if self._read_session_factory is None:
-            self._read_session_factory = sessionmaker_for(self.primary_read_engine, read_only=True)
-        return self._read_session_factory()
+                return engine, True
+        return self.primary_read_engine, False
 
     def replica_states(self) -> list[ReplicaState]:
         """Each replica's health, replay position and last probe (empty without replicas)."""
