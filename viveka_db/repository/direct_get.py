@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from viveka_db.context.scope import TransactionScope
+from viveka_db.dialects import adapter_for
 from viveka_db.replicas.consistency import ON_REPLICA_KEY
 from viveka_db.session.db_session import DatabaseSessionFactory
 from viveka_db.session.direct_read import plan_for, read_by_key
@@ -59,7 +60,7 @@ def _reads_before_begin(factory: DatabaseSessionFactory) -> bool:
     configured = factory.settings.database.isolation_level
     level = None if configured is None else configured.value
     dialect = factory.engine.sync_engine.dialect
-    if dialect.name == "sqlite":
+    if adapter_for(dialect).single_writer:  # SQLite: its transaction begins at its first write
         return level != "SERIALIZABLE"
     # the server's default is known once the engine has connected (else: inside, to be safe)
     return (level or getattr(dialect, "default_isolation_level", None)) in _BEFORE_BEGIN
