@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 from sqlalchemy.engine import make_url
 
-from viveka_db.config.urls import build_url
 from viveka_db.config.settings import DatabaseSettings
+from viveka_db.config.urls import build_url
 from viveka_db.dialects import adapter_for
 from viveka_db.dialects.registry import DRIVERS, adapter_for_driver_error
 from viveka_db.errors import ConfigurationError
