@@ -51,7 +51,16 @@ class Boundary:
     implicit_transactions`` (only for a writable ``REQUIRED``, the repository's default).
     """
 
-    __slots__ = ("_inside", "_outside", "announced", "definition", "implicit", "name", "warned")
+    __slots__ = (
+        "_inside",
+        "_joins",
+        "_outside",
+        "announced",
+        "definition",
+        "implicit",
+        "name",
+        "warned",
+    )
 
     def __init__(
         self, definition: TransactionDefinition, name: str = "", *, implicit: bool = False
@@ -66,6 +75,9 @@ class Boundary:
         """Whether a standalone session / a call that could not join was logged already."""
         self._inside = _INSIDE[propagation]
         self._outside = _OUTSIDE[propagation]
+        self._joins = self._inside is _join
+        """The table's most common entry, taken without the indirect call (hot: every
+        repository method a service calls joins)."""
 
     def run(
         self,
@@ -82,6 +94,8 @@ class Boundary:
         """
         scope = active_scope(data_source)
         if scope is not None:
+            if self._joins:
+                return join(scope, self.definition, fn(*args, **(kwargs or _NO_KWARGS)))
             return self._inside(self, scope, data_source, fn, args, kwargs or _NO_KWARGS)
         return self._outside(self, data_source, fn, args, kwargs or _NO_KWARGS, owner)
 

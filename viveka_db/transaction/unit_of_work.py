@@ -245,10 +245,12 @@ async def join(scope: TransactionScope, definition: TransactionDefinition, work:
     swallows the error. This is the only place that marks a joined transaction.
     """
     try:
-        with MAPPED_ERRORS:
+        try:
             if definition.timeout is None:
                 return await work
             return await with_timeout(definition.timeout, work)
+        except BaseException as error:
+            MAPPED_ERRORS.raise_mapped(error)  # not a `with`: every joined call runs this
     except BaseException as error:  # mapped
         if definition.should_rollback(error):
             scope.hooks.rollback_only = True
