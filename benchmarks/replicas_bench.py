@@ -152,7 +152,8 @@ async def replica_outage(pair: servers.PostgresPair) -> None:
 
 async def redis_outage() -> None:
     procs = servers.redis_standalone()
-    url = f"redis://127.0.0.1:{servers.STANDALONE_PORT}/0"
+    port = procs.ports[0]
+    url = procs.url
     first, second = RedisCache(url), RedisCache(url)
     rows = {1: "v1"}
     loads = 0
@@ -171,7 +172,7 @@ async def redis_outage() -> None:
         use_cache(second)
         await get(1)
         use_cache(first)
-        procs.pause(servers.STANDALONE_PORT)
+        procs.pause(port)
         times = []
         for i in range(20):
             t = time.perf_counter()
@@ -183,7 +184,7 @@ async def redis_outage() -> None:
             f"Redis frozen: eviction + read {times[0] * 1000:.0f} ms, later reads max "
             f"{max(times[1:]) * 1000:.1f} ms; pending evictions {first.pending_evictions}"
         )
-        procs.resume(servers.STANDALONE_PORT)
+        procs.resume(port)
         started = time.monotonic()
         while first.pending_evictions:  # noqa: ASYNC110 - timing the background delivery
             await asyncio.sleep(0.005)

@@ -25,7 +25,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-TIMEOUT = float(os.environ.get("VIVEKA_BENCH_TIMEOUT", "150"))
+TIMEOUT = float(os.environ.get("VIVEKA_BENCH_TIMEOUT", "240"))
 
 sys.path.insert(0, str(BENCH_DIR))
 from backends import MARIADB_URL, PG_URL  # noqa: E402
