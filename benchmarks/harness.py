@@ -173,12 +173,12 @@ def target_table(rows: list[list[str]]) -> str:
 
 
 async def profile_summary(
-    op: Op, *, calls: int = 2000, concurrency: int = 1, top: int = 8
+    op: Op, *, calls: int = 2000, concurrency: int = 1, top: int = 8, warmup: int | None = None
 ) -> list[str]:
     """Where one call of ``op`` spends its time: the ``top`` functions by own time, in µs per
     call of ``op`` (cProfile's overhead inflates every figure alike; compare them, not the
     benchmark's numbers, with each other)."""
-    await _run_arm(op, max(calls // 10, 10), concurrency)  # warm: caches filled
+    await _run_arm(op, max(calls // 10, 10) if warmup is None else warmup, concurrency)
     profiler = cProfile.Profile()
     profiler.enable()
     await _run_arm(op, calls, concurrency)

@@ -36,7 +36,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backends import IdCycle, server_up
-from harness import ArmResult, bench, target_line
+from harness import ArmResult, bench, profile_lines, profile_summary, target_line
 from viveka_db import RedisCache, VivekaDbBase, cacheable, entity, table, use_cache
 
 REDIS_URL = os.environ.get("VIVEKA_BENCH_CACHE_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -108,6 +108,9 @@ async def hit_tables(redis_url: str, namespace: str) -> None:
         name = f"near hit vs raw GET + decode, {tasks} task{'s' if tasks > 1 else ''}"
         goal = goals[tasks]
         print(target_line(name, f">= {goal}x", f"{ratio:.1f}x", ratio >= goal))
+        if ratio < goal:  # where the near hit's time goes
+            lines = await profile_summary(near_hit, calls=5000, concurrency=tasks)
+            print(profile_lines(name, lines), flush=True)
 
     entities = {i: user(i) for i in range(1, IDS + 1)}
     ids_dict = IdCycle(IDS)

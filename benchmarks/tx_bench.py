@@ -40,7 +40,7 @@ from backends import (
     server_up,
     sqlite_url,
 )
-from harness import bench, target_line
+from harness import bench, profile_lines, profile_summary, target_line
 from viveka_db import DatabaseSessionFactory, transactional
 
 Op = Callable[[], Awaitable[object]]
@@ -146,9 +146,13 @@ RAW_TARGETS = {"PostgreSQL": 0.6, "MariaDB": 0.5, "SQLite file": 0.3}
 """``@tx(read_only)`` against the raw driver, per database."""
 
 
-def verdicts(medians: dict[str, float], label: str, where: str = "") -> str:
+def verdicts(
+    medians: dict[str, float], label: str, where: str = ""
+) -> tuple[str, list[tuple[str, str]]]:
+    """The targets' lines, and (target, arm) of each one missed."""
     parts = []
     lines = []
+    missed = []
     for arm, reference, target in (
         ("@transactional", "ORM session", 1.2),
         ("@tx(read_only)", "raw driver", RAW_TARGETS[label]),
@@ -158,7 +162,9 @@ def verdicts(medians: dict[str, float], label: str, where: str = "") -> str:
         parts.append(f"{arm} {ratio:.2f}x {reference} (>= {target}x: {'met' if met else 'MISSED'})")
         name = f"{where}{arm} vs {reference}"
         lines.append(target_line(name, f">= {target:g}x", f"{ratio:.2f}x", met))
-    return "Targets: " + "; ".join(parts) + "\n" + "\n".join(lines)
+        if not met:
+            missed.append((name, arm))
+    return "Targets: " + "; ".join(parts) + "\n" + "\n".join(lines), missed
 
 
 async def run_backend(label: str, url: str) -> None:
@@ -196,7 +202,11 @@ async def run_backend(label: str, url: str) -> None:
                 concurrency=concurrency,
             )
             where = f"{label}, {concurrency} task{'s' if concurrency > 1 else ''}: "
-            print(verdicts({r.name: r.median for r in results}, label, where) + "\n", flush=True)
+            text, missed = verdicts({r.name: r.median for r in results}, label, where)
+            print(text + "\n", flush=True)
+            for name, arm in missed:  # where a missed target's time goes
+                lines = await profile_summary(arms[arm], calls=500, concurrency=concurrency)
+                print(profile_lines(name, lines), flush=True)
     finally:
         await close_raw()
         await engine.dispose()
