@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tests.tenancy.models import Label, NoteRepo, Remark
 from tests.tenancy.seed import seed
-from viveka_db import current_session, include_deleted, tenant, transactional
+from viveka_db import Spec, current_session, include_deleted, tenant, transactional
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -43,6 +43,18 @@ async def test_derived_exists_hides_deleted_related_rows() -> None:
         with include_deleted():
             assert len(await repo.find_all_by_remarks_body("deleted-a")) == 1
             assert await repo.exists_by_labels_name("gone-a")
+
+
+async def test_a_spec_path_hides_deleted_related_rows() -> None:
+    await seed()
+    repo = NoteRepo()
+    with tenant("a"):
+        assert await repo.all(query=Spec.eq("remarks.body", "deleted-a")) == []
+        assert await repo.all(query=Spec.eq("labels.name", "gone-a")) == []
+        assert len(await repo.all(query=Spec.eq("remarks.body", "remark-a"))) == 1
+        with include_deleted():
+            assert len(await repo.all(query=Spec.eq("remarks.body", "deleted-a"))) == 1
+            assert len(await repo.all(query=Spec.eq("labels.name", "gone-a"))) == 1
 
 
 async def test_soft_delete_then_restore() -> None:
