@@ -68,7 +68,7 @@ class HeldConnections:
             else:
                 idle.append(connection)
                 return reply
-        connection = await self._pool.get_connection()
+        connection = await _checkout(self._pool, command[0])
         try:
             reply = await _exchange(connection, command)
         except BaseException:
@@ -112,6 +112,15 @@ class HeldConnections:
             await connection.disconnect()
         with contextlib.suppress(Exception):
             await self._pool.release(connection)
+
+
+def _checkout(pool: Any, command_name: Any) -> Any:
+    """``pool.get_connection()``: redis-py before 5.3 requires the command's name (later
+    releases deprecate passing it), so the call is made the way this release accepts."""
+    try:
+        return pool.get_connection()
+    except TypeError:  # raised by the call itself, before anything is awaited
+        return pool.get_connection(command_name)
 
 
 async def _exchange(connection: Any, command: tuple[Any, ...]) -> Any:
