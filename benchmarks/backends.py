@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import String
 from sqlalchemy.engine import make_url
@@ -87,3 +88,19 @@ def rss_bytes() -> int:
     """Resident set size of this process (Linux)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def raw_asyncpg_pool(url: Any, size: int) -> Any:
+    """A plain asyncpg pool of ``size`` connections to ``url`` (a parsed SQLAlchemy URL):
+    the raw-driver reference arm of the benchmarks."""
+    import asyncpg
+
+    return await asyncpg.create_pool(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        min_size=size,
+        max_size=size,
+    )

@@ -49,6 +49,7 @@ from backends import (
     IdCycle,
     db_config,
     engine_options,
+    raw_asyncpg_pool,
     seed_rows,
     server_up,
 )
@@ -146,7 +147,6 @@ def create_app() -> FastAPI:
 
 def raw_app(app: FastAPI) -> FastAPI:
     """The driver alone: an asyncpg pool of ``POOL_SIZE`` connections, one ``fetchrow``."""
-    import asyncpg
 
     url = make_url(PG_URL)
     pools: list[Any] = []
@@ -154,17 +154,7 @@ def raw_app(app: FastAPI) -> FastAPI:
     @app.get("/users/{user_id}")
     async def raw(user_id: int) -> Response:
         if not pools:
-            pools.append(
-                await asyncpg.create_pool(
-                    host=url.host,
-                    port=url.port,
-                    user=url.username,
-                    password=url.password,
-                    database=url.database,
-                    min_size=POOL_SIZE,
-                    max_size=POOL_SIZE,
-                )
-            )
+            pools.append(await raw_asyncpg_pool(url, POOL_SIZE))
         row = await pools[0].fetchrow(
             "SELECT id, name, email FROM bench_users WHERE id = $1", user_id
         )

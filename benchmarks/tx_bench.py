@@ -36,6 +36,7 @@ from backends import (
     IdCycle,
     db_config,
     engine_options,
+    raw_asyncpg_pool,
     seed_rows,
     server_up,
     sqlite_url,
@@ -69,17 +70,7 @@ async def raw_arm(url: str, next_id: IdCycle) -> tuple[Op, Callable[[], Awaitabl
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        import asyncpg
-
-        pool = await asyncpg.create_pool(
-            host=parsed.host,
-            port=parsed.port,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            min_size=POOL_SIZE,
-            max_size=POOL_SIZE,
-        )
+        pool = await raw_asyncpg_pool(parsed, POOL_SIZE)
         sql = SELECT_SQL.format("$1")
 
         async def pg_op() -> object:
